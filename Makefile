@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export ECOM_HOME ?= $(CURDIR)/.ecom
+export DAGSTER_HOME ?= $(ECOM_HOME)/dagster_home
+export MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK ?= true
+DEMO_EVENTS ?= 400000
+DEMO_DAYS ?= 61
+
+.PHONY: install demo test dev generate run bench clean
+
+# uv makes the install a matter of seconds; plain venv + pip is the fallback.
+$(VENV)/.installed: pyproject.toml
+	@if $(PYTHON) -m pip install -q uv >/dev/null 2>&1; then \
+	  $(PYTHON) -m uv venv -q --allow-existing -p $(PYTHON) $(VENV) && \
+	  $(PYTHON) -m uv pip install -q -p $(BIN)/python -e '.[test]'; \
+	else \
+	  $(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q -e '.[test]'; \
+	fi
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install  ## generate the default synthetic data and materialize the whole graph
+	$(BIN)/ecom-assets generate --events $(DEMO_EVENTS) --days $(DEMO_DAYS) --out $(ECOM_HOME)/landing
+	$(BIN)/ecom-assets run
+
+test: install  ## run the test suite
+	$(BIN)/python -m pytest
+
+dev: install  ## the Dagster UI and daemon (schedule, sensors) on http://127.0.0.1:3000
+	$(BIN)/ecom-assets init-home
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install  ## landing -> gold at 20M events (several minutes)
+	$(BIN)/python bench/bench_landing_to_gold.py
+
+clean:
+	rm -rf $(ECOM_HOME)

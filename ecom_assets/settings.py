@@ -1,0 +1,70 @@
+"""Where a run writes (ECOM_HOME) and the knobs read from the environment. No Dagster import."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class EcomPaths:
+    """The storage layout of DESIGN.md, rooted at ECOM_HOME."""
+
+    home: Path
+
+    @classmethod
+    def from_env(cls) -> "EcomPaths":
+        return cls(Path(os.environ.get("ECOM_HOME", ".ecom")).expanduser().resolve())
+
+    @property
+    def landing(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def duckdb_spill(self) -> Path:
+        return self.home / "duckdb_tmp"
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self.home / "mlflow.db"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.home / "mlartifacts"
+
+    @property
+    def published(self) -> Path:
+        return self.home / "published"
+
+    @property
+    def reports(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(os.environ.get("DAGSTER_HOME") or self.home / "dagster_home").resolve()
+
+    def ensure(self) -> "EcomPaths":
+        for folder in (self.landing, self.published, self.reports, self.duckdb_spill):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def env_str(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}={raw!r} is not a number") from exc
