@@ -1,0 +1,43 @@
+"""Bronze: every landed line, kept as landed, one dynamic partition per landing file."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from ecom_assets.ingest import ACCEPTED, load_bronze
+from ecom_assets.partitions import landing_files
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, warehouse
+from ecom_assets.warehouse import markdown_preview
+
+
+@dg.asset(
+    key=["bronze", "events"],
+    group_name="bronze",
+    partitions_def=landing_files,
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+)
+def bronze_events(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings
+) -> dg.MaterializeResult:
+    """Every line of one landing file as landed (file, line number, raw text), malformed lines too."""
+    path = settings.paths.landing / context.partition_key
+    with warehouse(duckdb, settings) as con:
+        report = load_bronze(con, path)
+        preview = markdown_preview(
+            con,
+            "SELECT line_number, raw_line FROM bronze.events WHERE source_file = ? ORDER BY line_number",
+            [report.source_file],
+            limit=5,
+        )
+    log = context.log.info if report.status == ACCEPTED else context.log.warning
+    log(report.message)
+    return dg.MaterializeResult(
+        metadata={
+            "status": report.status,
+            "message": report.message,
+            "source_format": report.source_format or "unknown",
+            "dagster/row_count": report.data_lines,
+            "path": dg.MetadataValue.path(str(path)),
+            "preview": dg.MetadataValue.md(preview),
+        }
+    )

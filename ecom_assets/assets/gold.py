@@ -1,0 +1,68 @@
+"""Gold: sessions, users and user x item interactions, rebuilt in SQL from all of silver."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from ecom_assets.assets.silver import SILVER_EVENTS
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, warehouse
+from ecom_assets.warehouse import markdown_preview, run_sql_file, scalar
+
+FACT_USER_SESSIONS = dg.AssetKey(["gold", "fact_user_sessions"])
+DIM_USERS = dg.AssetKey(["gold", "dim_users"])
+USER_ITEM_INTERACTIONS = dg.AssetKey(["gold", "user_item_interactions"])
+
+_gold = dict(group_name="gold", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+
+
+def _rebuild(con, sql_file: str, table: str, params=None, order_by: str = "1") -> dict:
+    run_sql_file(con, sql_file, params)
+    return {
+        "dagster/row_count": scalar(con, f"SELECT count(*) FROM {table}"),
+        "table": table,
+        "preview": dg.MetadataValue.md(markdown_preview(con, f"SELECT * FROM {table} ORDER BY {order_by}")),
+    }
+
+
+@dg.asset(key=FACT_USER_SESSIONS, deps=[SILVER_EVENTS], **_gold)
+def fact_user_sessions(duckdb: DuckDBResource, settings: EcomSettings) -> dg.MaterializeResult:
+    """User sessions: a new session after more than 30 minutes of inactivity, with funnel counts."""
+    with warehouse(duckdb, settings) as con:
+        metadata = _rebuild(
+            con, "gold_fact_user_sessions.sql", "gold.fact_user_sessions",
+            {"session_gap_minutes": settings.session_gap_minutes}, order_by="events DESC, session_id",
+        )
+        stats = con.execute(
+            """SELECT avg(events), median(duration_seconds) / 60.0,
+                      avg(CASE WHEN carts > 0 AND purchases = 0 THEN 1.0 END)
+                          FILTER (WHERE carts > 0) FROM gold.fact_user_sessions"""
+        ).fetchone()
+    metadata.update(
+        session_gap_minutes=settings.session_gap_minutes,
+        mean_events_per_session=round(stats[0] or 0.0, 2),
+        median_session_minutes=round(stats[1] or 0.0, 2),
+        cart_abandonment_rate=round(stats[2] or 0.0, 4),
+    )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(key=DIM_USERS, deps=[FACT_USER_SESSIONS], **_gold)
+def dim_users(duckdb: DuckDBResource, settings: EcomSettings) -> dg.MaterializeResult:
+    """One row per shopper: first/last seen, sessions, funnel totals, lifetime value, recency."""
+    with warehouse(duckdb, settings) as con:
+        metadata = _rebuild(con, "gold_dim_users.sql", "gold.dim_users", order_by="lifetime_value DESC, user_id")
+        returning, buyers = con.execute(
+            "SELECT avg((sessions > 1)::INT), avg((purchases > 0)::INT) FROM gold.dim_users"
+        ).fetchone()
+    metadata.update(returning_user_share=round(returning or 0.0, 4), buyer_share=round(buyers or 0.0, 4))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(key=USER_ITEM_INTERACTIONS, deps=[SILVER_EVENTS], **_gold)
+def user_item_interactions(duckdb: DuckDBResource, settings: EcomSettings) -> dg.MaterializeResult:
+    """Per shopper x item: views, carts, removes, purchases and first/last times."""
+    with warehouse(duckdb, settings) as con:
+        metadata = _rebuild(
+            con, "gold_user_item_interactions.sql", "gold.user_item_interactions",
+            order_by="purchases DESC, carts DESC, user_id, item_id",
+        )
+    return dg.MaterializeResult(metadata=metadata)

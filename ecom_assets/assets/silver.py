@@ -1,0 +1,71 @@
+"""Silver: canonical typed events; every bronze line ends in exactly one of three tables."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from ecom_assets.ingest import load_silver
+from ecom_assets.partitions import landing_files
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, warehouse
+from ecom_assets.warehouse import markdown_preview
+
+SILVER_EVENTS = dg.AssetKey(["silver", "events"])
+SILVER_QUARANTINE = dg.AssetKey(["silver", "events_quarantine"])
+SILVER_DUPLICATES = dg.AssetKey(["silver", "events_duplicates"])
+
+_deps = [dg.AssetDep(dg.AssetKey(["bronze", "events"]))]
+
+
+@dg.multi_asset(
+    name="silver_events",
+    group_name="silver",
+    partitions_def=landing_files,
+    pool=WAREHOUSE_POOL,
+    specs=[
+        dg.AssetSpec(SILVER_EVENTS, deps=_deps, kinds={"duckdb"},
+                     description="Canonical typed events (UTC), one row per valid, distinct landed line."),
+        dg.AssetSpec(SILVER_QUARANTINE, deps=_deps, kinds={"duckdb"},
+                     description="Landed lines that broke a rule, kept whole with the reason."),
+        dg.AssetSpec(SILVER_DUPLICATES, deps=_deps, kinds={"duckdb"},
+                     description="Exact repeats of an earlier line of the same file, with the line they repeat."),
+    ],
+)
+def silver_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings):
+    """Parse one landing file's bronze lines into events, quarantine and duplicates."""
+    source_file = context.partition_key
+    with warehouse(duckdb, settings) as con:
+        report = load_silver(con, source_file)
+        events_preview = markdown_preview(
+            con,
+            "SELECT * EXCLUDE (source_file, source_format) FROM silver.events "
+            "WHERE source_file = ? ORDER BY line_number",
+            [source_file],
+        )
+        quarantine_preview = markdown_preview(
+            con,
+            "SELECT line_number, reason, raw_line FROM silver.events_quarantine "
+            "WHERE source_file = ? ORDER BY line_number",
+            [source_file],
+        )
+    if report.skipped_because:
+        context.log.warning(f"Nothing to parse: {report.skipped_because}")
+    else:
+        context.log.info(
+            f"{source_file}: {report.bronze_lines:,} lines -> {report.events:,} events, "
+            f"{report.duplicates:,} duplicates, {report.quarantined:,} quarantined"
+        )
+    reasons = "\n".join(f"| {k} | {v:,} |" for k, v in report.quarantine_reasons.items())
+    common = {"bronze_lines": report.bronze_lines, "skipped_because": report.skipped_because or ""}
+    yield dg.MaterializeResult(
+        asset_key=SILVER_EVENTS,
+        metadata={**common, "dagster/row_count": report.events, "duplicates_removed": report.duplicates,
+                  "quarantined": report.quarantined, "preview": dg.MetadataValue.md(events_preview)},
+    )
+    yield dg.MaterializeResult(
+        asset_key=SILVER_QUARANTINE,
+        metadata={**common, "dagster/row_count": report.quarantined,
+                  "reasons": dg.MetadataValue.md("| reason | lines |\n|---|---|\n" + reasons if reasons else "_none_"),
+                  "preview": dg.MetadataValue.md(quarantine_preview)},
+    )
+    yield dg.MaterializeResult(
+        asset_key=SILVER_DUPLICATES, metadata={**common, "dagster/row_count": report.duplicates}
+    )

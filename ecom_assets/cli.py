@@ -1,0 +1,85 @@
+"""`ecom-assets`: generate synthetic landing files, run the whole graph headless, prepare DAGSTER_HOME."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from ecom_assets.settings import EcomPaths
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from ecom_assets.generator import GeneratorConfig, generate
+
+    config = GeneratorConfig(
+        events=args.events, days=args.days, seed=args.seed, start=args.start, file_per=args.per,
+        treatment_effect=args.treatment_effect, drift_from_day=args.drift_from_day, gzip=args.gzip,
+    )
+    out = Path(args.out) if args.out else EcomPaths.from_env().landing
+    files = generate(out, config)
+    print(f"wrote {len(files)} file(s) to {out}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ecom_assets.pipeline import run_pipeline, warehouse_summary
+
+    paths = EcomPaths.from_env()
+    try:
+        outcome = run_pipeline(paths)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"\nECOM_HOME: {paths.home}\nwarehouse: {paths.warehouse}\n")
+    for table, rows in warehouse_summary(paths):
+        print(f"  {table:<30} {'(not built)' if rows is None else f'{rows:>12,} rows'}")
+    for check, detail in outcome.warnings.items():
+        print(f"warning: {check}: {detail}")
+    for failure in outcome.failed_steps + outcome.failed_checks:
+        print(f"FAILED: {failure}", file=sys.stderr)
+    print(f"\n{outcome.runs} run(s): {'all succeeded' if outcome.ok else 'some FAILED (see above)'}."
+          " Explore them with `make dev` (Dagster UI on http://127.0.0.1:3000).")
+    return 0 if outcome.ok else 1
+
+
+def _init_home(args: argparse.Namespace) -> int:
+    from ecom_assets.pipeline import init_dagster_home
+
+    print(init_dagster_home(EcomPaths.from_env().ensure()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ecom-assets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write synthetic REES46-format files into the landing folder")
+    gen.add_argument("--events", type=int, default=400_000, help="approximate rows, duplicates included")
+    gen.add_argument("--days", type=int, default=61)
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2019, 10, 1))
+    gen.add_argument("--per", choices=["month", "day"], default="month", help="one file per month or per day")
+    gen.add_argument("--treatment-effect", type=float, default=0.05,
+                     help="share of treated users' cart events that turn into a purchase")
+    gen.add_argument("--drift-from-day", type=int, default=None, help="shift behaviour from this day on")
+    gen.add_argument("--gzip", action="store_true", help="write .csv.gz files")
+    gen.add_argument("--out", default=None, help="output folder (default: $ECOM_HOME/landing)")
+    gen.set_defaults(func=_generate)
+
+    run = sub.add_parser("run", help="ingest every landing file and materialize the whole graph in-process")
+    run.set_defaults(func=_run)
+
+    init = sub.add_parser("init-home", help="create DAGSTER_HOME (default $ECOM_HOME/dagster_home) and print it")
+    init.set_defaults(func=_init_home)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

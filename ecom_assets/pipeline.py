@@ -1,0 +1,110 @@
+"""The headless one-shot: register every landing file, ingest each, rebuild everything downstream.
+
+What `make demo` calls after generating data and what a cron job without a Dagster daemon calls.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+
+import dagster as dg
+
+from ecom_assets.definitions import build_definitions
+from ecom_assets.landing import list_landing_files
+from ecom_assets.partitions import landing_files
+from ecom_assets.resources import build_resources
+from ecom_assets.settings import EcomPaths
+
+SUMMARY_TABLES = [
+    "bronze.events", "silver.events", "silver.events_duplicates", "silver.events_quarantine",
+    "gold.fact_user_sessions", "gold.dim_users", "gold.user_item_interactions",
+]
+
+
+@dataclass
+class PipelineOutcome:
+    runs: int = 0
+    failed_steps: list[str] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)
+    warnings: dict[str, str] = field(default_factory=dict)  # the latest warning per check
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed_steps and not self.failed_checks
+
+
+def init_dagster_home(paths: EcomPaths) -> str:
+    """A persistent Dagster instance under ECOM_HOME (unless DAGSTER_HOME says otherwise)."""
+    home = paths.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        with resources.as_file(resources.files("ecom_assets").joinpath("dagster.yaml")) as src:
+            shutil.copyfile(src, config)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return str(home)
+
+
+def _collect(result: dg.ExecuteInProcessResult, label: str, outcome: PipelineOutcome) -> None:
+    outcome.runs += 1
+    for event in result.all_events:
+        if event.is_step_failure:
+            outcome.failed_steps.append(f"{label}: {event.step_key}: {event.message}")
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            continue
+        check = f"{evaluation.asset_key.to_user_string()} / {evaluation.check_name}"
+        detail = evaluation.description or ""
+        if evaluation.severity == dg.AssetCheckSeverity.WARN:
+            outcome.warnings[check] = detail
+        else:
+            outcome.failed_checks.append(f"{label}: {check}: {detail}")
+
+
+def run_pipeline(
+    paths: EcomPaths | None = None,
+    instance: dg.DagsterInstance | None = None,
+    log: Callable[[str], None] = print,
+) -> PipelineOutcome:
+    paths = (paths or EcomPaths.from_env()).ensure()
+    files = list_landing_files(paths.landing)
+    if not files:
+        raise FileNotFoundError(
+            f"No *.csv or *.csv.gz files in {paths.landing}. Generate data with `ecom-assets generate` "
+            "or copy REES46 / RetailRocket exports there."
+        )
+    if instance is None:
+        init_dagster_home(paths)
+        instance = dg.DagsterInstance.get()
+    defs = build_definitions(paths)
+    known = set(instance.get_dynamic_partitions(landing_files.name))
+    new = [f.name for f in files if f.name not in known]
+    if new:
+        instance.add_dynamic_partitions(landing_files.name, new)
+    outcome = PipelineOutcome()
+    ingest = defs.resolve_job_def("ingest_landing_file")
+    for index, path in enumerate(files, start=1):
+        log(f"[{index}/{len(files)}] ingesting {path.name}")
+        result = ingest.execute_in_process(partition_key=path.name, instance=instance, raise_on_error=False)
+        _collect(result, path.name, outcome)
+    log("rebuilding everything downstream of silver")
+    refresh = defs.resolve_job_def("refresh_warehouse")
+    _collect(refresh.execute_in_process(instance=instance, raise_on_error=False), "refresh_warehouse", outcome)
+    return outcome
+
+
+def warehouse_summary(paths: EcomPaths) -> list[tuple[str, int | None]]:
+    if not paths.warehouse.exists():
+        return []
+    # Same configuration as the pipeline's resource: DuckDB refuses a second, different one in-process.
+    with build_resources(paths)["duckdb"].get_connection() as con:
+        existing = {f"{s}.{t}" for s, t in con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+        return [
+            (t, con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if t in existing else None)
+            for t in SUMMARY_TABLES
+        ]

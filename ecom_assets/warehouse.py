@@ -1,0 +1,74 @@
+"""Running the project's SQL files against DuckDB: schema set-up, parameters, one transaction."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from typing import Any
+
+import duckdb
+
+from ecom_assets.experiment.assignment import group_sql
+
+_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+def load_sql(name: str) -> str:
+    return resources.files("ecom_assets.assets").joinpath("sql", name).read_text()
+
+
+def split_statements(sql: str) -> list[str]:
+    """Our SQL files end each statement with ';' at the end of a line and keep ';' out of literals."""
+    body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in re.split(r";\s*\n|;\s*$", body) if s.strip()]
+
+
+def run_sql_file(
+    con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None
+) -> None:
+    """Run every statement of a SQL file, each with just the `$named` parameters it uses."""
+    params = params or {}
+    for statement in split_statements(load_sql(name)):
+        used = {p: params[p] for p in _PARAM.findall(statement) if p in params}
+        missing = set(_PARAM.findall(statement)) - used.keys()
+        if missing:
+            raise KeyError(f"{name}: no value for SQL parameter(s) {sorted(missing)}")
+        con.execute(statement, used or None)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    run_sql_file(con, "warehouse_schema.sql")
+
+
+def register_experiment_macro(
+    con: duckdb.DuckDBPyConnection, experiment_key: str, treatment_share: float
+) -> None:
+    """`experiment_group(user_id)` for this connection, the same hash the generator uses."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP MACRO experiment_group(uid) AS "
+        f"{group_sql('uid', experiment_key, treatment_share)}"
+    )
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
+    row = con.execute(sql, params).fetchone()
+    return row[0] if row else None
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    return bool(
+        scalar(
+            con,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        )
+    )
+
+
+def markdown_preview(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None, limit: int = 10) -> str:
+    """A small markdown table of a query's first rows, for asset metadata."""
+    frame = con.execute(f"SELECT * FROM ({sql}) LIMIT {int(limit)}", params).df()
+    if frame.empty:
+        return "_no rows_"
+    return frame.to_markdown(index=False)
