@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.gold import DIM_USERS, FACT_USER_SESSIONS, USER_ITEM_INTERACTIONS
@@ -98,6 +99,21 @@ DATA_TESTS = [
 ]
 
 
+@dataclass(frozen=True)
+class Violations:
+    count: int
+    sample_markdown: str
+    first_keys: list[str]
+
+
+def find_violations(con: duckdb.DuckDBPyConnection, test: DataTest) -> Violations:
+    count = scalar(con, f"SELECT count(*) FROM ({test.offending_rows_sql})")
+    if not count:
+        return Violations(0, "_none_", [])
+    keys = [str(row[0]) for row in con.execute(f"{test.offending_rows_sql} LIMIT 5").fetchall()]
+    return Violations(count, markdown_preview(con, test.offending_rows_sql), keys)
+
+
 def build_data_test(test: DataTest) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=test.asset,
@@ -108,15 +124,13 @@ def build_data_test(test: DataTest) -> dg.AssetChecksDefinition:
     )
     def _check(duckdb: DuckDBResource, settings: EcomSettings) -> dg.AssetCheckResult:
         with warehouse(duckdb, settings) as con:
-            offending = scalar(con, f"SELECT count(*) FROM ({test.offending_rows_sql})")
-            sample = markdown_preview(con, test.offending_rows_sql) if offending else "_none_"
-            first_keys = [str(r[0]) for r in con.execute(f"{test.offending_rows_sql} LIMIT 5").fetchall()]
+            found = find_violations(con, test)
         return dg.AssetCheckResult(
-            passed=offending == 0,
+            passed=found.count == 0,
             severity=dg.AssetCheckSeverity.WARN if test.warn_only else dg.AssetCheckSeverity.ERROR,
-            description=(f"{offending:,} offending row(s), e.g. {', '.join(first_keys)}" if offending
-                         else "passed"),
-            metadata={"offending_rows": offending, "sample": dg.MetadataValue.md(sample)},
+            description=(f"{found.count:,} offending row(s), e.g. {', '.join(found.first_keys)}"
+                         if found.count else "passed"),
+            metadata={"offending_rows": found.count, "sample": dg.MetadataValue.md(found.sample_markdown)},
         )
 
     return _check
