@@ -40,3 +40,31 @@ def query(paths: EcomPaths, sql: str, params=None) -> list[tuple]:
     # connection to a file already open in this process.
     with build_resources(paths)["duckdb"].get_connection() as con:
         return con.execute(sql, params).fetchall()
+
+
+BUILT_EVENTS = 60_000  # ~3k users over two months: enough for every layer, quick to build
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """One generated dataset materialized through the whole graph, shared read-only by many tests.
+
+    Tests that change data work on their own ECOM_HOME (the `paths` fixture) instead.
+    """
+    from ecom_assets.generator import GeneratorConfig, generate
+    from ecom_assets.pipeline import run_pipeline
+
+    root = tmp_path_factory.mktemp("built")
+    paths = EcomPaths(root / "ecom_home").ensure()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ECOM_HOME", str(paths.home))
+        env.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{paths.mlflow_db}")
+        generate(paths.landing, GeneratorConfig(events=BUILT_EVENTS, days=61, seed=11))
+        with dg.instance_for_test() as test_instance:
+            outcome = run_pipeline(paths, test_instance, log=lambda _: None)
+            yield Built(paths, test_instance, outcome)
+
+
+class Built:
+    def __init__(self, paths: EcomPaths, instance: dg.DagsterInstance, outcome) -> None:
+        self.paths, self.instance, self.outcome = paths, instance, outcome
