@@ -3,7 +3,7 @@
     python bench/bench_landing_to_gold.py [--events 20000000] [--home DIR]
 
 Generates REES46-format files (unless --home already has landing files), times a bare DuckDB scan
-of them (the floor: every byte parsed once), then ingests every file and builds the three gold
+of them (the floor: every column parsed to its sniffed type once), then ingests every file and builds the three gold
 tables in a fresh process, reporting wall time and peak RSS of each step (from os.wait4).
 Targets: ingest + gold within 6x the bare scan, peak memory under 4 GB.
 """
@@ -29,7 +29,7 @@ generate(Path({landing!r}), GeneratorConfig(events={events}))
 BARE_SCAN = """
 import duckdb
 con = duckdb.connect(config={{"threads": 2}})
-print(con.execute("SELECT count(*), max(COLUMNS(*)) FROM read_csv({pattern!r}, all_varchar=true)").fetchone()[0])
+print(con.execute("SELECT count(*), max(COLUMNS(*)) FROM read_csv({pattern!r})").fetchone()[0])
 """
 
 LANDING_TO_GOLD = """

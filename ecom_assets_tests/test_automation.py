@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 import requests
 
+from ecom_assets.checks import DATA_TESTS
 from ecom_assets.definitions import build_definitions
 from ecom_assets.partitions import landing_files
 from ecom_assets.pipeline import init_dagster_home
@@ -126,13 +127,19 @@ def _graphql(url: str, query_text: str) -> dict:
 def test_the_ui_serves_the_asset_graph_jobs_schedule_and_sensors(webserver):
     deadline = time.monotonic() + 120
     while True:  # the code location loads in the background after the server answers
-        data = _graphql(webserver, "{ assetNodes { assetKey { path } } }")
+        data = _graphql(webserver, """{ assetNodes { assetKey { path }
+            assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } }""")
         if data["assetNodes"] or time.monotonic() > deadline:
             break
         time.sleep(1)
     keys = {"/".join(node["assetKey"]["path"]) for node in data["assetNodes"]}
     assert {"bronze/events", "silver/events", "silver/events_quarantine", "gold/fact_user_sessions",
             "gold/dim_users", "gold/user_item_interactions"} <= keys
+    checks = {("/".join(node["assetKey"]["path"]), check["name"]): check["blocking"]
+              for node in data["assetNodes"] for check in node["assetChecksOrError"].get("checks", [])}
+    assert checks[("silver/events", "accounting_balances")] is True
+    assert ("gold/fact_user_sessions", "session_end_after_start") in checks
+    assert len(checks) >= len(DATA_TESTS)
     repos = _graphql(webserver, """{ repositoriesOrError { ... on RepositoryConnection { nodes {
         name jobs { name } schedules { name cronSchedule } sensors { name } } } } }""")
     (repo,) = repos["repositoriesOrError"]["nodes"]
