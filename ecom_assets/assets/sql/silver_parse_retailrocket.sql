@@ -6,7 +6,12 @@ WITH fields AS (
     SELECT
         line_number,
         raw_line,
-        list_transform(string_split(raw_line, ','), lambda f: trim(f, ' "')) AS f
+        -- Trimming every field is the costliest step, so only lines that need it pay for it.
+        CASE
+            WHEN contains(raw_line, '"') OR contains(raw_line, ' ,') OR contains(raw_line, ', ')
+                THEN list_transform(string_split(raw_line, ','), lambda f: trim(f, ' "'))
+            ELSE string_split(raw_line, ',')
+        END AS f
     FROM bronze.events
     WHERE source_file = $source_file
 ),
