@@ -1,0 +1,127 @@
+"""Data drift between a reference sample (a model's training features) and a current batch.
+
+Evidently 0.7 does the statistics: `Report([DataDriftPreset()])` picks a test per column by type
+and size (K-S / chi-square / Z-test p-values on small samples, Wasserstein / Jensen-Shannon
+distances on large ones). We read its per-column verdicts back and compare the drifted share with
+our own threshold (Evidently 0.7 has no dataset-level drift flag). No Dagster import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from evidently import Report
+from evidently.presets import DataDriftPreset
+
+DEFAULT_SAMPLE_ROWS = 5_000  # per side: keeps a report to seconds whatever the batch size
+DEFAULT_DRIFT_THRESHOLD = 0.5
+SAMPLE_SEED = 7
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    column: str
+    test: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass
+class DriftSummary:
+    model: str
+    batch: str
+    reference_rows: int
+    current_rows: int
+    sample_rows: int
+    columns: list[ColumnDrift] = field(default_factory=list)
+    report_path: str = ""
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [c.column for c in self.columns if c.drifted]
+
+    @property
+    def drift_share(self) -> float:
+        return len(self.drifted_columns) / len(self.columns) if self.columns else 0.0
+
+    def crosses(self, threshold: float) -> bool:
+        return bool(self.columns) and self.drift_share >= threshold
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "drift_share": self.drift_share,
+                           "drifted_columns": self.drifted_columns}, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "DriftSummary":
+        raw = json.loads(text)
+        columns = [ColumnDrift(**c) for c in raw.pop("columns")]
+        raw.pop("drift_share"), raw.pop("drifted_columns")
+        return cls(columns=columns, **raw)
+
+    def markdown(self) -> str:
+        rows = ["| column | test | score | threshold | drifted |", "|---|---|---|---|---|"]
+        rows += [f"| {c.column} | {c.test} | {c.score:.4g} | {c.threshold:g} | {'**yes**' if c.drifted else 'no'} |"
+                 for c in self.columns]
+        return "\n".join(rows)
+
+
+def sample(frame: pd.DataFrame, rows: int, seed: int = SAMPLE_SEED) -> pd.DataFrame:
+    return frame.sample(n=rows, random_state=seed) if len(frame) > rows else frame
+
+
+def compute_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, *, model: str, batch: str,
+    columns: list[str] | None = None, sample_rows: int = DEFAULT_SAMPLE_ROWS,
+) -> tuple[DriftSummary, object]:
+    """Run Evidently on (samples of) the shared columns; return our summary and its snapshot."""
+    columns = columns or [c for c in reference.columns if c in current.columns]
+    if not columns:
+        raise ValueError("reference and current batch share no column to compare")
+    if reference.empty or current.empty:
+        raise ValueError(f"cannot compare drift: reference has {len(reference)} rows, current {len(current)}")
+    ref, cur = sample(reference[columns], sample_rows), sample(current[columns], sample_rows)
+    snapshot = Report([DataDriftPreset(columns=columns)], include_tests=True).run(cur, ref)
+    summary = DriftSummary(model=model, batch=batch, reference_rows=len(reference),
+                           current_rows=len(current), sample_rows=sample_rows)
+    for test in snapshot.dict()["tests"]:
+        params = test["metric_config"]["params"]
+        if not params.get("type", "").endswith("ValueDrift"):
+            continue
+        metric = next(m for m in snapshot.dict()["metrics"]
+                      if m["id"] == test["metric_config"]["metric_id"])
+        summary.columns.append(ColumnDrift(
+            column=params["column"], test=params["method"], score=float(metric["value"]),
+            threshold=float(params["threshold"]), drifted=test["status"] == "FAIL",
+        ))
+    return summary, snapshot
+
+
+def write_report(summary: DriftSummary, snapshot, reports_dir: Path) -> Path:
+    """`<model>_drift_<batch>.html` plus a JSON summary beside it, each replaced atomically."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    html = reports_dir / f"{summary.model}_drift_{summary.batch}.html"
+    tmp = html.with_name(f".{html.name}.tmp")
+    snapshot.save_html(str(tmp))
+    os.replace(tmp, html)
+    summary.report_path = str(html)
+    json_path = html.with_suffix(".json")
+    tmp_json = json_path.with_name(f".{json_path.name}.tmp")
+    tmp_json.write_text(summary.to_json())
+    os.replace(tmp_json, json_path)
+    return html
+
+
+def latest_summaries(reports_dir: Path) -> dict[str, DriftSummary]:
+    """The newest drift summary per model, for the sensor and the app."""
+    latest: dict[str, tuple[float, DriftSummary]] = {}
+    for path in reports_dir.glob("*_drift_*.json"):
+        summary = DriftSummary.from_json(path.read_text())
+        mtime = path.stat().st_mtime
+        if summary.model not in latest or mtime > latest[summary.model][0]:
+            latest[summary.model] = (mtime, summary)
+    return {model: s for model, (_, s) in latest.items()}
