@@ -146,3 +146,12 @@ def test_the_ui_serves_the_asset_graph_jobs_schedule_and_sensors(webserver):
     assert {"ingest_landing_file", "refresh_warehouse"} <= {job["name"] for job in repo["jobs"]}
     assert {"name": "daily_refresh", "cronSchedule": "48 16 * * *"} in repo["schedules"]
     assert "landing_sensor" in {sensor["name"] for sensor in repo["sensors"]}
+
+
+def test_silver_declares_how_fresh_landing_data_should_be(paths):
+    from ecom_assets.assets.silver import SILVER_EVENTS
+
+    spec = build_definitions(paths).resolve_assets_def(SILVER_EVENTS).specs_by_key[SILVER_EVENTS]
+    policy = spec.freshness_policy
+    assert policy.warn_window.to_timedelta().total_seconds() == 26 * 3600
+    assert policy.fail_window.to_timedelta().total_seconds() == 50 * 3600

@@ -1,11 +1,14 @@
 """Silver: canonical typed events; every bronze line ends in exactly one of three tables."""
 
+import datetime as dt
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.ingest import load_silver
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, warehouse
+from ecom_assets.settings import env_float
 from ecom_assets.warehouse import markdown_preview
 
 SILVER_EVENTS = dg.AssetKey(["silver", "events"])
@@ -14,6 +17,13 @@ SILVER_DUPLICATES = dg.AssetKey(["silver", "events_duplicates"])
 
 _deps = [dg.AssetDep(dg.AssetKey(["bronze", "events"]))]
 
+# Files land daily: the UI warns when no file has been ingested for a day and a bit, and marks
+# silver as stale after two (shown on the asset page; evaluated by the Dagster daemon).
+LANDING_FRESHNESS = dg.FreshnessPolicy.time_window(
+    warn_window=dt.timedelta(hours=env_float("ECOM_FRESHNESS_WARN_HOURS", 26)),
+    fail_window=dt.timedelta(hours=env_float("ECOM_FRESHNESS_FAIL_HOURS", 50)),
+)
+
 
 @dg.multi_asset(
     name="silver_events",
@@ -21,7 +31,7 @@ _deps = [dg.AssetDep(dg.AssetKey(["bronze", "events"]))]
     partitions_def=landing_files,
     pool=WAREHOUSE_POOL,
     specs=[
-        dg.AssetSpec(SILVER_EVENTS, deps=_deps, kinds={"duckdb"},
+        dg.AssetSpec(SILVER_EVENTS, deps=_deps, kinds={"duckdb"}, freshness_policy=LANDING_FRESHNESS,
                      description="Canonical typed events (UTC), one row per valid, distinct landed line."),
         dg.AssetSpec(SILVER_QUARANTINE, deps=_deps, kinds={"duckdb"},
                      description="Landed lines that broke a rule, kept whole with the reason."),
