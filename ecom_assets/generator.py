@@ -241,8 +241,8 @@ def generate(out_dir: Path, config: GeneratorConfig = GeneratorConfig(),
     staging = Path(tempfile.mkdtemp(prefix="ecom_generate_"))
     try:
         con = duckdb.connect(str(staging / "staging.duckdb"),
-                             config={"memory_limit": "1GB", "temp_directory": str(staging / "spill"),
-                                     "enable_progress_bar": False})
+                             config={"memory_limit": "1GB", "temp_directory": str(staging / "spill")})
+        con.execute("SET enable_progress_bar = false")  # a library writing files should not draw on the terminal
         _stage_catalogue(con, catalogue)
         written, block, session_key = 0, 0, 0
         while written < config.events:
