@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 export ECOM_HOME ?= $(CURDIR)/.ecom
 export DAGSTER_HOME ?= $(ECOM_HOME)/dagster_home
 export MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK ?= true
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR ?= false
 DEMO_EVENTS ?= 400000
 DEMO_DAYS ?= 61
 
-.PHONY: install demo test dev generate run bench clean
+.PHONY: install demo test dev generate run bench serve app bench-api clean
 
 # uv makes the install a matter of seconds; plain venv + pip is the fallback.
 $(VENV)/.installed: pyproject.toml
@@ -36,6 +37,16 @@ dev: install  ## the Dagster UI and daemon (schedule, sensors) on http://127.0.0
 
 bench: install  ## landing -> gold at 20M events (several minutes)
 	$(BIN)/python bench/bench_landing_to_gold.py
+
+serve: install  ## the scoring API on http://127.0.0.1:8000 (docs at /docs) over the production models
+	$(BIN)/ecom-assets serve --host 127.0.0.1 --port 8000
+
+app: install  ## the growth team's Streamlit app on http://127.0.0.1:8501 (expects `make serve` running)
+	$(BIN)/streamlit run ecom_assets/serving/app.py --server.address 127.0.0.1 --server.port 8501 \
+	  --server.headless true --browser.gatherUsageStats false
+
+bench-api: install  ## load test of the scoring API on loopback (starts its own server; needs trained models)
+	$(BIN)/python bench/bench_api.py
 
 clean:
 	rm -rf $(ECOM_HOME)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
@@ -51,6 +52,16 @@ def _init_home(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    # One OpenMP thread per request: concurrent requests already use the cores, and OpenMP's
+    # spinning workers on a busy machine make one 10k-row prediction many times slower.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from ecom_assets.serving.api import serve
+
+    serve(host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecom-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = sub.add_parser("init-home", help="create DAGSTER_HOME (default $ECOM_HOME/dagster_home) and print it")
     init.set_defaults(func=_init_home)
+
+    serve = sub.add_parser("serve", help="the scoring API (FastAPI + uvicorn) over the production models")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(func=_serve)
     return parser
 
 

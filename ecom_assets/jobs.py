@@ -3,6 +3,7 @@
 import dagster as dg
 
 from ecom_assets.assets.silver import SILVER_DUPLICATES, SILVER_EVENTS, SILVER_QUARANTINE
+from ecom_assets.assets.ml import CART_ABANDONMENT_MODEL, PURCHASE_MODEL
 from ecom_assets.partitions import landing_files
 
 INGESTION = dg.AssetSelection.groups("bronze", "silver")
@@ -27,3 +28,28 @@ refresh_warehouse_job = dg.define_asset_job(
     selection=DOWNSTREAM_OF_SILVER,
     executor_def=dg.in_process_executor,
 )
+
+# Both trainings and everything they feed (batch predictions, the published snapshot, insights),
+# drift reports excluded like the per-model retrain jobs below.
+retrain_models_job = dg.define_asset_job(
+    name="retrain_models",
+    description="Retrain both models (promote if better), then rescore and republish.",
+    selection=(dg.AssetSelection.assets(PURCHASE_MODEL, CART_ABANDONMENT_MODEL).downstream()
+               - dg.AssetSelection.groups("monitoring")),
+    executor_def=dg.in_process_executor,
+)
+
+
+def _retrain_one(name: str, model: dg.AssetKey):
+    # Reports stay out: the next daily refresh reports on the new model, so a retraining can
+    # never trigger itself in a loop.
+    return dg.define_asset_job(
+        name=name,
+        description=f"Retrain {model.to_user_string()} (promote if better), rescore and republish.",
+        selection=dg.AssetSelection.assets(model).downstream() - dg.AssetSelection.groups("monitoring"),
+        executor_def=dg.in_process_executor,
+    )
+
+
+retrain_purchase_model_job = _retrain_one("retrain_purchase_model", PURCHASE_MODEL)
+retrain_cart_abandonment_model_job = _retrain_one("retrain_cart_abandonment_model", CART_ABANDONMENT_MODEL)

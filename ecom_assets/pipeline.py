@@ -22,6 +22,10 @@ from ecom_assets.settings import EcomPaths
 SUMMARY_TABLES = [
     "bronze.events", "silver.events", "silver.events_duplicates", "silver.events_quarantine",
     "gold.fact_user_sessions", "gold.dim_users", "gold.user_item_interactions",
+    "experiment.assignments", "experiment.simulated_purchases", "experiment.ab_test_results",
+    "experiment.ab_sessions_by_arm",
+    "gold.user_item_features", "gold.cart_session_features", "ml.purchase_model", "ml.cart_abandonment_model",
+    "gold.ecommerce_predictions", "gold.cart_abandonment_scores", "ecommerce.predicted_purchase",
 ]
 
 

@@ -25,6 +25,14 @@ class EcomSettings(dg.ConfigurableResource):
     session_gap_minutes: int = 30
     experiment_key: str = DEFAULT_EXPERIMENT_KEY
     treatment_share: float = DEFAULT_TREATMENT_SHARE
+    # Simulated checkout uplift on real files (experiment.simulated_purchases): the share of
+    # treated users' cart events followed by a purchase of the same item. 0 = off (the default).
+    simulated_uplift: float = 0.0
+    simulated_uplift_seed: int = 0
+    # Monitoring: a drift report warns, and the sensor retrains, at this share of drifted columns.
+    drift_threshold: float = 0.5
+    drift_sample_rows: int = 5_000
+    max_model_age_days: float = 30.0
 
     @property
     def paths(self) -> EcomPaths:
@@ -48,6 +56,11 @@ def build_resources(paths: EcomPaths | None = None) -> dict[str, object]:
             session_gap_minutes=int(env_float("ECOM_SESSION_GAP_MINUTES", 30)),
             experiment_key=env_str("ECOM_EXPERIMENT_KEY", DEFAULT_EXPERIMENT_KEY),
             treatment_share=env_float("ECOM_TREATMENT_SHARE", DEFAULT_TREATMENT_SHARE),
+            simulated_uplift=env_float("ECOM_SIMULATED_UPLIFT", 0.0),
+            simulated_uplift_seed=int(env_float("ECOM_SIMULATED_UPLIFT_SEED", 0)),
+            drift_threshold=env_float("ECOM_DRIFT_THRESHOLD", 0.5),
+            drift_sample_rows=int(env_float("ECOM_DRIFT_SAMPLE_ROWS", 5_000)),
+            max_model_age_days=env_float("ECOM_MAX_MODEL_AGE_DAYS", 30),
         ),
         "duckdb": DuckDBResource(
             database=str(paths.warehouse),
@@ -58,5 +71,52 @@ def build_resources(paths: EcomPaths | None = None) -> dict[str, object]:
                 "temp_directory": str(paths.duckdb_spill),
                 "preserve_insertion_order": True,
             },
+        ),
+    }
+
+
+class MLSettings(dg.ConfigurableResource):
+    """Where MLflow tracks and registers, and the knobs of the purchase / cart-abandonment models."""
+
+    tracking_uri: str = ""  # empty: sqlite:///<ECOM_HOME>/mlflow.db
+    horizon_days: int = 7
+    lookback_days: int = 28
+    min_history_days: int = 14
+    max_cutoffs: int = 8
+    gb_max_iter: int = 300
+    rf_trees: int = 100
+    max_train_rows: int = 300_000
+    max_eval_rows: int = 1_000_000
+    score_chunk_rows: int = 500_000
+
+    def uri(self, paths: EcomPaths) -> str:
+        return self.tracking_uri or f"sqlite:///{paths.mlflow_db}"
+
+    @property
+    def windows(self):
+        from ecom_assets.ml.features import FeatureWindows
+
+        return FeatureWindows(self.horizon_days, self.lookback_days, self.min_history_days, self.max_cutoffs)
+
+    @property
+    def training(self):
+        from ecom_assets.ml.training import TrainingConfig
+
+        return TrainingConfig(gb_max_iter=self.gb_max_iter, rf_trees=self.rf_trees,
+                              max_train_rows=self.max_train_rows, max_eval_rows=self.max_eval_rows)
+
+
+def build_ml_resources() -> dict[str, object]:
+    return {
+        "ml_settings": MLSettings(
+            tracking_uri=env_str("MLFLOW_TRACKING_URI", ""),
+            horizon_days=int(env_float("ECOM_ML_HORIZON_DAYS", 7)),
+            lookback_days=int(env_float("ECOM_ML_LOOKBACK_DAYS", 28)),
+            min_history_days=int(env_float("ECOM_ML_MIN_HISTORY_DAYS", 14)),
+            max_cutoffs=int(env_float("ECOM_ML_MAX_CUTOFFS", 8)),
+            gb_max_iter=int(env_float("ECOM_ML_GB_MAX_ITER", 300)),
+            rf_trees=int(env_float("ECOM_ML_RF_TREES", 100)),
+            max_train_rows=int(env_float("ECOM_ML_MAX_TRAIN_ROWS", 300_000)),
+            max_eval_rows=int(env_float("ECOM_ML_MAX_EVAL_ROWS", 1_000_000)),
         ),
     }

@@ -1,11 +1,22 @@
-"""The landing sensor: each new or changed file in ECOM_HOME/landing becomes a partition and a run."""
+"""Sensors: new landing files become partitions and runs; drifted or stale models get retrained."""
+
+import datetime as dt
+import json
 
 import dagster as dg
+from mlflow.exceptions import MlflowException
 
-from ecom_assets.jobs import ingest_landing_file_job
+from ecom_assets.assets.monitoring import CART_ABANDONMENT_MONITOR, MONITORS, PURCHASE_MONITOR
+from ecom_assets.jobs import (
+    ingest_landing_file_job,
+    retrain_cart_abandonment_model_job,
+    retrain_purchase_model_job,
+)
 from ecom_assets.landing import list_landing_files
 from ecom_assets.partitions import landing_files
-from ecom_assets.resources import EcomSettings
+from ecom_assets.ml.tracking import PRODUCTION, client
+from ecom_assets.monitoring.retraining import DriftReportRecord, decide_on_age, decide_on_drift
+from ecom_assets.resources import EcomSettings, MLSettings
 
 
 def landing_run_key(name: str, size: int, mtime_ns: int) -> str:
@@ -40,3 +51,66 @@ def landing_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings) 
         run_requests=run_requests,
         dynamic_partitions_requests=[landing_files.build_add_request(new)] if new else [],
     )
+
+
+def _latest_report(instance: dg.DagsterInstance, monitor) -> DriftReportRecord | None:
+    records = instance.fetch_materializations(monitor.key, limit=1).records
+    if not records or records[0].asset_materialization is None:
+        return None
+    meta = records[0].asset_materialization.metadata
+    return DriftReportRecord(
+        model=monitor.report_name, batch=str(meta["batch"].value), drift_share=float(meta["drift_share"].value),
+        drifted_columns=str(meta["drifted_columns"].value), storage_id=records[0].storage_id,
+    )
+
+
+def _production_version(model_name: str, uri: str) -> tuple[str | None, dt.datetime | None]:
+    """The production version and its training time, from the registry (without loading the model)."""
+    try:
+        version = client(uri).get_model_version_by_alias(model_name, PRODUCTION)
+    except MlflowException:
+        return None, None
+    try:
+        stamp = dt.datetime.fromisoformat((version.tags or {}).get("trained_at", ""))
+    except ValueError:
+        return str(version.version), None
+    return str(version.version), stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+
+
+RETRAIN_JOBS = {
+    PURCHASE_MONITOR.report_name: retrain_purchase_model_job,
+    CART_ABANDONMENT_MONITOR.report_name: retrain_cart_abandonment_model_job,
+}
+
+
+@dg.sensor(
+    name="retrain_on_drift",
+    jobs=list(RETRAIN_JOBS.values()),
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Retrains a model when its latest drift report crosses the threshold (once per report), "
+                "or when its production version is older than ECOM_MAX_MODEL_AGE_DAYS.",
+)
+def retrain_on_drift_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings,
+                            ml_settings: MLSettings) -> dg.SensorResult:
+    # The cursor remembers the run keys already requested, so a report (or a stale version) is
+    # acted on once even if the daemon's own run-key deduplication is bypassed.
+    handled = set(json.loads(context.cursor or "[]"))
+    now = dt.datetime.now(dt.timezone.utc)
+    uri = ml_settings.uri(settings.paths)
+    requests = []
+    for monitor in MONITORS:
+        drift = decide_on_drift(_latest_report(context.instance, monitor), monitor.report_name,
+                                settings.drift_threshold)
+        version, trained_at = _production_version(monitor.task.registered_model, uri)
+        age = decide_on_age(monitor.report_name, version, trained_at, now, settings.max_model_age_days)
+        for decision in (drift, age):
+            if decision.retrain and decision.run_key in handled:
+                context.log.info(f"{decision.reason} (already requested as {decision.run_key})")
+                continue
+            context.log.info(decision.reason)
+            if decision.retrain:
+                handled.add(decision.run_key)
+                requests.append(dg.RunRequest(run_key=decision.run_key, job_name=RETRAIN_JOBS[monitor.report_name].name,
+                                              tags={"ecom/retrain_reason": decision.reason[:200]}))
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(sorted(handled)))

@@ -34,3 +34,36 @@ def test_legacy_md5_parity_reproduces_the_seed_project():
     with duckdb.connect() as con:
         rows = con.execute(f"SELECT {legacy_group_sql('x')} FROM range(1, 4) t(x) ORDER BY x").fetchall()
     assert [r[0] for r in rows] == ["treatment", "control", "treatment"]
+
+
+def test_legacy_parity_sql_matches_the_full_md5_integer_for_many_ids():
+    """The SQL takes the last hex digit's parity; check it against int(md5, 16) % 2 itself."""
+    import hashlib
+
+    ids = list(range(0, 5_000)) + list(range(512_000_000, 512_005_000)) + [2**62, 9_223_372_036_854_775_807]
+    expected = {u: "treatment" if int(hashlib.md5(str(u).encode()).hexdigest(), 16) % 2 else "control"
+                for u in ids}
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE u AS SELECT unnest(?::BIGINT[]) AS user_id", [ids])
+        sql = dict(con.execute(f"SELECT user_id, {legacy_group_sql('user_id')} FROM u").fetchall())
+    assert sql == expected
+    assert all(legacy_group(u) == expected[u] for u in ids)
+    assert 0.48 < sum(g == "treatment" for g in expected.values()) / len(ids) < 0.52
+
+
+def test_legacy_parity_for_known_rees46_user_ids():
+    # Digests from coreutils (`echo -n 541312140 | md5sum`), independent of Python's hashlib:
+    # the whole digest is odd exactly when its last hex digit is.
+    known = {
+        541312140: ("27d5b70d7f487fa4889f1be78da9d10f", "treatment"),
+        554748717: ("e01d7a9f260f5b295d188ff183aeb5a4", "control"),
+        519107250: ("ff93dfb853d1a81069a77ae033826359", "treatment"),
+    }
+    for user_id, (digest, group) in known.items():
+        assert group == ("treatment" if int(digest, 16) % 2 else "control")
+        assert legacy_group(user_id) == group
+    with duckdb.connect() as con:
+        rows = dict(con.execute(
+            f"SELECT x, md5(CAST(x AS VARCHAR)) || ' ' || {legacy_group_sql('x')} FROM unnest(?::BIGINT[]) t(x)",
+            [list(known)]).fetchall())
+    assert rows == {u: f"{d} {g}" for u, (d, g) in known.items()}

@@ -1,0 +1,130 @@
+"""Monitoring: Evidently drift between each production model's training features and its current batch."""
+
+from dataclasses import dataclass
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from ecom_assets.assets.predictions import CART_ABANDONMENT_SCORES, ECOMMERCE_PREDICTIONS
+from ecom_assets.ml.features import CART_TASK, PURCHASE_TASK, ModelTask
+from ecom_assets.ml.tracking import client, load_production_model, load_reference_features
+from ecom_assets.monitoring.drift import compute_drift, latest_summaries, write_report
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, warehouse
+from ecom_assets.warehouse import scalar
+
+PURCHASE_DRIFT_REPORT = dg.AssetKey(["monitoring", "purchase_drift_report"])
+CART_ABANDONMENT_DRIFT_REPORT = dg.AssetKey(["monitoring", "cart_abandonment_drift_report"])
+
+
+@dataclass(frozen=True)
+class MonitoredModel:
+    """A model, the report that watches it, and which rows are its current batch."""
+
+    report_name: str  # file names: <report_name>_drift_<batch>.html
+    key: dg.AssetKey
+    task: ModelTask
+    batch_filter: str  # the rows being scored now (forward-looking or most recent)
+    batch_label_sql: str
+
+
+PURCHASE_MONITOR = MonitoredModel(
+    "purchase", PURCHASE_DRIFT_REPORT, PURCHASE_TASK,
+    batch_filter="dataset = 'score'",  # the latest cutoff: what the model is predicting forward
+    batch_label_sql="strftime(max(cutoff), '%Y-%m-%d')",
+)
+CART_ABANDONMENT_MONITOR = MonitoredModel(
+    "cart_abandonment", CART_ABANDONMENT_DRIFT_REPORT, CART_TASK,
+    batch_filter="dataset = 'test'",  # the most recent week of sessions with a cart
+    batch_label_sql="strftime(min(session_start), '%Y-%m-%d')",
+)
+MONITORS = (PURCHASE_MONITOR, CART_ABANDONMENT_MONITOR)
+
+
+def _current_batch(con, monitor: MonitoredModel, sample_rows: int) -> tuple[pd.DataFrame, int, str]:
+    table, where = monitor.task.feature_table, monitor.batch_filter
+    rows = scalar(con, f"SELECT count(*) FROM {table} WHERE {where}")
+    if not rows:
+        raise dg.Failure(description=f"{table} has no rows where {where}: nothing to compare with the reference")
+    batch = scalar(con, f"SELECT {monitor.batch_label_sql} FROM {table} WHERE {where}")
+    columns = ", ".join(monitor.task.feature_names)
+    # A fixed-seed reservoir sample keeps the report fast and repeatable at any batch size.
+    frame = con.execute(
+        f"SELECT {columns} FROM {table} WHERE {where} USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE (7)"
+    ).df()
+    return frame, rows, batch
+
+
+def _drift_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings,
+                  ml_settings: MLSettings, monitor: MonitoredModel) -> dg.MaterializeResult:
+    uri = ml_settings.uri(settings.paths)
+    try:
+        production = load_production_model(monitor.task.registered_model, uri)
+    except LookupError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    reference = load_reference_features(monitor.task.registered_model, uri)
+    with warehouse(duckdb, settings) as con:
+        current, current_rows, batch = _current_batch(con, monitor, settings.drift_sample_rows)
+    context.log.info(f"comparing {len(current):,} of {current_rows:,} rows of batch {batch} with "
+                     f"{len(reference):,} training rows of {production.name} v{production.version}")
+    summary, snapshot = compute_drift(reference, current, model=monitor.report_name, batch=batch,
+                                      columns=monitor.task.feature_names, sample_rows=settings.drift_sample_rows)
+    summary.current_rows = current_rows
+    html = write_report(summary, snapshot, settings.paths.reports)
+    client(uri).log_artifact(production.run_id, str(html), artifact_path="drift_reports")
+    context.log.info(f"{summary.drift_share:.0%} of columns drifted: {', '.join(summary.drifted_columns) or 'none'}")
+    return dg.MaterializeResult(metadata={
+        "batch": batch,
+        "drift_share": summary.drift_share,  # exact: the sensor compares it with the threshold
+        "drift_threshold": settings.drift_threshold,
+        "drifted_columns": ", ".join(summary.drifted_columns) or "none",
+        "columns": dg.MetadataValue.md(summary.markdown()),
+        "report": dg.MetadataValue.path(str(html)),
+        "model": f"models:/{production.name}@production (v{production.version})",
+        "reference_rows": summary.reference_rows,
+        "current_rows": current_rows,
+        "sample_rows_per_side": settings.drift_sample_rows,
+    })
+
+
+_monitoring = dict(group_name="monitoring", kinds={"evidently", "mlflow"}, pool=WAREHOUSE_POOL)
+
+
+@dg.asset(key=PURCHASE_DRIFT_REPORT, deps=[ECOMMERCE_PREDICTIONS], **_monitoring)
+def purchase_drift_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings,
+                          ml_settings: MLSettings) -> dg.MaterializeResult:
+    """Evidently data drift: the purchase model's training features vs the latest cutoff it scores."""
+    return _drift_report(context, duckdb, settings, ml_settings, PURCHASE_MONITOR)
+
+
+@dg.asset(key=CART_ABANDONMENT_DRIFT_REPORT, deps=[CART_ABANDONMENT_SCORES], **_monitoring)
+def cart_abandonment_drift_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+                                  settings: EcomSettings, ml_settings: MLSettings) -> dg.MaterializeResult:
+    """Evidently data drift: the cart-abandonment model's training features vs the latest week of carts."""
+    return _drift_report(context, duckdb, settings, ml_settings, CART_ABANDONMENT_MONITOR)
+
+
+def _drift_check(monitor: MonitoredModel) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=monitor.key, name="drift_below_threshold",
+                    description="WARN when the share of drifted feature columns reaches the threshold.")
+    def _check(settings: EcomSettings) -> dg.AssetCheckResult:
+        summary = latest_summaries(settings.paths.reports).get(monitor.report_name)
+        if summary is None:
+            return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                       description="no drift report found")
+        drifted = summary.crosses(settings.drift_threshold)
+        return dg.AssetCheckResult(
+            passed=not drifted,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(f"{summary.drift_share:.0%} of columns drifted (threshold {settings.drift_threshold:.0%}): "
+                         f"{', '.join(summary.drifted_columns)}" if drifted
+                         else f"{summary.drift_share:.0%} of columns drifted, below {settings.drift_threshold:.0%}"),
+            metadata={"drift_share": round(summary.drift_share, 4),
+                      "drifted_columns": ", ".join(summary.drifted_columns) or "none",
+                      "report": dg.MetadataValue.path(summary.report_path)},
+        )
+
+    return _check
+
+
+drift_checks = [_drift_check(monitor) for monitor in MONITORS]

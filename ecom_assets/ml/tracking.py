@@ -1,0 +1,291 @@
+"""MLflow: where runs go, how a model is logged and registered, champion/challenger, loading.
+
+Tracking and registry live in ECOM_HOME (`sqlite:///…/mlflow.db`, artifacts in `mlartifacts/`)
+unless MLFLOW_TRACKING_URI says otherwise. Every training run registers a new version with the
+alias `challenger`; the alias `production` moves to it only when it beats the current production
+version on the same holdout (DESIGN decision 7). Scoring always loads `models:/<name>@production`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecom_assets.ml.features import FeatureSpec, coerce, names
+from ecom_assets.ml.training import PRIMARY_METRIC, TrainingResult, predict_proba
+from ecom_assets.settings import EcomPaths
+
+PRODUCTION, CHALLENGER = "production", "challenger"
+REFERENCE_ARTIFACT = "reference/training_features.parquet"  # drift monitoring's reference data
+REFERENCE_ROWS = 5_000
+
+os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")  # no slow pip probe offline
+
+
+def tracking_uri(paths: EcomPaths | None = None) -> str:
+    configured = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if configured:
+        return configured
+    paths = paths or EcomPaths.from_env()
+    return f"sqlite:///{paths.mlflow_db}"
+
+
+def client(uri: str):
+    """A client bound to `uri` for tracking and registry; it changes no process-wide setting."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@contextmanager
+def using_tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API (start_run, log_model, load_model) at `uri`, then put it back.
+
+    `mlflow.set_tracking_uri` / `set_registry_uri` also write MLFLOW_TRACKING_URI and
+    MLFLOW_REGISTRY_URI into os.environ; left behind, they would redirect every later MLflow
+    client in the process (the API, the monitoring code, other tests) to this registry.
+    """
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    saved_globals = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    saved_env = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        tracking_utils._tracking_uri, registry_utils._registry_uri = saved_globals
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def ensure_experiment(uri: str, name: str, artifact_root: Path) -> str:
+    """The experiment's id, creating it with its artifacts under ECOM_HOME (not ./mlruns)."""
+    mlflow_client = client(uri)
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifact_root.mkdir(parents=True, exist_ok=True)
+    return mlflow_client.create_experiment(name, artifact_location=(artifact_root / name).as_uri())
+
+
+def _pip_requirements() -> list[str]:
+    # Named explicitly: inferring them starts a subprocess that loads the model (slow, offline).
+    from importlib.metadata import version
+
+    return [f"{pkg}=={version(pkg)}" for pkg in ("scikit-learn", "pandas", "numpy", "scipy", "skops")]
+
+
+def trusted_types(model: Any) -> list[str]:
+    """Types skops must be told to trust (HistGradientBoosting's TreePredictor, ...): we built the model."""
+    import skops.io as sio
+
+    return sio.get_untrusted_types(data=sio.dumps(model))
+
+
+@dataclass
+class LoggedModel:
+    run_id: str
+    version: str
+    model_uri: str
+    trained_at: str
+
+
+def log_training_run(
+    uri: str,
+    experiment_id: str,
+    model_name: str,
+    result: TrainingResult,
+    params: dict[str, Any],
+    figures: Sequence[Path] = (),
+    tables: dict[str, pd.DataFrame] | None = None,
+    importance: pd.DataFrame | None = None,
+) -> LoggedModel:
+    """One MLflow run: params, every family's metrics, plots, tables, the GB model registered."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    gb = result.champion
+    trained_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    with using_tracking_uri(uri), mlflow.start_run(experiment_id=experiment_id,
+                                                   run_name=f"{model_name} {trained_at}") as run:
+        mlflow.log_params({k: (v if not isinstance(v, (list, tuple, dict)) else json.dumps(v))
+                           for k, v in params.items()})
+        mlflow.log_params({"threshold": round(gb.threshold, 6), "trained_rows": result.trained_rows,
+                           "features": ",".join(names(result.specs))})
+        for split, row in result.counts.iterrows():
+            mlflow.log_metrics({f"{split}_rows": float(row.rows), f"{split}_positives": float(row.positives)})
+        mlflow.log_metrics({f"test_{k}": v for k, v in gb.test.items()})
+        mlflow.log_metrics({f"validation_{k}": v for k, v in gb.validation.items()})
+        for family, other in result.families.items():
+            mlflow.log_metrics({f"{family}/test_{k}": v for k, v in other.test.items()})
+            mlflow.log_metric(f"{family}/fit_seconds", other.fit_seconds)
+        for figure in figures:
+            mlflow.log_artifact(str(figure), artifact_path="plots")
+        for name, table in (tables or {}).items():
+            mlflow.log_text(table.to_markdown(), f"tables/{name}.md")
+        if importance is not None:
+            mlflow.log_text(importance.to_csv(index=False), "explanations/global_importance.csv")
+        with tempfile.TemporaryDirectory() as tmp:
+            reference = result.X_train.sample(n=min(REFERENCE_ROWS, len(result.X_train)), random_state=0)
+            target = Path(tmp) / Path(REFERENCE_ARTIFACT).name
+            reference.to_parquet(target, index=False)
+            mlflow.log_artifact(str(target), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
+        example = result.X_test.head(5)
+        info = mlflow.sklearn.log_model(
+            gb.model, name="model",
+            signature=infer_signature(example, predict_proba(gb.model, example)),
+            input_example=example,
+            skops_trusted_types=trusted_types(gb.model),
+            pip_requirements=_pip_requirements(),
+            registered_model_name=model_name,
+            pyfunc_predict_fn="predict_proba",
+        )
+    version = str(info.registered_model_version)
+    registry = client(uri)
+    tags = {"threshold": f"{gb.threshold:.6f}", "trained_at": trained_at, "features": json.dumps(names(result.specs)),
+            "holdout_metrics": json.dumps({k: round(v, 6) for k, v in gb.test.items()})}
+    for key, value in tags.items():
+        registry.set_model_version_tag(model_name, version, key, value)
+    registry.set_registered_model_alias(model_name, CHALLENGER, version)
+    return LoggedModel(run.info.run_id, version, f"models:/{model_name}/{version}", trained_at)
+
+
+@dataclass
+class PromotionDecision:
+    promoted: bool
+    reason: str
+    challenger_version: str
+    production_version: str | None  # after the decision
+    previous_production_version: str | None
+    challenger_score: float
+    production_score: float | None
+    metric: str = PRIMARY_METRIC
+
+    def as_markdown(self) -> str:
+        verdict = "**promoted** to `production`" if self.promoted else "**not promoted**"
+        lines = [f"Challenger v{self.challenger_version}: {verdict}. {self.reason}", "",
+                 f"| version | alias | holdout {self.metric} |", "|---|---|---|",
+                 f"| v{self.challenger_version} | challenger | {self.challenger_score:.4f} |"]
+        if self.previous_production_version is not None:
+            score = "n/a" if self.production_score is None else f"{self.production_score:.4f}"
+            lines.append(f"| v{self.previous_production_version} | production (before) | {score} |")
+        return "\n".join(lines)
+
+
+def production_version(uri: str, model_name: str) -> str | None:
+    try:
+        return str(client(uri).get_model_version_by_alias(model_name, PRODUCTION).version)
+    except Exception:  # no alias yet (MLflow raises RestException/MlflowException)
+        return None
+
+
+def promote_if_better(
+    uri: str, model_name: str, challenger_version: str, X_holdout: pd.DataFrame, y_holdout: np.ndarray,
+    challenger_score: float | None = None, min_improvement: float = 0.0,
+) -> PromotionDecision:
+    """Move `production` to the challenger when it beats production on this same holdout."""
+    from sklearn.metrics import average_precision_score
+
+    registry = client(uri)
+    current = production_version(uri, model_name)
+
+    def score(version: str) -> float:
+        model = load_model(uri, model_name, version=version)
+        return float(average_precision_score(y_holdout, predict_proba(model, X_holdout)))
+
+    challenger_score = score(challenger_version) if challenger_score is None else challenger_score
+    production_score = None
+    if current is None:
+        promoted, reason = True, "No production version yet: the first version is promoted."
+    else:
+        try:
+            production_score = score(current)
+        except Exception as exc:  # the production model cannot read today's features
+            promoted, reason = True, f"Production v{current} cannot score the holdout ({type(exc).__name__}: {exc})."
+        else:
+            promoted = challenger_score > production_score + min_improvement
+            reason = (f"Holdout {PRIMARY_METRIC} {challenger_score:.4f} vs production v{current} "
+                      f"{production_score:.4f}: " + ("better." if promoted else "not better; production kept."))
+    if promoted:
+        registry.set_registered_model_alias(model_name, PRODUCTION, challenger_version)
+    registry.set_model_version_tag(model_name, challenger_version, "promotion",
+                                   "promoted" if promoted else "refused")
+    return PromotionDecision(promoted, reason, challenger_version,
+                             challenger_version if promoted else current, current,
+                             challenger_score, production_score)
+
+
+def load_model(uri: str, model_name: str, alias: str | None = None, version: str | None = None):
+    """The sklearn pipeline of a registered version (its `predict_proba` gives probabilities)."""
+    import mlflow
+
+    ref = f"models:/{model_name}@{alias}" if alias else f"models:/{model_name}/{version}"
+    with using_tracking_uri(uri):
+        return mlflow.sklearn.load_model(ref)
+
+
+@dataclass
+class ProductionModel:
+    """What the scoring service holds: the model, its version and how it was judged."""
+
+    name: str
+    version: str
+    model: Any
+    threshold: float
+    trained_at: str
+    features: list[str]
+    holdout_metrics: dict[str, float]
+    run_id: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def predict_proba(self, frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> np.ndarray:
+        return predict_proba(self.model, coerce(frame, specs))
+
+
+def load_production_model(model_name: str, uri: str | None = None) -> ProductionModel:
+    """`models:/<name>@production` with its version, threshold, training time and holdout metrics.
+
+    Raises LookupError when the model has no production version yet.
+    """
+    uri = uri or tracking_uri()
+    registry = client(uri)
+    try:
+        version = registry.get_model_version_by_alias(model_name, PRODUCTION)
+    except Exception as exc:
+        raise LookupError(f"{model_name} has no '{PRODUCTION}' version in {uri}: train it first") from exc
+    model = load_model(uri, model_name, alias=PRODUCTION)
+    tags = dict(version.tags or {})
+    return ProductionModel(
+        name=model_name, version=str(version.version), model=model,
+        threshold=float(tags.get("threshold", 0.5)), trained_at=tags.get("trained_at", ""),
+        features=json.loads(tags.get("features", "[]")),
+        holdout_metrics=json.loads(tags.get("holdout_metrics", "{}")),
+        run_id=version.run_id, tags=tags)
+
+
+def load_reference_features(model_name: str, uri: str | None = None, alias: str = PRODUCTION) -> pd.DataFrame:
+    """The training-feature sample logged with a version: the reference for drift reports."""
+    import mlflow
+
+    uri = uri or tracking_uri()
+    version = client(uri).get_model_version_by_alias(model_name, alias)
+    with tempfile.TemporaryDirectory() as tmp, using_tracking_uri(uri):
+        local = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=REFERENCE_ARTIFACT,
+                                                    dst_path=tmp, tracking_uri=uri)
+        return pd.read_parquet(local)

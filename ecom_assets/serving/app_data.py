@@ -1,0 +1,183 @@
+"""What the Streamlit app shows, as plain functions over the published snapshots and reports.
+
+The app reads only `ECOM_HOME/published/*.parquet`, `ECOM_HOME/reports/` and the scoring API:
+never the warehouse, which the pipeline may be writing (DESIGN decision 2). No Streamlit import.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ecom_assets.ml.features import CART_FEATURES, EXPERIMENT_GROUPS
+
+AB_RESULTS = "ab_test_results.parquet"
+AB_SESSIONS_BY_ARM = "ab_sessions_by_arm.parquet"
+PREDICTED_PURCHASE = "predicted_purchase.parquet"
+
+
+def read_published(published: Path, name: str) -> pd.DataFrame | None:
+    path = published / name
+    return pd.read_parquet(path) if path.exists() else None
+
+
+# --------------------------------------------------------------------------------------------
+# A/B dashboard
+
+
+@dataclass(frozen=True)
+class ArmComparison:
+    metric: str
+    control: float
+    treatment: float
+    absolute_lift: float
+    relative_lift: float
+    p_value: float
+    significant: bool | None
+    ci_low: float
+    ci_high: float
+
+
+def experiments(results: pd.DataFrame, by_arm: pd.DataFrame | None = None) -> list[str]:
+    """The experiments in `ab_test_results`, the one the sessions table is about first."""
+    names = list(dict.fromkeys(results["experiment"].astype(str)))
+    main = [] if by_arm is None or "experiment" not in by_arm else list(dict.fromkeys(by_arm["experiment"].astype(str)))
+    return [n for n in main if n in names] + [n for n in names if n not in main]
+
+
+def _one(results: pd.DataFrame, experiment: str | None) -> pd.DataFrame:
+    return results if experiment is None else results[results["experiment"] == experiment]
+
+
+def ab_comparisons(results: pd.DataFrame, experiment: str | None = None) -> dict[str, ArmComparison]:
+    """Conversion and revenue per user, treatment against control, from `ab_test_results`."""
+    out = {}
+    for _, row in _one(results, experiment).iterrows():
+        if row["metric"] not in ("conversion_rate", "revenue_per_user"):
+            continue
+        significant = row.get("significant")
+        out[row["metric"]] = ArmComparison(
+            row["metric"], float(row["control_value"]), float(row["treatment_value"]),
+            float(row["absolute_lift"]), float(row["relative_lift"]), float(row["p_value"]),
+            None if significant is None or pd.isna(significant) else bool(significant),
+            float(row["absolute_ci_low"]), float(row["absolute_ci_high"]))
+    return out
+
+
+def ab_verdict(results: pd.DataFrame, experiment: str | None = None) -> tuple[str, bool]:
+    """The test's verdict sentence and whether a sample ratio mismatch voids it."""
+    results = _one(results, experiment)
+    verdict = str(results["verdict"].iloc[0]) if len(results) else "No verdict published."
+    srm = results[results["metric"] == "sample_ratio"]
+    mismatch = bool(len(srm) and not pd.isna(srm["significant"].iloc[0]) and srm["significant"].iloc[0])
+    return verdict, mismatch
+
+
+FUNNEL_STAGES = (("sessions_with_view", "viewed"), ("sessions_with_cart", "carted"),
+                 ("purchasing_sessions", "purchased"))
+
+
+def funnel_by_arm(by_arm: pd.DataFrame) -> pd.DataFrame:
+    """Share of each arm's sessions reaching each stage: rows are stages, one column per arm."""
+    rows = {}
+    for _, arm in by_arm.iterrows():
+        sessions = float(arm["sessions"]) or math.nan
+        rows[arm["experiment_group"]] = {stage: float(arm[column]) / sessions for column, stage in FUNNEL_STAGES}
+    frame = pd.DataFrame(rows).reindex([stage for _, stage in FUNNEL_STAGES])
+    frame.index.name = "stage"
+    return frame[[arm for arm in EXPERIMENT_GROUPS if arm in frame.columns]]
+
+
+# --------------------------------------------------------------------------------------------
+# insights: the six dashboard questions, with the SQL of `assets.insights` run over the snapshot
+
+
+def insight_tables(predicted_purchase: Path) -> list[tuple[object, pd.DataFrame]]:
+    """(Insight, result) for each of the six questions, computed from `predicted_purchase.parquet`.
+
+    The SQL is the insights assets' own; here it runs in an in-memory DuckDB over the published
+    snapshot, so the app and the warehouse tables agree without the app opening the warehouse.
+    """
+    import duckdb
+
+    from ecom_assets.assets.insights import INSIGHTS
+
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE SCHEMA ecommerce")
+        literal = "'" + str(predicted_purchase).replace("'", "''") + "'"  # DDL takes no parameters
+        con.execute(f"CREATE VIEW ecommerce.predicted_purchase AS SELECT * FROM read_parquet({literal})")
+        return [(insight, con.execute(insight.sql).df()) for insight in INSIGHTS]
+    finally:
+        con.close()
+
+
+# --------------------------------------------------------------------------------------------
+# monitoring
+
+
+@dataclass(frozen=True)
+class DriftReportFile:
+    model: str
+    batch: str
+    html: Path
+    modified: float
+    summary: dict | None  # the JSON written beside the report, when there is one
+
+    @property
+    def drift_share(self) -> float | None:
+        return None if self.summary is None else self.summary.get("drift_share")
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [] if self.summary is None else list(self.summary.get("drifted_columns", []))
+
+    def columns_frame(self) -> pd.DataFrame:
+        columns = (self.summary or {}).get("columns", [])
+        return pd.DataFrame(columns)
+
+
+def latest_drift_reports(reports: Path) -> list[DriftReportFile]:
+    """The newest `<model>_drift_<batch>.html` per model, with the JSON summary beside it if any."""
+    latest: dict[str, DriftReportFile] = {}
+    for html in reports.glob("*_drift_*.html") if reports.exists() else []:
+        model, _, batch = html.stem.partition("_drift_")
+        summary = None
+        beside = html.with_suffix(".json")
+        if beside.exists():
+            try:
+                summary = json.loads(beside.read_text())
+            except (OSError, ValueError):
+                summary = None
+        found = DriftReportFile(model, batch, html, html.stat().st_mtime, summary)
+        if model not in latest or found.modified > latest[model].modified:
+            latest[model] = found
+    return sorted(latest.values(), key=lambda r: -r.modified)
+
+
+# --------------------------------------------------------------------------------------------
+# bulk scoring
+
+
+def example_sessions(rows: int = 200, seed: int = 0) -> pd.DataFrame:
+    """A CSV-ready table of plausible sessions (required features, two optional, an id) to try bulk scoring."""
+    rng = np.random.default_rng(seed)
+    views = rng.poisson(6, rows)
+    return pd.DataFrame({
+        "session_id": [f"s{i:05d}" for i in range(rows)],
+        "total_views": views,
+        "total_carts": np.minimum(rng.poisson(1.2, rows), views + 1),
+        "session_duration_minutes": np.round(rng.gamma(2.0, 6.0, rows), 1),
+        "experiment_group": rng.choice(EXPERIMENT_GROUPS, rows),
+        "cart_value": np.round(rng.gamma(2.0, 20.0, rows), 2),
+        "hour_of_day": rng.integers(0, 24, rows),
+    })
+
+
+def optional_session_features() -> list:
+    return [s for s in CART_FEATURES if not s.required]

@@ -1,0 +1,217 @@
+"""What the scoring service checks and computes around the models. No web framework, no Dagster.
+
+- `FeatureRule`s say what a valid value of each request feature is; the API's Pydantic schemas
+  and the vectorised validation of bulk input (JSON lists, CSV files) both come from them, so a
+  single session and a 100k-row file are held to the same rules.
+- `risk_band(s)` turns a probability into the word the growth team acts on.
+- `waterfall_png` draws one prediction's explanation.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ecom_assets.ml.features import CART_FEATURES, FeatureSpec
+
+
+@dataclass(frozen=True)
+class FeatureRule:
+    kind: str = "float"  # "int" (whole numbers), "float" or "category"
+    minimum: float | None = 0
+    maximum: float | None = None
+
+
+# Counts are whole and non-negative; times of day and week have their calendar ranges.
+CART_RULES: dict[str, FeatureRule] = {
+    "total_views": FeatureRule("int"),
+    "total_carts": FeatureRule("int"),
+    "session_duration_minutes": FeatureRule("float"),
+    "experiment_group": FeatureRule("category"),
+    "total_removes": FeatureRule("int"),
+    "distinct_items": FeatureRule("int"),
+    "cart_value": FeatureRule("float"),
+    "hour_of_day": FeatureRule("int", 0, 23),
+    "day_of_week": FeatureRule("int", 1, 7),
+    "is_returning_user": FeatureRule("int", 0, 1),
+    "previous_sessions": FeatureRule("int"),
+    "previous_purchases": FeatureRule("int"),
+}
+
+
+def rule_for(spec: FeatureSpec, rules: dict[str, FeatureRule] | None = None) -> FeatureRule:
+    """The rule of a feature; a feature without one is a non-negative number (or its categories)."""
+    if spec.categorical:
+        return FeatureRule("category", None, None)
+    return (rules or {}).get(spec.name, FeatureRule("float"))
+
+
+# Risk bands on the abandonment probability: below LOW_RISK_BELOW is "low", from HIGH_RISK_FROM "high".
+LOW_RISK_BELOW = 0.4
+HIGH_RISK_FROM = 0.7
+RISK_BANDS = ("low", "medium", "high")
+
+
+def risk_band(probability: float) -> str:
+    if probability >= HIGH_RISK_FROM:
+        return "high"
+    return "low" if probability < LOW_RISK_BELOW else "medium"
+
+
+def risk_bands(probabilities: np.ndarray) -> np.ndarray:
+    p = np.asarray(probabilities, dtype=np.float64)
+    return np.where(p >= HIGH_RISK_FROM, "high", np.where(p < LOW_RISK_BELOW, "low", "medium"))
+
+
+class InvalidInput(ValueError):
+    """Input the service refuses, with a message for the caller and the HTTP status to answer."""
+
+    def __init__(self, message: str, status_code: int = 422, errors: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.message, self.status_code, self.errors = message, status_code, list(errors)
+
+
+def _rows(mask: np.ndarray, shown: int = 5) -> str:
+    """1-based data-row numbers of a mask, the first few and how many more."""
+    where = np.flatnonzero(mask) + 1
+    text = ", ".join(str(i) for i in where[:shown])
+    return f"row{'s' if len(where) > 1 else ''} {text}" + (f" (+{len(where) - shown} more)" if len(where) > shown else "")
+
+
+def validate_frame(
+    frame: pd.DataFrame,
+    specs: Sequence[FeatureSpec] = CART_FEATURES,
+    rules: dict[str, FeatureRule] | None = None,
+    max_rows: int = 100_000,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Check a table of feature rows column by column; return the model input and the extra columns.
+
+    Missing optional columns and empty optional cells take the feature's documented default.
+    Raises `InvalidInput` naming every offending column with its first offending rows (1 = the
+    first data row), or 413 when there are more than `max_rows` rows.
+    """
+    rules = CART_RULES if rules is None and specs is CART_FEATURES else rules
+    if len(frame) == 0:
+        raise InvalidInput("no rows to score: send at least one row")
+    if len(frame) > max_rows:
+        raise InvalidInput(f"{len(frame):,} rows is more than the {max_rows:,} rows one request may score: "
+                           "split the file", status_code=413)
+    frame = frame.rename(columns=lambda c: str(c).strip())
+    if frame.columns.duplicated().any():
+        raise InvalidInput(f"duplicate column(s) {sorted(set(frame.columns[frame.columns.duplicated()]))}")
+    required = [s.name for s in specs if s.required]
+    optional = [s.name for s in specs if not s.required]
+    missing = [name for name in required if name not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"missing required column(s) {missing}. Required: {required}" +
+            (f"; optional (defaults used when absent): {optional}" if optional else "") +
+            f". Got: {[str(c) for c in frame.columns][:20]}")
+    errors: list[str] = []
+    out = {}
+    for spec in specs:
+        rule = rule_for(spec, rules)
+        present = spec.name in frame.columns
+        raw = frame[spec.name] if present else pd.Series(spec.default, index=frame.index)
+        empty = raw.isna().to_numpy()
+        if raw.dtype == object:
+            empty |= raw.eq("").to_numpy()
+        if spec.required and empty.any():
+            errors.append(f"{spec.name}: missing value in {_rows(empty)}")
+        if rule.kind == "category":
+            values = raw.astype(str)
+            unmatched = ~values.isin(spec.categories).to_numpy()
+            if unmatched.any():  # strip only what does not match already (cheap on big files)
+                values = values.where(~unmatched, values.str.strip())
+            values[empty] = str(spec.default) if spec.default is not None else ""
+            bad = ~values.isin(spec.categories).to_numpy() & ~empty
+            if bad.any():
+                sample = values[bad].iloc[0]
+                errors.append(f"{spec.name}: must be one of {list(spec.categories)}, got {sample!r} in {_rows(bad)}")
+            out[spec.name] = values
+            continue
+        if raw.dtype == bool or (raw.dtype == object and raw.map(type).eq(bool).any()):  # JSON true/false
+            errors.append(f"{spec.name}: must be a number, got true/false")
+        numbers = pd.to_numeric(raw, errors="coerce").astype(np.float64)
+        not_number = numbers.isna().to_numpy() & ~empty
+        if not_number.any():
+            sample = raw[not_number].iloc[0]
+            errors.append(f"{spec.name}: must be a number, got {sample!r} in {_rows(not_number)}")
+        values = numbers.to_numpy()
+        if not spec.required and spec.default is not None:
+            values = np.where(empty, float(spec.default), values)
+        finite = np.isfinite(values)
+        if (~finite & ~np.isnan(values)).any():
+            errors.append(f"{spec.name}: must be finite, got infinity in {_rows(~finite & ~np.isnan(values))}")
+        with np.errstate(invalid="ignore"):
+            if rule.kind == "int":
+                fractional = finite & (np.floor(values) != values)
+                if fractional.any():
+                    errors.append(f"{spec.name}: must be a whole number, got {values[fractional][0]:g} in {_rows(fractional)}")
+            if rule.minimum is not None and (finite & (values < rule.minimum)).any():
+                low = finite & (values < rule.minimum)
+                errors.append(f"{spec.name}: must be >= {rule.minimum:g}, got {values[low][0]:g} in {_rows(low)}")
+            if rule.maximum is not None and (finite & (values > rule.maximum)).any():
+                high = finite & (values > rule.maximum)
+                errors.append(f"{spec.name}: must be <= {rule.maximum:g}, got {values[high][0]:g} in {_rows(high)}")
+        out[spec.name] = values
+    if errors:
+        raise InvalidInput("invalid input: " + "; ".join(errors), errors=errors)
+    # Already the model's dtype contract (`ml.features.coerce`): float64 numbers, str categories.
+    features = pd.DataFrame({name: (values.astype(str) if isinstance(values, pd.Series) else values)
+                             for name, values in out.items()}, index=frame.index)
+    known = {s.name for s in specs}
+    return features, [str(c) for c in frame.columns if c not in known]
+
+
+def waterfall_png(
+    base_value: float,
+    contributions: Sequence[tuple[str, float, float]],
+    probability: float,
+    top: int = 8,
+    units: str = "log-odds",
+) -> bytes:
+    """A horizontal waterfall from the model's base value to this prediction.
+
+    `contributions` holds (feature, its value, its contribution in `units`); the `top` largest
+    by size get a bar each, the rest share one. Matplotlib's object API: no pyplot, no global state.
+    """
+    ordered = sorted(contributions, key=lambda c: -abs(c[2]))
+    bars = [(f"{name} = {_fmt(value)}", contribution) for name, value, contribution in ordered[:top]]
+    rest = ordered[top:]
+    if rest:
+        bars.append((f"{len(rest)} other features", float(sum(c[2] for c in rest))))
+    fig = Figure(figsize=(6.4, 0.9 + 0.38 * (len(bars) + 2)))
+    ax = fig.add_subplot()
+    running = base_value
+    labels = ["base value"]
+    ax.barh(0, base_value, color="#c7c7c7")
+    for i, (label, contribution) in enumerate(bars, start=1):
+        colour = "#d62728" if contribution > 0 else "#2ca02c"
+        ax.barh(i, contribution, left=running, color=colour)
+        ax.annotate(f"{contribution:+.3f}", (max(running, running + contribution), i), xytext=(3, 0),
+                    textcoords="offset points", va="center", ha="left", fontsize=7)  # right of the bar
+        running += contribution
+        labels.append(label)
+    ax.barh(len(bars) + 1, running, color="#1f77b4")
+    labels.append(f"prediction (p = {probability:.1%})")
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", linewidth=0.6)
+    ax.set_xlabel(f"contribution to the abandonment score ({units}); red raises the risk")
+    ax.spines[["top", "right"]].set_visible(False)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _fmt(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{value:g}" if math.isfinite(value) else str(value)
+    return str(value)

@@ -1,0 +1,135 @@
+"""The Streamlit app, tab by tab, through Streamlit's AppTest, against the real scoring API and the
+snapshots the whole graph published (the session's `built` home)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ecom_assets.assets.insights import INSIGHTS
+from ecom_assets.settings import EcomPaths
+from ecom_assets.serving import app_data
+from ecom_assets_tests.api_server import copy_registry, free_port, running_api
+
+APP = str(Path(__file__).parents[1] / "ecom_assets" / "serving" / "app.py")
+TABS = ["Real-time predictor", "A/B dashboard", "Bulk scoring", "Insights", "Monitoring"]
+
+
+@pytest.fixture(scope="module")
+def api_url(built, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("app_api")
+    with running_api(copy_registry(built.paths, folder), built.paths.home, folder / "api.log") as server:
+        yield server.url
+
+
+def _app(monkeypatch, home: Path, url: str) -> AppTest:
+    monkeypatch.setenv("ECOM_HOME", str(home))
+    monkeypatch.setenv("ECOM_API_URL", url)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.label for t in at.tabs] == TABS
+    return at
+
+
+@pytest.fixture
+def app(built, api_url, monkeypatch) -> AppTest:
+    return _app(monkeypatch, built.paths.home, api_url)
+
+
+def test_predictor_tab_shows_probability_verdict_and_explanation(app):
+    tab = app.tabs[0]
+    metric = tab.metric[0]
+    assert metric.label == "Abandonment probability" and metric.value.endswith("%")
+    verdicts = [a.value for a in (*tab.error, *tab.warning, *tab.success)]
+    assert len(verdicts) == 1 and "risk" in verdicts[0]
+    assert len(tab.image) == 1  # the waterfall chart
+    table = tab.dataframe[0].value
+    assert table.set_index("feature").loc["total_carts", "value"] == "1.0"
+    app.slider(key="total_carts").set_value(6).run()
+    assert not app.exception
+    table = app.tabs[0].dataframe[0].value
+    assert table.set_index("feature").loc["total_carts", "value"] == "6.0"  # the API scored the new input
+
+
+def test_ab_tab_shows_arms_deltas_funnel_and_verdict(app, built):
+    tab = app.tabs[1]
+    labels = [m.label for m in tab.metric]
+    assert labels == ["Conversion, control", "Conversion, treatment", "Revenue per user, control",
+                      "Revenue per user, treatment"]
+    assert tab.metric[1].delta.endswith("pp")
+    results = pd.read_parquet(built.paths.published / app_data.AB_RESULTS)
+    by_arm = pd.read_parquet(built.paths.published / app_data.AB_SESSIONS_BY_ARM)
+    shown = app_data.experiments(results, by_arm)[0]
+    assert shown == by_arm["experiment"].iloc[0]
+    verdict = results.loc[results["experiment"] == shown, "verdict"].iloc[0]
+    assert any(verdict in s.value for s in (*tab.success, *tab.error))
+    assert len(tab.get("vega_lite_chart")) == 1  # the funnel by arm
+    funnel = app_data.funnel_by_arm(by_arm)
+    assert list(funnel.columns) == ["control", "treatment"] and (funnel.diff().iloc[1:] <= 0).all().all()
+
+
+def test_bulk_tab_scores_an_uploaded_file_and_offers_the_download(app):
+    frame = app_data.example_sessions(rows=30, seed=3)
+    app.file_uploader(key="bulk_upload").set_value(("mine.csv", frame.to_csv(index=False).encode(), "text/csv"))
+    app.run()
+    assert not app.exception
+    tab = app.tabs[2]
+    assert any("Scored 30 sessions from mine.csv" in s.value for s in tab.success)
+    preview = tab.dataframe[0].value
+    assert {"session_id", "abandonment_probability", "risk_band"} <= set(preview.columns)
+    assert any(b.label == "Download the scored file" for b in tab.get("download_button"))
+
+
+def test_bulk_tab_example_button_and_a_bad_file(app):
+    app.button(key="score_example").click().run()
+    assert any("Scored 200 sessions" in s.value for s in app.tabs[2].success)
+    app.file_uploader(key="bulk_upload").set_value(("bad.csv", b"views,carts\n1,2\n", "text/csv"))
+    app.run()
+    assert not app.exception
+    assert any("missing required column" in e.value for e in app.tabs[2].error)
+
+
+def test_insights_tab_charts_the_six_questions(app):
+    tab = app.tabs[3]
+    texts = " ".join(m.value for m in tab.markdown)
+    for insight in INSIGHTS:
+        assert insight.description in texts
+    assert len(tab.get("vega_lite_chart")) == len(INSIGHTS) == 6
+
+
+def test_monitoring_tab_summarises_the_latest_drift_reports(app, built):
+    tab = app.tabs[4]
+    reports = app_data.latest_drift_reports(built.paths.reports)
+    assert reports, "the whole graph writes drift reports"
+    assert [m.label for m in tab.metric] == ["Drifted columns"] * len(reports)
+    assert {b.label for b in tab.get("download_button")} == {f"Open the full report ({r.html.name})" for r in reports}
+
+
+def test_an_empty_home_and_no_api_say_what_to_do(tmp_path, monkeypatch):
+    home = EcomPaths(tmp_path / "empty").ensure()
+    at = _app(monkeypatch, home.home, f"http://127.0.0.1:{free_port()}")
+    assert "not reachable" in at.tabs[0].error[0].value and "make serve" in at.tabs[0].error[0].value
+    assert "No A/B results published yet" in at.tabs[1].info[0].value
+    assert "No purchase predictions published yet" in at.tabs[3].info[0].value
+    assert "No drift report yet" in at.tabs[4].info[0].value
+
+
+def test_drift_reports_without_a_summary_are_listed(tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "cart_abandonment_gb_drift_2019-11-01.html").write_text("<html>old</html>")
+    newer = reports / "cart_abandonment_gb_drift_2019-11-08.html"
+    newer.write_text("<html>new</html>")
+    (reports / "other_model_drift_2019-11-08.html").write_text("<html></html>")
+    (reports / "other_model_drift_2019-11-08.json").write_text(
+        '{"drift_share": 0.25, "drifted_columns": ["price"], "columns": [{"column": "price", "drifted": true}]}')
+    import os
+    os.utime(newer, (2_000_000_000, 2_000_000_000))
+    found = {r.model: r for r in app_data.latest_drift_reports(reports)}
+    assert found["cart_abandonment_gb"].batch == "2019-11-08" and found["cart_abandonment_gb"].summary is None
+    assert found["other_model"].drift_share == 0.25 and found["other_model"].drifted_columns == ["price"]
+    assert list(found["other_model"].columns_frame()["column"]) == ["price"]
