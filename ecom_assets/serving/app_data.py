@@ -105,7 +105,7 @@ def insight_tables(predicted_purchase: Path) -> list[tuple[object, pd.DataFrame]
     """
     import duckdb
 
-    from ecom_assets.assets.insights import INSIGHTS
+    from ecom_assets.ml.insight_queries import INSIGHTS
 
     con = duckdb.connect()
     try:
