@@ -25,7 +25,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ecom_assets.pipeline import run_pipeline, warehouse_summary
+    from ecom_assets.pipeline import highlights, run_pipeline, warehouse_summary
 
     paths = EcomPaths.from_env()
     try:
@@ -36,6 +36,9 @@ def _run(args: argparse.Namespace) -> int:
     print(f"\nECOM_HOME: {paths.home}\nwarehouse: {paths.warehouse}\n")
     for table, rows in warehouse_summary(paths):
         print(f"  {table:<30} {'(not built)' if rows is None else f'{rows:>12,} rows'}")
+    print()
+    for line in highlights(paths):
+        print(line)
     for check, detail in outcome.warnings.items():
         print(f"warning: {check}: {detail}")
     for failure in outcome.failed_steps + outcome.failed_checks:

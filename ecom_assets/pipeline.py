@@ -112,3 +112,27 @@ def warehouse_summary(paths: EcomPaths) -> list[tuple[str, int | None]]:
             (t, con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if t in existing else None)
             for t in SUMMARY_TABLES
         ]
+
+
+def highlights(paths: EcomPaths) -> list[str]:
+    """What a person wants to know after a run: the A/B verdict, the models, where the files are."""
+    lines = []
+    if paths.warehouse.exists():
+        with build_resources(paths)["duckdb"].get_connection() as con:
+            tables = {f"{s}.{t}" for s, t in con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+            if "experiment.ab_test_results" in tables:
+                verdict = con.execute("SELECT any_value(verdict) FROM experiment.ab_test_results "
+                                      "WHERE experiment <> 'legacy_md5_parity'").fetchone()[0]
+                lines.append(f"A/B test: {verdict}")
+            for table, label in (("ml.purchase_model", "purchase model"),
+                                 ("ml.cart_abandonment_model", "cart-abandonment model")):
+                if table in tables:
+                    rows = con.execute(f"SELECT model, pr_auc, any_value(production_version) OVER () "
+                                       f"FROM {table} ORDER BY pr_auc DESC").fetchall()
+                    lines.append(f"{label} (production v{rows[0][2]}), holdout PR-AUC: "
+                                 + ", ".join(f"{model} {pr_auc:.3f}" for model, pr_auc, _ in rows))
+    for folder in (paths.published, paths.reports):
+        files = sorted(p.name for p in folder.glob("*") if p.is_file() and not p.name.startswith("."))
+        lines.append(f"{folder}: {', '.join(files) or '(empty)'}")
+    return lines

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from ecom_assets.settings import EcomPaths
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ecom_assets_tests.servers import free_port, serving
 
 
 @dataclass
@@ -46,29 +37,8 @@ def running_api(tracking_uri: str, home: Path, log: Path, startup_seconds: float
     port = free_port()
     environment = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "ECOM_HOME": str(home),
                    "MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK": "true", **env}
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ecom_assets.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning"], stdout=sink, stderr=subprocess.STDOUT, env=environment)
-    server = ApiServer(f"http://127.0.0.1:{port}", process, log)
-    try:
-        deadline = time.monotonic() + startup_seconds
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the API exited with {process.returncode}:\n{server.output()}")
-            try:
-                if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not answer within {startup_seconds}s:\n{server.output()}")
-            time.sleep(0.3)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    command = [sys.executable, "-m", "ecom_assets.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--log-level", "warning"]
+    url = f"http://127.0.0.1:{port}"
+    with serving(command, f"{url}/health", log, env=environment, startup_seconds=startup_seconds) as process:
+        yield ApiServer(url, process, log)

@@ -12,7 +12,8 @@ from streamlit.testing.v1 import AppTest
 from ecom_assets.assets.insights import INSIGHTS
 from ecom_assets.settings import EcomPaths
 from ecom_assets.serving import app_data
-from ecom_assets_tests.api_server import copy_registry, free_port, running_api
+from ecom_assets_tests.api_server import copy_registry, running_api
+from ecom_assets_tests.servers import free_port
 
 APP = str(Path(__file__).parents[1] / "ecom_assets" / "serving" / "app.py")
 TABS = ["Real-time predictor", "A/B dashboard", "Bulk scoring", "Insights", "Monitoring"]

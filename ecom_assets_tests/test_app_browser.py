@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from ecom_assets_tests.api_server import copy_registry, free_port, running_api
+from ecom_assets_tests.api_server import copy_registry, running_api
+from ecom_assets_tests.servers import free_port, serving
 
 APP = Path(__file__).parents[1] / "ecom_assets" / "serving" / "app.py"
 CHROMIUM = os.environ.get("ECOM_CHROMIUM", "/usr/bin/chromium")
@@ -30,31 +28,13 @@ def app_url(built, tmp_path_factory):
     with running_api(copy_registry(built.paths, folder), built.paths.home, folder / "api.log") as api:
         port = free_port()
         env = {**os.environ, "ECOM_HOME": str(built.paths.home), "ECOM_API_URL": api.url}
-        with open(folder / "streamlit.log", "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
-                 "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-                 "--server.fileWatcherType", "none"], stdout=log, stderr=subprocess.STDOUT, env=env)
+        command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
+                   "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                   "--server.fileWatcherType", "none"]
         url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                assert process.poll() is None, (folder / "streamlit.log").read_text()
-                try:
-                    if httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok":
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, (folder / "streamlit.log").read_text()
-                time.sleep(0.3)
+        with serving(command, f"{url}/_stcore/health", folder / "streamlit.log", env=env,
+                     healthy=lambda response: response.text == "ok", startup_seconds=120):
             yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture

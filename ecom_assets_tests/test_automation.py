@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from ecom_assets.pipeline import init_dagster_home
 from ecom_assets.resources import build_resources
 from ecom_assets.sensors import landing_sensor
 from ecom_assets_tests.conftest import land, query
+from ecom_assets_tests.servers import free_port, serving
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,39 +83,17 @@ def test_definitions_load():
     dg.Definitions.validate_loadable(build_definitions())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def webserver(paths):
+def webserver(paths, tmp_path):
     """The real Dagster UI server on a free loopback port, loading workspace.yaml like `make dev`."""
     init_dagster_home(paths)  # the UI refuses a DAGSTER_HOME that does not exist
-    port = _free_port()
-    webserver_bin = Path(sys.executable).with_name("dagster-webserver")
-    proc = subprocess.Popen(
-        [str(webserver_bin), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO_ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("dagster-webserver")), "-w", "workspace.yaml",
+               "-h", "127.0.0.1", "-p", str(port)]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"dagster-webserver exited with code {proc.returncode}")
-            try:
-                if requests.get(f"{url}/server_info", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("dagster-webserver did not answer within 120 s")
+    with serving(command, f"{url}/server_info", tmp_path / "webserver.log", env=os.environ.copy(), cwd=REPO_ROOT,
+                 startup_seconds=120):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _graphql(url: str, query_text: str) -> dict:

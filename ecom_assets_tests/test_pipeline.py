@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 
-import dagster as dg
 import pytest
 
 from ecom_assets.checks import DATA_TESTS, find_violations
 from ecom_assets.cli import main
 from ecom_assets.definitions import build_definitions
-from ecom_assets.pipeline import run_pipeline, warehouse_summary
+from ecom_assets.pipeline import highlights, run_pipeline, warehouse_summary
 from ecom_assets.resources import build_resources
 from ecom_assets.warehouse import ensure_schema
 from ecom_assets_tests.conftest import land, query
@@ -137,3 +136,12 @@ def test_run_reports_a_failed_step_and_exits_non_zero(paths, monkeypatch, capsys
 def test_run_without_files_says_what_to_do(paths, capsys):
     assert main(["run"]) == 2
     assert "ecom-assets generate" in capsys.readouterr().err
+
+
+def test_the_run_summary_names_the_verdict_the_models_and_the_files(built):
+    lines = highlights(built.paths)
+    assert lines[0].startswith("A/B test: ") and "conversion" in lines[0]
+    assert any(line.startswith("purchase model (production v") for line in lines)
+    assert any(line.startswith("cart-abandonment model (production v") for line in lines)
+    assert any("predicted_purchase.parquet" in line for line in lines)
+    assert any("purchase_drift_" in line for line in lines)

@@ -36,7 +36,7 @@ INTERACTION_BANDS = """CASE WHEN interaction_score <= 1 THEN '01: 1'
                             ELSE '05: 11+' END"""
 
 INSIGHTS = (
-    Insight("conversion_overview", "Overall conversion: actual vs predicted, holdout and forward-looking cutoffs.", f"""
+    Insight("conversion_overview", "Overall conversion: actual vs predicted, holdout and forward-looking cutoffs.", """
         SELECT dataset, any_value(cutoff) AS cutoff, count(*) AS rows, sum(converted) AS converted,
                round(avg(converted), 4) AS conversion_rate,
                round(avg(predicted_prob), 4) AS predicted_conversion_rate,
