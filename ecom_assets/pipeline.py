@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 import dagster as dg
+from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from ecom_assets.definitions import build_definitions
 from ecom_assets.landing import list_landing_files
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import build_resources
+from ecom_assets.sensors import landing_run_key, landing_sensor
 from ecom_assets.settings import EcomPaths
 
 SUMMARY_TABLES = [
@@ -69,6 +71,14 @@ def _collect(result: dg.ExecuteInProcessResult, label: str, outcome: PipelineOut
             outcome.failed_checks.append(f"{label}: {check}: {detail}")
 
 
+def landing_run_tags(path) -> dict[str, str]:
+    """Tag a headless ingest as the landing sensor would, so the daemon (`make dev`) does not ingest
+    the same file version again."""
+    stat = path.stat()
+    return {RUN_KEY_TAG: landing_run_key(path.name, stat.st_size, stat.st_mtime_ns),
+            SENSOR_NAME_TAG: landing_sensor.name}
+
+
 def run_pipeline(
     paths: EcomPaths | None = None,
     instance: dg.DagsterInstance | None = None,
@@ -93,7 +103,8 @@ def run_pipeline(
     ingest = defs.resolve_job_def("ingest_landing_file")
     for index, path in enumerate(files, start=1):
         log(f"[{index}/{len(files)}] ingesting {path.name}")
-        result = ingest.execute_in_process(partition_key=path.name, instance=instance, raise_on_error=False)
+        result = ingest.execute_in_process(partition_key=path.name, instance=instance, raise_on_error=False,
+                                           tags=landing_run_tags(path))
         _collect(result, path.name, outcome)
     log("rebuilding everything downstream of silver")
     refresh = defs.resolve_job_def("refresh_warehouse")

@@ -9,13 +9,14 @@ import time
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 import pytest
 import requests
 
 from ecom_assets.checks import DATA_TESTS
 from ecom_assets.definitions import build_definitions
 from ecom_assets.partitions import landing_files
-from ecom_assets.pipeline import init_dagster_home
+from ecom_assets.pipeline import init_dagster_home, run_pipeline
 from ecom_assets.resources import build_resources
 from ecom_assets.sensors import landing_sensor
 from ecom_assets_tests.conftest import land, query
@@ -133,3 +134,12 @@ def test_silver_declares_how_fresh_landing_data_should_be(paths):
     policy = spec.freshness_policy
     assert policy.warn_window.to_timedelta().total_seconds() == 26 * 3600
     assert policy.fail_window.to_timedelta().total_seconds() == 50 * 3600
+
+
+def test_a_headless_run_is_not_ingested_again_by_the_sensor(paths, instance):
+    """`ecom-assets run` tags its ingest runs with the sensor's run key, which the daemon skips."""
+    land(paths, "rees46_quirks.csv")
+    run_pipeline(paths, instance, log=lambda _: None)
+    (request,) = _evaluate_sensor(paths, instance).run_requests
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: request.run_key}))
+    assert [run.tags[SENSOR_NAME_TAG] for run in runs] == ["landing_sensor"]
