@@ -3,15 +3,7 @@
 -- The format has no session, price, brand or category: those stay NULL.
 CREATE OR REPLACE TEMP TABLE parsed_events AS
 WITH fields AS (
-    SELECT
-        line_number,
-        raw_line,
-        -- Trimming every field is the costliest step, so only lines that need it pay for it.
-        CASE
-            WHEN contains(raw_line, '"') OR contains(raw_line, ' ,') OR contains(raw_line, ', ')
-                THEN list_transform(string_split(raw_line, ','), lambda f: trim(f, ' "'))
-            ELSE string_split(raw_line, ',')
-        END AS f
+    SELECT line_number, raw_line, csv_fields(raw_line) AS f
     FROM bronze.events
     WHERE source_file = $source_file
 ),

@@ -59,3 +59,12 @@ CREATE TABLE IF NOT EXISTS silver.events_duplicates (
     line_number       BIGINT  NOT NULL,
     duplicate_of_line BIGINT  NOT NULL
 );
+
+-- A landed CSV line split into its fields, quotes and padding trimmed. Both formats' silver
+-- parsers use it. Trimming every field is the costliest step, so only lines that need it pay.
+CREATE OR REPLACE MACRO csv_fields(line) AS
+    CASE
+        WHEN contains(line, '"') OR contains(line, ' ,') OR contains(line, ', ')
+            THEN list_transform(string_split(line, ','), lambda f: trim(f, ' "'))
+        ELSE string_split(line, ',')
+    END;
