@@ -14,12 +14,14 @@ from importlib import resources
 import dagster as dg
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
+from ecom_assets.assets.experiment import LEGACY_EXPERIMENT
 from ecom_assets.definitions import build_definitions
 from ecom_assets.landing import list_landing_files
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import build_resources
 from ecom_assets.sensors import landing_run_key, landing_sensor
 from ecom_assets.settings import EcomPaths
+from ecom_assets.warehouse import scalar, table_exists
 
 SUMMARY_TABLES = [
     "bronze.events", "silver.events", "silver.events_duplicates", "silver.events_quarantine",
@@ -117,12 +119,8 @@ def warehouse_summary(paths: EcomPaths) -> list[tuple[str, int | None]]:
         return []
     # Same configuration as the pipeline's resource: DuckDB refuses a second, different one in-process.
     with build_resources(paths)["duckdb"].get_connection() as con:
-        existing = {f"{s}.{t}" for s, t in con.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
-        return [
-            (t, con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if t in existing else None)
-            for t in SUMMARY_TABLES
-        ]
+        return [(t, scalar(con, f"SELECT count(*) FROM {t}") if table_exists(con, t) else None)
+                for t in SUMMARY_TABLES]
 
 
 def highlights(paths: EcomPaths) -> list[str]:
@@ -130,15 +128,13 @@ def highlights(paths: EcomPaths) -> list[str]:
     lines = []
     if paths.warehouse.exists():
         with build_resources(paths)["duckdb"].get_connection() as con:
-            tables = {f"{s}.{t}" for s, t in con.execute(
-                "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
-            if "experiment.ab_test_results" in tables:
-                verdict = con.execute("SELECT any_value(verdict) FROM experiment.ab_test_results "
-                                      "WHERE experiment <> 'legacy_md5_parity'").fetchone()[0]
+            if table_exists(con, "experiment.ab_test_results"):
+                verdict = scalar(con, "SELECT any_value(verdict) FROM experiment.ab_test_results "
+                                      "WHERE experiment <> ?", [LEGACY_EXPERIMENT])
                 lines.append(f"A/B test: {verdict}")
             for table, label in (("ml.purchase_model", "purchase model"),
                                  ("ml.cart_abandonment_model", "cart-abandonment model")):
-                if table in tables:
+                if table_exists(con, table):
                     rows = con.execute(f"SELECT model, pr_auc, any_value(production_version) OVER () "
                                        f"FROM {table} ORDER BY pr_auc DESC").fetchall()
                     lines.append(f"{label} (production v{rows[0][2]}), holdout PR-AUC: "

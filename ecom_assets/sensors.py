@@ -4,7 +4,6 @@ import datetime as dt
 import json
 
 import dagster as dg
-from mlflow.exceptions import MlflowException
 
 from ecom_assets.assets.monitoring import CART_ABANDONMENT_MONITOR, MONITORS, PURCHASE_MONITOR
 from ecom_assets.jobs import (
@@ -14,7 +13,7 @@ from ecom_assets.jobs import (
 )
 from ecom_assets.landing import list_landing_files
 from ecom_assets.partitions import landing_files
-from ecom_assets.ml.tracking import PRODUCTION, client
+from ecom_assets.ml.tracking import production_model_version
 from ecom_assets.monitoring.retraining import DriftReportRecord, decide_on_age, decide_on_drift
 from ecom_assets.resources import EcomSettings, MLSettings
 
@@ -66,9 +65,8 @@ def _latest_report(instance: dg.DagsterInstance, monitor) -> DriftReportRecord |
 
 def _production_version(model_name: str, uri: str) -> tuple[str | None, dt.datetime | None]:
     """The production version and its training time, from the registry (without loading the model)."""
-    try:
-        version = client(uri).get_model_version_by_alias(model_name, PRODUCTION)
-    except MlflowException:
+    version = production_model_version(uri, model_name)
+    if version is None:
         return None, None
     try:
         stamp = dt.datetime.fromisoformat((version.tags or {}).get("trained_at", ""))

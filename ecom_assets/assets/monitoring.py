@@ -8,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.predictions import CART_ABANDONMENT_SCORES, ECOMMERCE_PREDICTIONS
 from ecom_assets.ml.features import CART_TASK, PURCHASE_TASK, ModelTask
-from ecom_assets.ml.tracking import client, load_production_model, load_reference_features
+from ecom_assets.ml.tracking import client, load_reference_features, production_model_version
 from ecom_assets.monitoring.drift import compute_drift, latest_summaries, write_report
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, warehouse
 from ecom_assets.warehouse import scalar
@@ -58,15 +58,15 @@ def _current_batch(con, monitor: MonitoredModel, sample_rows: int) -> tuple[pd.D
 def _drift_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings,
                   ml_settings: MLSettings, monitor: MonitoredModel) -> dg.MaterializeResult:
     uri = ml_settings.uri(settings.paths)
-    try:
-        production = load_production_model(monitor.task.registered_model, uri)
-    except LookupError as exc:
-        raise dg.Failure(description=str(exc)) from exc
-    reference = load_reference_features(monitor.task.registered_model, uri)
+    name = monitor.task.registered_model
+    production = production_model_version(uri, name)  # the registry entry: no need to load the model
+    if production is None:
+        raise dg.Failure(description=f"{name} has no production version in {uri}: train it first")
+    reference = load_reference_features(name, uri)
     with warehouse(duckdb, settings) as con:
         current, current_rows, batch = _current_batch(con, monitor, settings.drift_sample_rows)
     context.log.info(f"comparing {len(current):,} of {current_rows:,} rows of batch {batch} with "
-                     f"{len(reference):,} training rows of {production.name} v{production.version}")
+                     f"{len(reference):,} training rows of {name} v{production.version}")
     summary, snapshot = compute_drift(reference, current, model=monitor.report_name, batch=batch,
                                       columns=monitor.task.feature_names, sample_rows=settings.drift_sample_rows)
     summary.current_rows = current_rows
@@ -80,7 +80,7 @@ def _drift_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource, set
         "drifted_columns": ", ".join(summary.drifted_columns) or "none",
         "columns": dg.MetadataValue.md(summary.markdown()),
         "report": dg.MetadataValue.path(str(html)),
-        "model": f"models:/{production.name}@production (v{production.version})",
+        "model": f"models:/{name}@production (v{production.version})",
         "reference_rows": summary.reference_rows,
         "current_rows": current_rows,
         "sample_rows_per_side": settings.drift_sample_rows,

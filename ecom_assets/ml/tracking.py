@@ -188,11 +188,17 @@ class PromotionDecision:
         return "\n".join(lines)
 
 
-def production_version(uri: str, model_name: str) -> str | None:
+def production_model_version(uri: str, model_name: str):
+    """The registry entry behind the production alias (version, tags), or None before the first promotion."""
     try:
-        return str(client(uri).get_model_version_by_alias(model_name, PRODUCTION).version)
+        return client(uri).get_model_version_by_alias(model_name, PRODUCTION)
     except Exception:  # no alias yet (MLflow raises RestException/MlflowException)
         return None
+
+
+def production_version(uri: str, model_name: str) -> str | None:
+    entry = production_model_version(uri, model_name)
+    return str(entry.version) if entry is not None else None
 
 
 def promote_if_better(
