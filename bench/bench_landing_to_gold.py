@@ -36,9 +36,9 @@ LANDING_TO_GOLD = """
 import dagster as dg
 from ecom_assets.assets.gold import DIM_USERS, FACT_USER_SESSIONS, USER_ITEM_INTERACTIONS
 from ecom_assets.definitions import build_definitions
-from ecom_assets.landing import list_landing_files
+from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.partitions import landing_files
-from ecom_assets.settings import EcomPaths
+from ecom_assets.ecom_home import EcomPaths
 
 paths = EcomPaths.from_env().ensure()
 defs = build_definitions(paths)

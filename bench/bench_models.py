@@ -27,14 +27,16 @@ import pandas as pd
 
 from ecom_assets.definitions import build_definitions
 from ecom_assets.generator import GeneratorConfig, generate
-from ecom_assets.landing import list_landing_files
-from ecom_assets.ml.features import CART_TASK, PURCHASE_TASK, FeatureWindows
-from ecom_assets.ml.scoring import load_labelled_sample, score_table
+from ecom_assets.lakehouse.landing import list_landing_files
+from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, FeatureWindows
+from ecom_assets.ml.batch_scoring import load_labelled_sample, score_table
 from ecom_assets.ml.training import TrainingConfig, predict_proba, quality_verdicts, train_and_compare
 from ecom_assets.partitions import landing_files
-from ecom_assets.resources import build_resources, warehouse
-from ecom_assets.settings import EcomPaths
-from ecom_assets.warehouse import run_sql_file, scalar, table_exists
+from ecom_assets.resources import build_resources, open_warehouse
+from ecom_assets.ecom_home import EcomPaths
+from ecom_assets.lakehouse import SQL as LAKEHOUSE_SQL
+from ecom_assets.ml import SQL as ML_SQL
+from ecom_assets.lakehouse.warehouse import run_sql_file, scalar, table_exists
 
 
 def _timed(label: str, fn, *args, **kwargs):
@@ -60,11 +62,11 @@ def ingest(paths: EcomPaths) -> None:
 def build_gold(paths: EcomPaths, windows: FeatureWindows) -> dict[str, float]:
     resources = build_resources(paths)
     timings = {}
-    with warehouse(resources["duckdb"], resources["settings"]) as con:
-        for name, params in (("gold_fact_user_sessions.sql", {"session_gap_minutes": 30}),
-                             ("gold_user_item_features.sql", windows.sql_params()),
-                             ("gold_cart_session_features.sql", {"horizon_days": windows.horizon_days})):
-            _, timings[name] = _timed(name, run_sql_file, con, name, params)
+    with open_warehouse(resources["duckdb"], resources["settings"]) as con:
+        for name, params in ((LAKEHOUSE_SQL / "gold_fact_user_sessions.sql", {"session_gap_minutes": 30}),
+                             (ML_SQL / "gold_user_item_features.sql", windows.sql_params()),
+                             (ML_SQL / "gold_cart_session_features.sql", {"horizon_days": windows.horizon_days})):
+            _, timings[name.name] = _timed(name.name, run_sql_file, con, name, params)
         for table in ("silver.events", "gold.fact_user_sessions", "gold.user_item_features",
                       "gold.cart_session_features"):
             print(f"  {table}: {scalar(con, f'SELECT count(*) FROM {table}'):,} rows")
@@ -74,7 +76,7 @@ def build_gold(paths: EcomPaths, windows: FeatureWindows) -> dict[str, float]:
 def bench_task(paths: EcomPaths, task, config: TrainingConfig) -> pd.DataFrame:
     print(f"\n== {task.what} ({task.feature_table}) ==", flush=True)
     resources = build_resources(paths)
-    with warehouse(resources["duckdb"], resources["settings"]) as con:
+    with open_warehouse(resources["duckdb"], resources["settings"]) as con:
         frame, _ = _timed("read bounded labelled sample", load_labelled_sample, con, task.feature_table, task.label,
                           config.max_train_rows, config.max_eval_rows, ", ".join(task.keys), config.seed)
     result = train_and_compare(frame, task.specs, task.label, config, what=task.what,
@@ -88,7 +90,7 @@ def bench_task(paths: EcomPaths, task, config: TrainingConfig) -> pd.DataFrame:
         rows.append({"model": family, "train_rows": result.trained_rows, "fit_s": round(fitted.fit_seconds, 1),
                      "predict_rows_per_s": round(in_memory), **{k: round(v, 4) for k, v in fitted.test.items()},
                      "threshold": round(fitted.threshold, 4)})
-    with warehouse(resources["duckdb"], resources["settings"]) as con:
+    with open_warehouse(resources["duckdb"], resources["settings"]) as con:
         batch = score_table(con, result.champion.model, task.feature_table, task.keys, task.specs,
                             "bench_scores", chunk_rows=500_000)
     print(f"  batch scoring (gradient boosting, whole table, DuckDB in and out): {batch.rows:,} rows in "

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from ecom_assets.settings import EcomPaths
+from ecom_assets.ecom_home import EcomPaths
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -25,7 +25,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ecom_assets.pipeline import highlights, run_pipeline, warehouse_summary
+    from ecom_assets.one_shot import highlights, run_pipeline, warehouse_summary
 
     paths = EcomPaths.from_env()
     try:
@@ -49,7 +49,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _init_home(args: argparse.Namespace) -> int:
-    from ecom_assets.pipeline import init_dagster_home
+    from ecom_assets.one_shot import init_dagster_home
 
     print(init_dagster_home(EcomPaths.from_env().ensure()))
     return 0

@@ -2,11 +2,19 @@
 
 import dagster as dg
 
-from ecom_assets.assets import bronze, experiment, gold, silver
-from ecom_assets.assets import features, insights, ml, monitoring, predictions
-from ecom_assets.assets.experiment import experiment_checks
-from ecom_assets.assets.monitoring import drift_checks
-from ecom_assets.checks import data_quality_checks
+from ecom_assets.assets import (
+    ab_experiment,
+    bronze,
+    drift_reports,
+    gold,
+    insight_tables,
+    model_inputs,
+    models,
+    predictions,
+    silver,
+)
+from ecom_assets.checks import drift_checks, experiment_checks, lakehouse_checks, model_checks
+from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.jobs import (
     ingest_landing_file_job,
     refresh_warehouse_job,
@@ -14,18 +22,19 @@ from ecom_assets.jobs import (
     retrain_models_job,
     retrain_purchase_model_job,
 )
-from ecom_assets.ml_checks import ml_checks
 from ecom_assets.resources import build_ml_resources, build_resources
 from ecom_assets.schedules import daily_refresh_schedule
 from ecom_assets.sensors import landing_sensor, retrain_on_drift_sensor
-from ecom_assets.settings import EcomPaths
+
+ASSET_MODULES = [bronze, silver, gold, ab_experiment, model_inputs, models, predictions, insight_tables,
+                 drift_reports]
+CHECK_MODULES = [lakehouse_checks, experiment_checks, model_checks, drift_checks]
 
 
 def build_definitions(paths: EcomPaths | None = None) -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules(
-            [bronze, silver, gold, experiment, features, ml, predictions, insights, monitoring]),
-        asset_checks=[*data_quality_checks, *experiment_checks, *ml_checks, *drift_checks],
+        assets=dg.load_assets_from_modules(ASSET_MODULES),
+        asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
         jobs=[ingest_landing_file_job, refresh_warehouse_job, retrain_models_job,
               retrain_purchase_model_job, retrain_cart_abandonment_model_job],
         schedules=[daily_refresh_schedule],

@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from ecom_assets.experiment.assignment import DEFAULT_EXPERIMENT_KEY, DEFAULT_TREATMENT_SHARE, is_treated
+from ecom_assets.publishing import replaced_atomically, sql_literal
 
 REES46_HEADER = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
-EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
 VIEW, CART, REMOVE, PURCHASE = range(4)
 USERS_PER_BLOCK = 100_000
 EVENTS_PER_USER_GUESS = 11.0  # only sizes the item catalogue; the run stops on the real count
@@ -262,13 +262,13 @@ def generate(out_dir: Path, config: GeneratorConfig = GeneratorConfig(),
         files = []
         for stem, lo, hi in _file_periods(config):
             target = out_dir / f"{stem}.csv{'.gz' if config.gzip else ''}"
-            tmp = target.with_name(f".{target.name}.tmp")
-            con.execute(
-                f"COPY ({EXPORT_SQL}) TO '{tmp}' (FORMAT csv, HEADER, COMPRESSION {'gzip' if config.gzip else 'none'})",
-                {"start": dt.datetime.combine(config.start, dt.time()), "lo": lo, "hi": hi,
-                 "salt": f"{config.seed}:"},
-            )
-            tmp.replace(target)  # atomic: the landing sensor never sees a half-written file
+            with replaced_atomically(target) as tmp:  # the landing sensor never sees a half-written file
+                con.execute(
+                    f"COPY ({EXPORT_SQL}) TO {sql_literal(tmp)} "
+                    f"(FORMAT csv, HEADER, COMPRESSION {'gzip' if config.gzip else 'none'})",
+                    {"start": dt.datetime.combine(config.start, dt.time()), "lo": lo, "hi": hi,
+                     "salt": f"{config.seed}:"},
+                )
             files.append(target)
             log(f"wrote {target}")
         con.close()

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from ecom_assets.assets.silver import SILVER_DUPLICATES, SILVER_EVENTS, SILVER_QUARANTINE
-from ecom_assets.assets.ml import CART_ABANDONMENT_MODEL, PURCHASE_MODEL
+from ecom_assets.assets.models import CART_ABANDONMENT_MODEL, PURCHASE_MODEL
 from ecom_assets.partitions import landing_files
 
 INGESTION = dg.AssetSelection.groups("bronze", "silver")

@@ -11,8 +11,8 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.experiment.assignment import DEFAULT_EXPERIMENT_KEY, DEFAULT_TREATMENT_SHARE
-from ecom_assets.settings import EcomPaths, env_float, env_str
-from ecom_assets.warehouse import ensure_schema, register_experiment_macro
+from ecom_assets.ecom_home import EcomPaths, env_float, env_str
+from ecom_assets.lakehouse.warehouse import ensure_schema, register_experiment_macro
 
 # Every op that opens the warehouse joins this pool; dagster.yaml limits it to one at a time.
 WAREHOUSE_POOL = "warehouse"
@@ -40,7 +40,7 @@ class EcomSettings(dg.ConfigurableResource):
 
 
 @contextmanager
-def warehouse(db: DuckDBResource, settings: EcomSettings) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_warehouse(db: DuckDBResource, settings: EcomSettings) -> Iterator[duckdb.DuckDBPyConnection]:
     """A warehouse connection with the schema in place and `experiment_group()` registered."""
     with db.get_connection() as con:
         ensure_schema(con)
@@ -94,7 +94,7 @@ class MLSettings(dg.ConfigurableResource):
 
     @property
     def windows(self):
-        from ecom_assets.ml.features import FeatureWindows
+        from ecom_assets.ml.feature_specs import FeatureWindows
 
         return FeatureWindows(self.horizon_days, self.lookback_days, self.min_history_days, self.max_cutoffs)
 

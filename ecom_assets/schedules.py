@@ -3,7 +3,7 @@
 import dagster as dg
 
 from ecom_assets.jobs import refresh_warehouse_job
-from ecom_assets.settings import env_str
+from ecom_assets.ecom_home import env_str
 
 daily_refresh_schedule = dg.ScheduleDefinition(
     name="daily_refresh",

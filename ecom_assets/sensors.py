@@ -5,16 +5,21 @@ import json
 
 import dagster as dg
 
-from ecom_assets.assets.monitoring import CART_ABANDONMENT_MONITOR, MONITORS, PURCHASE_MONITOR
+from ecom_assets.assets.drift_reports import (
+    CART_ABANDONMENT_MONITOR,
+    MONITORS,
+    PURCHASE_MONITOR,
+    latest_drift_record,
+)
 from ecom_assets.jobs import (
     ingest_landing_file_job,
     retrain_cart_abandonment_model_job,
     retrain_purchase_model_job,
 )
-from ecom_assets.landing import list_landing_files
+from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.partitions import landing_files
 from ecom_assets.ml.tracking import production_model_version
-from ecom_assets.monitoring.retraining import DriftReportRecord, decide_on_age, decide_on_drift
+from ecom_assets.monitoring.retraining import decide_on_age, decide_on_drift
 from ecom_assets.resources import EcomSettings, MLSettings
 
 
@@ -49,17 +54,6 @@ def landing_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings) 
     return dg.SensorResult(
         run_requests=run_requests,
         dynamic_partitions_requests=[landing_files.build_add_request(new)] if new else [],
-    )
-
-
-def _latest_report(instance: dg.DagsterInstance, monitor) -> DriftReportRecord | None:
-    records = instance.fetch_materializations(monitor.key, limit=1).records
-    if not records or records[0].asset_materialization is None:
-        return None
-    meta = records[0].asset_materialization.metadata
-    return DriftReportRecord(
-        model=monitor.report_name, batch=str(meta["batch"].value), drift_share=float(meta["drift_share"].value),
-        drifted_columns=str(meta["drifted_columns"].value), storage_id=records[0].storage_id,
     )
 
 
@@ -98,7 +92,7 @@ def retrain_on_drift_sensor(context: dg.SensorEvaluationContext, settings: EcomS
     uri = ml_settings.uri(settings.paths)
     requests = []
     for monitor in MONITORS:
-        drift = decide_on_drift(_latest_report(context.instance, monitor), monitor.report_name,
+        drift = decide_on_drift(latest_drift_record(context.instance, monitor), monitor.report_name,
                                 settings.drift_threshold)
         version, trained_at = _production_version(monitor.task.registered_model, uri)
         age = decide_on_age(monitor.report_name, version, trained_at, now, settings.max_model_age_days)

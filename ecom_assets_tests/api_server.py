@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecom_assets.settings import EcomPaths
+from ecom_assets.ecom_home import EcomPaths
 from ecom_assets_tests.servers import free_port, serving
 
 

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from ecom_assets.resources import build_resources
-from ecom_assets.settings import EcomPaths
+from ecom_assets.ecom_home import EcomPaths
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -52,7 +52,7 @@ def built(tmp_path_factory):
     Tests that change data work on their own ECOM_HOME (the `paths` fixture) instead.
     """
     from ecom_assets.generator import GeneratorConfig, generate
-    from ecom_assets.pipeline import run_pipeline
+    from ecom_assets.one_shot import run_pipeline
 
     root = tmp_path_factory.mktemp("built")
     paths = EcomPaths(root / "ecom_home").ensure()

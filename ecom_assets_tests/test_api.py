@@ -12,9 +12,9 @@ import httpx
 import pandas as pd
 import pytest
 
-from ecom_assets.ml.features import CART_FEATURES, CART_MODEL_NAME, PURCHASE_FEATURES, PURCHASE_MODEL_NAME, names
+from ecom_assets.ml.feature_specs import CART_FEATURES, CART_MODEL_NAME, PURCHASE_FEATURES, PURCHASE_MODEL_NAME, names
 from ecom_assets.ml.tracking import PRODUCTION
-from ecom_assets.serving.scoring import risk_band
+from ecom_assets.serving.request_scoring import risk_band
 from ecom_assets_tests.api_server import copy_registry, running_api
 
 def client(uri: str):
@@ -240,7 +240,7 @@ def test_without_production_model_503_then_hot_pickup_of_promoted_versions(built
 
 
 def test_validate_frame_fills_documented_defaults_and_passes_ids_through():
-    from ecom_assets.serving.scoring import validate_frame
+    from ecom_assets.serving.request_scoring import validate_frame
 
     frame = pd.DataFrame([{**SESSION, "session_id": "x", "cart_value": None},
                           {**SESSION, "session_id": "y", "cart_value": 12.5, "experiment_group": " control "}])
@@ -253,7 +253,7 @@ def test_validate_frame_fills_documented_defaults_and_passes_ids_through():
 
 
 def test_validate_frame_names_every_bad_column_with_rows():
-    from ecom_assets.serving.scoring import InvalidInput, validate_frame
+    from ecom_assets.serving.request_scoring import InvalidInput, validate_frame
 
     frame = pd.DataFrame([SESSION] * 8)
     frame.loc[[1, 3, 4, 5, 6, 7], "total_views"] = -1
@@ -273,7 +273,7 @@ def test_validate_frame_names_every_bad_column_with_rows():
 def test_risk_bands_agree_one_by_one_and_vectorised():
     import numpy as np
 
-    from ecom_assets.serving.scoring import HIGH_RISK_FROM, LOW_RISK_BELOW, risk_band, risk_bands
+    from ecom_assets.serving.request_scoring import HIGH_RISK_FROM, LOW_RISK_BELOW, risk_band, risk_bands
 
     p = np.array([0.0, LOW_RISK_BELOW - 1e-9, LOW_RISK_BELOW, HIGH_RISK_FROM - 1e-9, HIGH_RISK_FROM, 1.0])
     assert risk_bands(p).tolist() == [risk_band(x) for x in p] == ["low", "low", "medium", "medium", "high", "high"]

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ecom_assets.assets.insights import INSIGHTS
-from ecom_assets.settings import EcomPaths
+from ecom_assets.assets.insight_tables import INSIGHTS
+from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.serving import app_data
 from ecom_assets_tests.api_server import copy_registry, running_api
 from ecom_assets_tests.servers import free_port
@@ -69,7 +69,7 @@ def test_ab_tab_shows_arms_deltas_funnel_and_verdict(app, built):
     verdict = results.loc[results["experiment"] == shown, "verdict"].iloc[0]
     assert any(verdict in s.value for s in (*tab.success, *tab.error))
     assert len(tab.get("vega_lite_chart")) == 1  # the funnel by arm
-    funnel = app_data.funnel_by_arm(by_arm)
+    funnel = app_data.session_funnel_by_arm(by_arm)
     assert list(funnel.columns) == ["control", "treatment"] and (funnel.diff().iloc[1:] <= 0).all().all()
 
 

@@ -13,10 +13,10 @@ from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 import pytest
 import requests
 
-from ecom_assets.checks import DATA_TESTS
+from ecom_assets.lakehouse.data_tests import DATA_TESTS
 from ecom_assets.definitions import build_definitions
 from ecom_assets.partitions import landing_files
-from ecom_assets.pipeline import init_dagster_home, run_pipeline
+from ecom_assets.one_shot import init_dagster_home, run_pipeline
 from ecom_assets.resources import build_resources
 from ecom_assets.sensors import landing_sensor
 from ecom_assets_tests.conftest import land, query

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecom_assets.monitoring.drift import DriftSummary, compute_drift, latest_summaries, write_report
+from ecom_assets.monitoring.drift import DriftSummary, compute_drift, latest_reports, write_report
 
 
 def _sessions(rows: int, seed: int) -> pd.DataFrame:
@@ -56,9 +56,10 @@ def test_report_files_are_named_by_model_and_batch_and_read_back(tmp_path):
     html = write_report(newer, snap, tmp_path)
     assert html.name == "purchase_drift_2019-11-08.html"
     assert "<html" in html.read_text()[:2000].lower()
-    latest = latest_summaries(tmp_path)
+    latest = latest_reports(tmp_path)
     assert latest["purchase"].batch == "2019-11-08"
     assert latest["purchase"].drifted_columns == ["total_views"]
+    assert latest["purchase"].html == html
     assert DriftSummary.from_json(newer.to_json()).columns == newer.columns
     assert "| total_views |" in newer.markdown()
 

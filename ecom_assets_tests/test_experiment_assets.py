@@ -15,21 +15,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecom_assets.assets import experiment as experiment_assets
+from ecom_assets.assets import ab_experiment as experiment_assets
+from ecom_assets.checks import experiment_checks
 from ecom_assets.assets import gold
-from ecom_assets.assets.experiment import (
-    AB_SESSIONS_BY_ARM, AB_TEST_RESULTS, ASSIGNMENTS, LEGACY_EXPERIMENT, RESULT_COLUMNS,
-    SIMULATED_PURCHASES, experiment_results, results_markdown,
-)
+from ecom_assets.assets.ab_experiment import AB_SESSIONS_BY_ARM, AB_TEST_RESULTS, ASSIGNMENTS, SIMULATED_PURCHASES
+from ecom_assets.experiment.ab_results import LEGACY_EXPERIMENT, RESULT_COLUMNS, experiment_results, results_markdown
 from ecom_assets.definitions import build_definitions
 from ecom_assets.experiment.analysis import analyze_experiment
 from ecom_assets.experiment.assignment import DEFAULT_EXPERIMENT_KEY, assign_group, is_treated
-from ecom_assets.experiment.charts import funnel_by_arm
+from ecom_assets.experiment.ab_charts import user_funnel_by_arm
 from ecom_assets.generator import PURCHASE, GeneratorConfig, build_catalogue, generate, simulate_block
-from ecom_assets.landing import list_landing_files
+from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import EcomSettings, build_resources
-from ecom_assets.warehouse import ensure_schema
+from ecom_assets.lakehouse.warehouse import ensure_schema
 from ecom_assets_tests.conftest import query
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -182,7 +181,7 @@ def test_experiment_results_and_funnel_helpers():
     assert list(results["experiment"].unique()) == ["exp", LEGACY_EXPERIMENT]
     assert (results["simulated_uplift"] == 0.1).all()
     assert "| users |" in results_markdown(results[results["experiment"] == "exp"])
-    funnel = funnel_by_arm(users).set_index(["experiment_group", "stage"])["share"]
+    funnel = user_funnel_by_arm(users).set_index(["experiment_group", "stage"])["share"]
     for arm in ("control", "treatment"):
         assert funnel[(arm, "view")] == 1.0 >= funnel[(arm, "cart")] >= funnel[(arm, "purchase")]
 
@@ -206,7 +205,8 @@ def _load_silver(paths, user_ids) -> None:
 
 EXPERIMENT_GRAPH = [gold.fact_user_sessions, gold.dim_users, experiment_assets.assignments,
                     experiment_assets.simulated_purchases, experiment_assets.ab_test_results,
-                    experiment_assets.ab_sessions_by_arm, *experiment_assets.experiment_checks]
+                    experiment_assets.ab_sessions_by_arm, experiment_checks.sample_ratio_mismatch_check,
+                    experiment_checks.arms_match_sessions]
 
 
 def _materialize(paths, instance):
@@ -333,7 +333,7 @@ def test_arms_match_sessions_check_fails_when_settings_drift(paths, instance):
     assert _materialize(paths, instance).success
     resources = build_resources(paths)
     resources["settings"] = EcomSettings(home=str(paths.home), treatment_share=0.3)
-    result = dg.materialize([experiment_assets.assignments, experiment_assets.arms_match_sessions],
+    result = dg.materialize([experiment_assets.assignments, experiment_checks.arms_match_sessions],
                             resources=resources, instance=instance)
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed

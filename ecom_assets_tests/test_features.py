@@ -7,10 +7,12 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from ecom_assets.ml.features import (CART_FEATURES, PURCHASE_FEATURES, FeatureWindows, cart_feature_defaults,
+from ecom_assets.ml.feature_specs import (CART_FEATURES, PURCHASE_FEATURES, FeatureWindows, cart_feature_defaults,
                                      cart_feature_frame, names)
-from ecom_assets.resources import build_resources, warehouse
-from ecom_assets.warehouse import run_sql_file
+from ecom_assets.resources import build_resources, open_warehouse
+from ecom_assets.lakehouse import SQL as LAKEHOUSE_SQL
+from ecom_assets.lakehouse.warehouse import run_sql_file
+from ecom_assets.ml import SQL as ML_SQL
 
 T0 = dt.datetime(2019, 10, 1)
 WINDOWS = FeatureWindows(horizon_days=7, lookback_days=28, min_history_days=7, max_cutoffs=8)
@@ -46,9 +48,9 @@ def _base_events() -> list[dict]:
 
 def _features(paths, events) -> pd.DataFrame:
     resources = build_resources(paths)
-    with warehouse(resources["duckdb"], resources["settings"]) as con:
+    with open_warehouse(resources["duckdb"], resources["settings"]) as con:
         _load(con, events)
-        run_sql_file(con, "gold_user_item_features.sql", WINDOWS.sql_params())
+        run_sql_file(con, ML_SQL / "gold_user_item_features.sql", WINDOWS.sql_params())
         return con.execute("SELECT * FROM gold.user_item_features ORDER BY cutoff, user_id, item_id").df()
 
 
@@ -94,10 +96,10 @@ def test_purchase_before_the_cutoff_is_a_feature_not_a_label(paths):
 
 def _cart_features(paths, events) -> pd.DataFrame:
     resources = build_resources(paths)
-    with warehouse(resources["duckdb"], resources["settings"]) as con:
+    with open_warehouse(resources["duckdb"], resources["settings"]) as con:
         _load(con, events)
-        run_sql_file(con, "gold_fact_user_sessions.sql", {"session_gap_minutes": 30})
-        run_sql_file(con, "gold_cart_session_features.sql", {"horizon_days": 7})
+        run_sql_file(con, LAKEHOUSE_SQL / "gold_fact_user_sessions.sql", {"session_gap_minutes": 30})
+        run_sql_file(con, ML_SQL / "gold_cart_session_features.sql", {"horizon_days": 7})
         return con.execute("SELECT * FROM gold.cart_session_features ORDER BY session_start").df().set_index("session_id")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from ecom_assets.experiment.assignment import group_sql
 from ecom_assets.generator import REES46_HEADER, GeneratorConfig, generate
-from ecom_assets.landing import detect_format, REES46
+from ecom_assets.lakehouse.landing import detect_format, REES46
 
 
 @pytest.fixture(scope="module")

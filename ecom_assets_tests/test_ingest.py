@@ -7,9 +7,9 @@ import shutil
 import dagster as dg
 
 from ecom_assets.definitions import build_definitions
-from ecom_assets.ingest import load_bronze
+from ecom_assets.lakehouse.ingest import load_bronze
 from ecom_assets.partitions import landing_files
-from ecom_assets.pipeline import PipelineOutcome, run_pipeline
+from ecom_assets.one_shot import PipelineOutcome, run_pipeline
 from ecom_assets.resources import build_resources
 from ecom_assets_tests.conftest import FIXTURES, land, query
 
@@ -109,7 +109,7 @@ def test_rematerializing_a_partition_replaces_it(paths, instance):
 def test_unreadable_relanding_keeps_the_previous_good_lines(paths):
     land(paths, REES)
     with build_resources(paths)["duckdb"].get_connection() as con:
-        from ecom_assets.warehouse import ensure_schema
+        from ecom_assets.lakehouse.warehouse import ensure_schema
 
         ensure_schema(con)
         assert load_bronze(con, paths.landing / REES).data_lines == 14

@@ -2,7 +2,7 @@ import gzip
 
 import pytest
 
-from ecom_assets.landing import REES46, RETAILROCKET, LandingFileError, detect_format, list_landing_files
+from ecom_assets.lakehouse.landing import REES46, RETAILROCKET, LandingFileError, detect_format, list_landing_files
 
 
 def test_detects_both_formats_with_bom_crlf_and_gzip(tmp_path):

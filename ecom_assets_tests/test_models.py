@@ -10,19 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecom_assets.checks import find_violations
+from ecom_assets.lakehouse.data_tests import find_violations
 from ecom_assets.ml.explain import explain
-from ecom_assets.ml.features import CART_FEATURES, CART_MODEL_NAME, CART_TASK, PURCHASE_TASK, names
+from ecom_assets.ml.feature_specs import CART_FEATURES, CART_MODEL_NAME, CART_TASK, PURCHASE_TASK, names
 from ecom_assets.ml.lifecycle import train_register_promote
-from ecom_assets.ml.scoring import explain_cart, score_carts
+from ecom_assets.ml.batch_scoring import explain_cart, score_carts
 from ecom_assets.ml.tracking import (CHALLENGER, PRODUCTION, client, load_model, load_production_model,
                                      load_reference_features, production_version, tracking_uri)
 from ecom_assets.ml.training import (GRADIENT_BOOSTING, InsufficientData, TrainingConfig, quality_verdicts,
                                      train_and_compare)
-from ecom_assets.ml_checks import ML_DATA_TESTS, leaking_features
-from ecom_assets.pipeline import run_pipeline
+from ecom_assets.checks.model_checks import ML_DATA_TESTS, leaking_features
+from ecom_assets.one_shot import run_pipeline
 from ecom_assets.resources import build_resources
-from ecom_assets.warehouse import ensure_schema
+from ecom_assets.lakehouse.warehouse import ensure_schema
 from ecom_assets_tests.conftest import land
 
 SMALL = TrainingConfig(gb_max_iter=40, rf_trees=15)
@@ -174,7 +174,7 @@ def test_leakage_check_catches_a_feature_that_reads_the_label(cart_frame):
     assert list(leaking["feature"]) == ["total_views"]
 
 
-@pytest.mark.parametrize("test", ML_DATA_TESTS, ids=lambda t: f"{t.asset.to_user_string()}/{t.name}")
+@pytest.mark.parametrize("test", ML_DATA_TESTS, ids=lambda t: f"{t.table}/{t.name}")
 def test_each_ml_data_test_can_fail(paths, test):
     with build_resources(paths)["duckdb"].get_connection() as con:
         ensure_schema(con)
@@ -184,21 +184,20 @@ def test_each_ml_data_test_can_fail(paths, test):
 
 
 def _plant(con, test) -> None:
-    asset = test.asset.to_user_string()
+    table = test.table
     if test.name == "gb_beats_baselines":
-        table = {"ml/purchase_model": "ml.purchase_model", "ml/cart_abandonment_model": "ml.cart_abandonment_model"}[asset]
         con.execute(f"""CREATE TABLE {table} AS SELECT * FROM (VALUES
             ('gradient_boosting', 0.10, 0.80, NULL), ('logistic_regression', 0.30, 0.90, 'worse'))
             AS t(model, pr_auc, roc_auc, verdict_vs_gradient_boosting)""")
-    elif asset == "gold/ecommerce_predictions":
+    elif table == "gold.ecommerce_predictions":
         con.execute("CREATE TABLE gold.user_item_features AS SELECT TIMESTAMP '2019-10-01' AS cutoff, "
                     "range AS user_id, 1 AS item_id FROM range(3)")
         con.execute("CREATE TABLE gold.ecommerce_predictions AS SELECT TIMESTAMP '2019-10-01' AS cutoff, "
                     "0 AS visitorid, 1 AS itemid, 1.5 AS predicted_prob")  # user 1, 2 missing; p > 1
-    elif asset == "gold/cart_abandonment_scores":
+    elif table == "gold.cart_abandonment_scores":
         con.execute("CREATE TABLE gold.cart_session_features AS SELECT 'a' AS session_id")
         con.execute("CREATE TABLE gold.cart_abandonment_scores AS SELECT 'a' AS session_id, 0.5 AS predicted_prob "
                     "FROM range(2)")  # duplicated
     else:  # an insight with a 'rate' above 1
-        con.execute(f"CREATE TABLE insights.{test.asset.path[-1]} AS "
+        con.execute(f"CREATE TABLE {table} AS "
                     "SELECT 1.2 AS conversion_rate, 0.1 AS predicted_conversion_rate")

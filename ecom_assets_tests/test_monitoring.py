@@ -5,10 +5,10 @@ from __future__ import annotations
 import dagster as dg
 from mlflow.tracking import MlflowClient
 
-from ecom_assets.assets.monitoring import CART_ABANDONMENT_DRIFT_REPORT, PURCHASE_DRIFT_REPORT
+from ecom_assets.assets.drift_reports import CART_ABANDONMENT_DRIFT_REPORT, PURCHASE_DRIFT_REPORT
 from ecom_assets.definitions import build_definitions
-from ecom_assets.ml.features import CART_MODEL_NAME, PURCHASE_MODEL_NAME
-from ecom_assets.monitoring.drift import latest_summaries
+from ecom_assets.ml.feature_specs import CART_MODEL_NAME, PURCHASE_MODEL_NAME
+from ecom_assets.monitoring.drift import latest_reports
 from ecom_assets.resources import EcomSettings, MLSettings
 from ecom_assets.sensors import retrain_on_drift_sensor
 
@@ -25,7 +25,7 @@ def test_both_drift_reports_are_written_and_open(built):
         assert "<html" in open(report).read(5000).lower()
         assert 0.0 <= meta["drift_share"].value <= 1.0
         assert "| column | test | score |" in meta["columns"].value
-    assert set(latest_summaries(built.paths.reports)) == {"purchase", "cart_abandonment"}
+    assert set(latest_reports(built.paths.reports)) == {"purchase", "cart_abandonment"}
 
 
 def test_drift_report_is_logged_to_the_production_models_run(built):

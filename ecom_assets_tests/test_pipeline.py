@@ -6,12 +6,12 @@ import re
 
 import pytest
 
-from ecom_assets.checks import DATA_TESTS, find_violations
+from ecom_assets.lakehouse.data_tests import DATA_TESTS, find_violations
 from ecom_assets.cli import main
 from ecom_assets.definitions import build_definitions
-from ecom_assets.pipeline import highlights, run_pipeline, warehouse_summary
+from ecom_assets.one_shot import highlights, run_pipeline, warehouse_summary
 from ecom_assets.resources import build_resources
-from ecom_assets.warehouse import ensure_schema
+from ecom_assets.lakehouse.warehouse import ensure_schema
 from ecom_assets_tests.conftest import land, query
 
 KEY_COLUMNS = {
@@ -82,7 +82,7 @@ def test_materializing_again_changes_no_counts(built):
     assert warehouse_summary(built.paths) == before
 
 
-@pytest.mark.parametrize("test", DATA_TESTS, ids=lambda t: f"{t.asset.to_user_string()}/{t.name}")
+@pytest.mark.parametrize("test", DATA_TESTS, ids=lambda t: f"{t.table}/{t.name}")
 def test_each_check_can_fail(paths, test):
     """Every check finds the rows planted to break it (a check that cannot fail checks nothing)."""
     with build_resources(paths)["duckdb"].get_connection() as con:
@@ -95,7 +95,7 @@ def test_each_check_can_fail(paths, test):
 
 def _plant_violation(con, test) -> None:
     """Create the tables a check reads with rows that break exactly its rule."""
-    table = test.asset.to_user_string().replace("/", ".")
+    table = test.table
     if test.name == "landing_files_accepted":
         con.execute("INSERT INTO bronze.landing_files (source_file, status, message, ingested_at) "
                     "VALUES ('empty.csv', 'rejected', 'empty file', now())")

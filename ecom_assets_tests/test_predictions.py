@@ -8,8 +8,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from ecom_assets.assets.insights import INSIGHTS
-from ecom_assets.ml.features import CART_MODEL_NAME, PURCHASE_MODEL_NAME
+from ecom_assets.assets.insight_tables import INSIGHTS
+from ecom_assets.ml.feature_specs import CART_MODEL_NAME, PURCHASE_MODEL_NAME
 from ecom_assets.ml.tracking import load_production_model, production_version
 from ecom_assets_tests.conftest import query
 

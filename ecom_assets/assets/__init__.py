@@ -1,1 +1,1 @@
-"""Software-defined assets, one module per layer; SQL lives in sql/ beside them."""
+"""Software-defined assets, one thin module per layer: read, call the plain package, write, report."""

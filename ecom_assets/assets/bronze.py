@@ -3,10 +3,10 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from ecom_assets.ingest import ACCEPTED, load_bronze
+from ecom_assets.lakehouse.ingest import ACCEPTED, load_bronze
 from ecom_assets.partitions import landing_files
-from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, warehouse
-from ecom_assets.warehouse import markdown_preview
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
+from ecom_assets.lakehouse.warehouse import markdown_preview
 
 
 @dg.asset(
@@ -21,7 +21,7 @@ def bronze_events(
 ) -> dg.MaterializeResult:
     """Every line of one landing file as landed (file, line number, raw text), malformed lines too."""
     path = settings.paths.landing / context.partition_key
-    with warehouse(duckdb, settings) as con:
+    with open_warehouse(duckdb, settings) as con:
         report = load_bronze(con, path)
         preview = markdown_preview(
             con,

@@ -1,11 +1,14 @@
 """Gold: sessions, users and user x item interactions, rebuilt in SQL from all of silver."""
 
+from pathlib import Path
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.silver import SILVER_EVENTS
-from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, warehouse
-from ecom_assets.warehouse import markdown_preview, run_sql_file, scalar
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
+from ecom_assets.lakehouse import SQL
+from ecom_assets.lakehouse.warehouse import markdown_preview, run_sql_file, scalar
 
 FACT_USER_SESSIONS = dg.AssetKey(["gold", "fact_user_sessions"])
 DIM_USERS = dg.AssetKey(["gold", "dim_users"])
@@ -14,7 +17,7 @@ USER_ITEM_INTERACTIONS = dg.AssetKey(["gold", "user_item_interactions"])
 _gold = dict(group_name="gold", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 
 
-def _rebuild(con, sql_file: str, table: str, params=None, order_by: str = "1") -> dict:
+def _rebuild(con, sql_file: Path, table: str, params=None, order_by: str = "1") -> dict:
     run_sql_file(con, sql_file, params)
     return {
         "dagster/row_count": scalar(con, f"SELECT count(*) FROM {table}"),
@@ -26,9 +29,9 @@ def _rebuild(con, sql_file: str, table: str, params=None, order_by: str = "1") -
 @dg.asset(key=FACT_USER_SESSIONS, deps=[SILVER_EVENTS], **_gold)
 def fact_user_sessions(duckdb: DuckDBResource, settings: EcomSettings) -> dg.MaterializeResult:
     """User sessions: a new session after more than 30 minutes of inactivity, with funnel counts."""
-    with warehouse(duckdb, settings) as con:
+    with open_warehouse(duckdb, settings) as con:
         metadata = _rebuild(
-            con, "gold_fact_user_sessions.sql", "gold.fact_user_sessions",
+            con, SQL / "gold_fact_user_sessions.sql", "gold.fact_user_sessions",
             {"session_gap_minutes": settings.session_gap_minutes}, order_by="events DESC, session_id",
         )
         stats = con.execute(
@@ -48,8 +51,8 @@ def fact_user_sessions(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Mat
 @dg.asset(key=DIM_USERS, deps=[FACT_USER_SESSIONS], **_gold)
 def dim_users(duckdb: DuckDBResource, settings: EcomSettings) -> dg.MaterializeResult:
     """One row per shopper: first/last seen, sessions, funnel totals, lifetime value, recency."""
-    with warehouse(duckdb, settings) as con:
-        metadata = _rebuild(con, "gold_dim_users.sql", "gold.dim_users", order_by="lifetime_value DESC, user_id")
+    with open_warehouse(duckdb, settings) as con:
+        metadata = _rebuild(con, SQL / "gold_dim_users.sql", "gold.dim_users", order_by="lifetime_value DESC, user_id")
         returning, buyers = con.execute(
             "SELECT avg((sessions > 1)::INT), avg((purchases > 0)::INT) FROM gold.dim_users"
         ).fetchone()
@@ -60,9 +63,9 @@ def dim_users(duckdb: DuckDBResource, settings: EcomSettings) -> dg.MaterializeR
 @dg.asset(key=USER_ITEM_INTERACTIONS, deps=[SILVER_EVENTS], **_gold)
 def user_item_interactions(duckdb: DuckDBResource, settings: EcomSettings) -> dg.MaterializeResult:
     """Per shopper x item: views, carts, removes, purchases and first/last times."""
-    with warehouse(duckdb, settings) as con:
+    with open_warehouse(duckdb, settings) as con:
         metadata = _rebuild(
-            con, "gold_user_item_interactions.sql", "gold.user_item_interactions",
+            con, SQL / "gold_user_item_interactions.sql", "gold.user_item_interactions",
             order_by="purchases DESC, carts DESC, user_id, item_id",
         )
     return dg.MaterializeResult(metadata=metadata)

@@ -5,13 +5,13 @@ import os
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from ecom_assets.assets.features import CART_SESSION_FEATURES, USER_ITEM_FEATURES
-from ecom_assets.assets.ml import CART_ABANDONMENT_MODEL, PURCHASE_MODEL
-from ecom_assets.ml.features import CART_TASK, PURCHASE_TASK, ModelTask
-from ecom_assets.ml.scoring import score_table
+from ecom_assets.assets.model_inputs import CART_SESSION_FEATURES, USER_ITEM_FEATURES
+from ecom_assets.assets.models import CART_ABANDONMENT_MODEL, PURCHASE_MODEL
+from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
+from ecom_assets.ml.batch_scoring import score_table
 from ecom_assets.ml.tracking import ProductionModel, load_production_model
-from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, warehouse
-from ecom_assets.warehouse import markdown_preview, scalar
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
+from ecom_assets.lakehouse.warehouse import markdown_preview, scalar
 
 ECOMMERCE_PREDICTIONS = dg.AssetKey(["gold", "ecommerce_predictions"])
 CART_ABANDONMENT_SCORES = dg.AssetKey(["gold", "cart_abandonment_scores"])
@@ -72,7 +72,7 @@ def _score(context, duckdb, settings, ml_settings, task: ModelTask, temp: str, s
     production = _production(task, ml_settings, settings)
     context.log.info(f"scoring {task.feature_table} with models:/{task.registered_model}@production "
                      f"(v{production.version}, threshold {production.threshold:.4f})")
-    with warehouse(duckdb, settings) as con:
+    with open_warehouse(duckdb, settings) as con:
         batch = score_table(con, production.model, task.feature_table, task.keys, task.specs, temp,
                             chunk_rows=ml_settings.score_chunk_rows)
         con.execute(sql, {"threshold": production.threshold, "version": int(production.version)})
@@ -129,7 +129,7 @@ def predicted_purchase(context: dg.AssetExecutionContext, duckdb: DuckDBResource
     """The consumer table: holdout (converted known) and forward-looking predictions, published as Parquet."""
     target = settings.paths.published / "predicted_purchase.parquet"
     tmp = target.with_name(f".{target.name}.tmp")
-    with warehouse(duckdb, settings) as con:
+    with open_warehouse(duckdb, settings) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS ecommerce")
         con.execute(PREDICTED_PURCHASE_SQL)
         con.execute(f"COPY ecommerce.predicted_purchase TO '{tmp}' (FORMAT parquet)")

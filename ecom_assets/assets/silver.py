@@ -5,11 +5,11 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from ecom_assets.ingest import load_silver
+from ecom_assets.lakehouse.ingest import load_silver
 from ecom_assets.partitions import landing_files
-from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, warehouse
-from ecom_assets.settings import env_float
-from ecom_assets.warehouse import markdown_preview
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
+from ecom_assets.ecom_home import env_float
+from ecom_assets.lakehouse.warehouse import markdown_preview
 
 SILVER_EVENTS = dg.AssetKey(["silver", "events"])
 SILVER_QUARANTINE = dg.AssetKey(["silver", "events_quarantine"])
@@ -42,7 +42,7 @@ LANDING_FRESHNESS = dg.FreshnessPolicy.time_window(
 def silver_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings):
     """Parse one landing file's bronze lines into events, quarantine and duplicates."""
     source_file = context.partition_key
-    with warehouse(duckdb, settings) as con:
+    with open_warehouse(duckdb, settings) as con:
         report = load_silver(con, source_file)
         events_preview = markdown_preview(
             con,

@@ -1,1 +1,6 @@
-"""The checkout A/B experiment: assignment (shared with the generator) and its analysis."""
+"""The checkout A/B experiment, without Dagster: assignment (shared with the generator), the user and
+session tables (`sql/`), the statistics and the charts."""
+
+from pathlib import Path
+
+SQL = Path(__file__).with_name("sql")

@@ -1,11 +1,6 @@
-"""Machine learning without Dagster: feature contracts, training, MLflow registry, scoring, explanations.
+"""Machine learning without Dagster: feature SQL (`sql/`) and contracts, training, the MLflow registry,
+batch scoring, explanations. The serving API and monitoring reuse these modules."""
 
-The serving API (issue 6) and monitoring reuse these:
+from pathlib import Path
 
-- `features.CART_FEATURES`, `features.cart_feature_frame(rows)`: the cart model's request schema
-  (required: total_views, total_carts, session_duration_minutes, experiment_group) with defaults.
-- `tracking.load_production_model(name)`: `models:/<name>@production` with version and metadata.
-- `scoring.score_carts(model, rows)` / `training.predict_proba(model, frame)`: probabilities.
-- `explain.explain(model, row, specs)`: per-feature contributions (SHAP, log-odds) for one row.
-- `tracking.load_reference_features(name)`: the training-feature sample logged with a version.
-"""
+SQL = Path(__file__).with_name("sql")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecom_assets.ml.features import FeatureSpec, coerce
+from ecom_assets.ml.feature_specs import FeatureSpec, coerce
 from ecom_assets.ml.training import encoded_feature_names
 
 _explainers: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()

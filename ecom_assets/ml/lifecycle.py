@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from ecom_assets.ml.explain import global_importance
-from ecom_assets.ml.features import ModelTask
-from ecom_assets.ml.plots import roc_pr_curves
+from ecom_assets.ml.feature_specs import ModelTask
+from ecom_assets.ml.model_plots import roc_pr_curves
 from ecom_assets.ml.tracking import LoggedModel, PromotionDecision, ensure_experiment, log_training_run, promote_if_better
 from ecom_assets.ml.training import GRADIENT_BOOSTING, TrainingConfig, TrainingResult, quality_verdicts, train_and_compare
 

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecom_assets.ml.features import FeatureSpec, coerce, names
+from ecom_assets.ml.feature_specs import FeatureSpec, coerce, names
 from ecom_assets.ml.training import PRIMARY_METRIC, TrainingResult, predict_proba
-from ecom_assets.settings import EcomPaths
+from ecom_assets.ecom_home import EcomPaths
 
 PRODUCTION, CHALLENGER = "production", "challenger"
 REFERENCE_ARTIFACT = "reference/training_features.parquet"  # drift monitoring's reference data

@@ -23,7 +23,7 @@ from sklearn.metrics import (average_precision_score, brier_score_loss, f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
-from ecom_assets.ml.features import FeatureSpec, coerce
+from ecom_assets.ml.feature_specs import FeatureSpec, ModelTask, coerce
 
 GRADIENT_BOOSTING, LOGISTIC_REGRESSION, RANDOM_FOREST = "gradient_boosting", "logistic_regression", "random_forest"
 FAMILIES = (GRADIENT_BOOSTING, LOGISTIC_REGRESSION, RANDOM_FOREST)
@@ -291,3 +291,13 @@ def quality_verdicts(result: TrainingResult, resamples: int = 300) -> pd.DataFra
                      "baseline_pr_auc": round(other.test["pr_auc"], 4), "difference": round(point, 4),
                      "ci90_low": round(low, 4), "ci90_high": round(high, 4), "verdict": verdict})
     return pd.DataFrame(rows)
+
+
+def leaking_features(frame: pd.DataFrame, task: ModelTask, limit: float = LEAKAGE_AUC) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(every feature's single-feature AUC, the ones at or above `limit`)."""
+    labelled = frame[frame[task.label].notna()]
+    if labelled.empty or labelled[task.label].nunique() < 2:
+        empty = pd.DataFrame(columns=["feature", "roc_auc"])
+        return empty, empty
+    scores = single_feature_auc(labelled, labelled[task.label].astype(int).to_numpy(), task.specs)
+    return scores, scores[scores["roc_auc"] >= limit]

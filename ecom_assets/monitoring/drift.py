@@ -9,7 +9,6 @@ our own threshold (Evidently 0.7 has no dataset-level drift flag). No Dagster im
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,8 +16,9 @@ import pandas as pd
 from evidently import Report
 from evidently.presets import DataDriftPreset
 
+from ecom_assets.publishing import replaced_atomically, write_atomically
+
 DEFAULT_SAMPLE_ROWS = 5_000  # per side: keeps a report to seconds whatever the batch size
-DEFAULT_DRIFT_THRESHOLD = 0.5
 SAMPLE_SEED = 7
 
 
@@ -105,23 +105,48 @@ def write_report(summary: DriftSummary, snapshot, reports_dir: Path) -> Path:
     """`<model>_drift_<batch>.html` plus a JSON summary beside it, each replaced atomically."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     html = reports_dir / f"{summary.model}_drift_{summary.batch}.html"
-    tmp = html.with_name(f".{html.name}.tmp")
-    snapshot.save_html(str(tmp))
-    os.replace(tmp, html)
+    with replaced_atomically(html) as tmp:
+        snapshot.save_html(str(tmp))
     summary.report_path = str(html)
-    json_path = html.with_suffix(".json")
-    tmp_json = json_path.with_name(f".{json_path.name}.tmp")
-    tmp_json.write_text(summary.to_json())
-    os.replace(tmp_json, json_path)
+    write_atomically(html.with_suffix(".json"), summary.to_json())
     return html
 
 
-def latest_summaries(reports_dir: Path) -> dict[str, DriftSummary]:
-    """The newest drift summary per model, for the sensor and the app."""
-    latest: dict[str, tuple[float, DriftSummary]] = {}
-    for path in reports_dir.glob("*_drift_*.json"):
-        summary = DriftSummary.from_json(path.read_text())
-        mtime = path.stat().st_mtime
-        if summary.model not in latest or mtime > latest[summary.model][0]:
-            latest[summary.model] = (mtime, summary)
-    return {model: s for model, (_, s) in latest.items()}
+@dataclass(frozen=True)
+class DriftReportFile:
+    """One `<model>_drift_<batch>.html` in the reports folder, with the JSON summary beside it if any."""
+
+    model: str
+    batch: str
+    html: Path
+    modified: float
+    summary: dict | None
+
+    @property
+    def drift_share(self) -> float | None:
+        return None if self.summary is None else self.summary.get("drift_share")
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [] if self.summary is None else list(self.summary.get("drifted_columns", []))
+
+    def columns_frame(self) -> pd.DataFrame:
+        return pd.DataFrame((self.summary or {}).get("columns", []))
+
+
+def _read_summary(html: Path) -> dict | None:
+    try:
+        return json.loads(html.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def latest_reports(reports_dir: Path) -> dict[str, DriftReportFile]:
+    """The newest drift report per model (by file time, then batch), for readers outside Dagster."""
+    latest: dict[str, DriftReportFile] = {}
+    for html in reports_dir.glob("*_drift_*.html") if reports_dir.exists() else []:
+        model, _, batch = html.stem.partition("_drift_")
+        found = DriftReportFile(model, batch, html, html.stat().st_mtime, _read_summary(html))
+        if model not in latest or (found.modified, found.batch) > (latest[model].modified, latest[model].batch):
+            latest[model] = found
+    return latest

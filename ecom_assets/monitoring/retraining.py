@@ -27,6 +27,7 @@ class DriftReportRecord:
     drift_share: float
     drifted_columns: str
     storage_id: int  # unique per materialization: the run key's anchor
+    report_path: str = ""
 
 
 def decide_on_drift(report: DriftReportRecord | None, model: str, threshold: float) -> RetrainDecision:

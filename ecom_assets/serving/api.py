@@ -1,7 +1,7 @@
 """The scoring service: FastAPI over the production models in the MLflow registry.
 
 `create_app()` builds the app; `serve()` runs it with uvicorn (what `ecom-assets serve` calls).
-Request schemas come from the models' feature contracts (`ecom_assets.ml.features`) and the
+Request schemas come from the models' feature contracts (`ecom_assets.ml.feature_specs`) and the
 rules in `scoring`, so the API, batch scoring and training agree on every feature. Invalid input
 is answered with a 4xx naming the offending field; a missing production model with a 503 saying
 how to train one.
@@ -28,15 +28,15 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.datastructures import Headers
 
 from ecom_assets.ml.explain import explain
-from ecom_assets.ml.features import (CART_FEATURES, CART_MODEL_NAME, PURCHASE_FEATURES, PURCHASE_MODEL_NAME,
+from ecom_assets.ml.feature_specs import (CART_FEATURES, CART_MODEL_NAME, PURCHASE_FEATURES, PURCHASE_MODEL_NAME,
                                      FeatureSpec, cart_feature_defaults, cart_feature_frame, coerce)
 from ecom_assets.ml.tracking import PRODUCTION, ProductionModel, tracking_uri
 from ecom_assets.ml.training import predict_proba
 from ecom_assets.serving.model_store import ModelStore
 from ecom_assets.serving.row_explainer import RowExplainer
-from ecom_assets.serving.scoring import (CART_RULES, HIGH_RISK_FROM, LOW_RISK_BELOW, InvalidInput, risk_band,
+from ecom_assets.serving.request_scoring import (CART_RULES, HIGH_RISK_FROM, LOW_RISK_BELOW, InvalidInput, risk_band,
                                          risk_bands, rule_for, validate_frame, waterfall_png)
-from ecom_assets.settings import env_float
+from ecom_assets.ecom_home import env_float
 
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ecom_assets.ml.features import CART_FEATURES, EXPERIMENT_GROUPS
+from ecom_assets.ml.feature_specs import CART_FEATURES, EXPERIMENT_GROUPS
 from ecom_assets.serving import app_data
 from ecom_assets.serving.api_client import ApiError, ScoringApi
-from ecom_assets.settings import EcomPaths
+from ecom_assets.ecom_home import EcomPaths
 
 RISK_STYLE = {"high": st.error, "medium": st.warning, "low": st.success}
 RISK_TEXT = {"high": "High risk: this cart will probably be abandoned",
@@ -102,7 +102,7 @@ def ab_tab(paths: EcomPaths) -> None:
     sessions = by_arm[by_arm["experiment"] == experiment] if "experiment" in by_arm else by_arm
     if len(sessions):
         st.markdown("**Funnel by arm** (share of sessions reaching each stage)")
-        st.bar_chart(app_data.funnel_by_arm(sessions), stack=False)
+        st.bar_chart(app_data.session_funnel_by_arm(sessions), stack=False)
         st.dataframe(sessions, hide_index=True)
     else:
         st.caption(f"No session funnel is published for {experiment}.")

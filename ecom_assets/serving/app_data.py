@@ -6,7 +6,6 @@ never the warehouse, which the pipeline may be writing (DESIGN decision 2). No S
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecom_assets.ml.features import CART_FEATURES, EXPERIMENT_GROUPS
+from ecom_assets.ml.feature_specs import CART_FEATURES, EXPERIMENT_GROUPS
+from ecom_assets.monitoring.drift import DriftReportFile, latest_reports
 
 AB_RESULTS = "ab_test_results.parquet"
 AB_SESSIONS_BY_ARM = "ab_sessions_by_arm.parquet"
@@ -82,7 +82,7 @@ FUNNEL_STAGES = (("sessions_with_view", "viewed"), ("sessions_with_cart", "carte
                  ("purchasing_sessions", "purchased"))
 
 
-def funnel_by_arm(by_arm: pd.DataFrame) -> pd.DataFrame:
+def session_funnel_by_arm(by_arm: pd.DataFrame) -> pd.DataFrame:
     """Share of each arm's sessions reaching each stage: rows are stages, one column per arm."""
     rows = {}
     for _, arm in by_arm.iterrows():
@@ -105,7 +105,7 @@ def insight_tables(predicted_purchase: Path) -> list[tuple[object, pd.DataFrame]
     """
     import duckdb
 
-    from ecom_assets.ml.insight_queries import INSIGHTS
+    from ecom_assets.insights.questions import INSIGHTS
 
     con = duckdb.connect()
     try:
@@ -121,43 +121,9 @@ def insight_tables(predicted_purchase: Path) -> list[tuple[object, pd.DataFrame]
 # monitoring
 
 
-@dataclass(frozen=True)
-class DriftReportFile:
-    model: str
-    batch: str
-    html: Path
-    modified: float
-    summary: dict | None  # the JSON written beside the report, when there is one
-
-    @property
-    def drift_share(self) -> float | None:
-        return None if self.summary is None else self.summary.get("drift_share")
-
-    @property
-    def drifted_columns(self) -> list[str]:
-        return [] if self.summary is None else list(self.summary.get("drifted_columns", []))
-
-    def columns_frame(self) -> pd.DataFrame:
-        columns = (self.summary or {}).get("columns", [])
-        return pd.DataFrame(columns)
-
-
 def latest_drift_reports(reports: Path) -> list[DriftReportFile]:
-    """The newest `<model>_drift_<batch>.html` per model, with the JSON summary beside it if any."""
-    latest: dict[str, DriftReportFile] = {}
-    for html in reports.glob("*_drift_*.html") if reports.exists() else []:
-        model, _, batch = html.stem.partition("_drift_")
-        summary = None
-        beside = html.with_suffix(".json")
-        if beside.exists():
-            try:
-                summary = json.loads(beside.read_text())
-            except (OSError, ValueError):
-                summary = None
-        found = DriftReportFile(model, batch, html, html.stat().st_mtime, summary)
-        if model not in latest or found.modified > latest[model].modified:
-            latest[model] = found
-    return sorted(latest.values(), key=lambda r: -r.modified)
+    """The newest drift report per model, newest first."""
+    return sorted(latest_reports(reports).values(), key=lambda r: -r.modified)
 
 
 # --------------------------------------------------------------------------------------------

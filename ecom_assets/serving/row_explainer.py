@@ -29,7 +29,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
 
 from ecom_assets.ml.explain import explain
-from ecom_assets.ml.features import FeatureSpec, coerce
+from ecom_assets.ml.feature_specs import FeatureSpec, coerce
 from ecom_assets.ml.training import predict_proba
 
 log = logging.getLogger(__name__)

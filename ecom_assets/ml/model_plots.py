@@ -1,4 +1,4 @@
-"""PNG charts for asset metadata and MLflow: ROC and precision-recall curves, bar charts."""
+"""PNG charts of a model for asset metadata and MLflow: ROC and precision-recall curves."""
 
 from __future__ import annotations
 
@@ -10,17 +10,9 @@ import matplotlib
 matplotlib.use("Agg")  # headless: runs in the Dagster process and in tests
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve  # noqa: E402
 
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+from ecom_assets.publishing import save_figure  # noqa: E402
 
 
 def roc_pr_curves(y_true: np.ndarray, probabilities: Mapping[str, np.ndarray], title: str, path: Path) -> Path:
@@ -38,13 +30,4 @@ def roc_pr_curves(y_true: np.ndarray, probabilities: Mapping[str, np.ndarray], t
     for ax in (roc_ax, pr_ax):
         ax.legend(loc="best", fontsize=8)
     fig.suptitle(title)
-    return _save(fig, path)
-
-
-def bar_chart(frame: pd.DataFrame, x: str, ys: list[str], title: str, path: Path, horizontal: bool = False) -> Path:
-    fig, ax = plt.subplots(figsize=(9, 4.5 if not horizontal else max(4.5, 0.25 * len(frame))))
-    frame.plot(x=x, y=ys, kind="barh" if horizontal else "bar", ax=ax)
-    if horizontal:
-        ax.invert_yaxis()
-    ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -5,8 +5,9 @@ from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.gold import FACT_USER_SESSIONS
 from ecom_assets.assets.silver import SILVER_EVENTS
-from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, warehouse
-from ecom_assets.warehouse import markdown_preview, run_sql_file, scalar
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
+from ecom_assets.ml import SQL
+from ecom_assets.lakehouse.warehouse import markdown_preview, run_sql_file, scalar
 
 USER_ITEM_FEATURES = dg.AssetKey(["gold", "user_item_features"])
 CART_SESSION_FEATURES = dg.AssetKey(["gold", "cart_session_features"])
@@ -20,8 +21,8 @@ def user_item_features(
 ) -> dg.MaterializeResult:
     """Purchase-prediction features per cutoff x user x item from events before the cutoff; label: bought within H days."""
     windows = ml_settings.windows
-    with warehouse(duckdb, settings) as con:
-        run_sql_file(con, "gold_user_item_features.sql", windows.sql_params())
+    with open_warehouse(duckdb, settings) as con:
+        run_sql_file(con, SQL / "gold_user_item_features.sql", windows.sql_params())
         rows = scalar(con, "SELECT count(*) FROM gold.user_item_features")
         per_cutoff = markdown_preview(con, """
             SELECT cutoff, dataset, count(*) AS rows, sum(converted) AS converted,
@@ -45,8 +46,8 @@ def cart_session_features(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings, ml_settings: MLSettings
 ) -> dg.MaterializeResult:
     """Cart-abandonment features per session with a cart, from events before its first purchase; label: no purchase."""
-    with warehouse(duckdb, settings) as con:
-        run_sql_file(con, "gold_cart_session_features.sql", {"horizon_days": ml_settings.horizon_days})
+    with open_warehouse(duckdb, settings) as con:
+        run_sql_file(con, SQL / "gold_cart_session_features.sql", {"horizon_days": ml_settings.horizon_days})
         rows = scalar(con, "SELECT count(*) FROM gold.cart_session_features")
         per_split = markdown_preview(con, """
             SELECT dataset, count(*) AS sessions, min(session_start) AS first_session,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LANDING_SUFFIXES = (".csv", ".csv.gz")
+# The canonical event types of silver.events (REES46 names them so; RetailRocket is mapped to them).
+EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
 
 
 @dataclass(frozen=True)

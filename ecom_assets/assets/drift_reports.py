@@ -7,11 +7,12 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.predictions import CART_ABANDONMENT_SCORES, ECOMMERCE_PREDICTIONS
-from ecom_assets.ml.features import CART_TASK, PURCHASE_TASK, ModelTask
+from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
 from ecom_assets.ml.tracking import client, load_reference_features, production_model_version
-from ecom_assets.monitoring.drift import compute_drift, latest_summaries, write_report
-from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, warehouse
-from ecom_assets.warehouse import scalar
+from ecom_assets.monitoring.drift import compute_drift, write_report
+from ecom_assets.monitoring.retraining import DriftReportRecord
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
+from ecom_assets.lakehouse.warehouse import scalar
 
 PURCHASE_DRIFT_REPORT = dg.AssetKey(["monitoring", "purchase_drift_report"])
 CART_ABANDONMENT_DRIFT_REPORT = dg.AssetKey(["monitoring", "cart_abandonment_drift_report"])
@@ -63,7 +64,7 @@ def _drift_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource, set
     if production is None:
         raise dg.Failure(description=f"{name} has no production version in {uri}: train it first")
     reference = load_reference_features(name, uri)
-    with warehouse(duckdb, settings) as con:
+    with open_warehouse(duckdb, settings) as con:
         current, current_rows, batch = _current_batch(con, monitor, settings.drift_sample_rows)
     context.log.info(f"comparing {len(current):,} of {current_rows:,} rows of batch {batch} with "
                      f"{len(reference):,} training rows of {name} v{production.version}")
@@ -104,27 +105,14 @@ def cart_abandonment_drift_report(context: dg.AssetExecutionContext, duckdb: Duc
     return _drift_report(context, duckdb, settings, ml_settings, CART_ABANDONMENT_MONITOR)
 
 
-def _drift_check(monitor: MonitoredModel) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=monitor.key, name="drift_below_threshold",
-                    description="WARN when the share of drifted feature columns reaches the threshold.")
-    def _check(settings: EcomSettings) -> dg.AssetCheckResult:
-        summary = latest_summaries(settings.paths.reports).get(monitor.report_name)
-        if summary is None:
-            return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
-                                       description="no drift report found")
-        drifted = summary.crosses(settings.drift_threshold)
-        return dg.AssetCheckResult(
-            passed=not drifted,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=(f"{summary.drift_share:.0%} of columns drifted (threshold {settings.drift_threshold:.0%}): "
-                         f"{', '.join(summary.drifted_columns)}" if drifted
-                         else f"{summary.drift_share:.0%} of columns drifted, below {settings.drift_threshold:.0%}"),
-            metadata={"drift_share": round(summary.drift_share, 4),
-                      "drifted_columns": ", ".join(summary.drifted_columns) or "none",
-                      "report": dg.MetadataValue.path(summary.report_path)},
-        )
-
-    return _check
-
-
-drift_checks = [_drift_check(monitor) for monitor in MONITORS]
+def latest_drift_record(instance: dg.DagsterInstance, monitor: MonitoredModel) -> DriftReportRecord | None:
+    """What the latest materialization of a monitor's report says (read by its check and the sensor)."""
+    records = instance.fetch_materializations(monitor.key, limit=1).records
+    if not records or records[0].asset_materialization is None:
+        return None
+    meta = records[0].asset_materialization.metadata
+    return DriftReportRecord(
+        model=monitor.report_name, batch=str(meta["batch"].value), drift_share=float(meta["drift_share"].value),
+        drifted_columns=str(meta["drifted_columns"].value), storage_id=records[0].storage_id,
+        report_path=str(meta["report"].value),
+    )

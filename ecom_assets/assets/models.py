@@ -3,12 +3,12 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from ecom_assets.assets.features import CART_SESSION_FEATURES, USER_ITEM_FEATURES
-from ecom_assets.ml.features import CART_TASK, PURCHASE_TASK, ModelTask
+from ecom_assets.assets.model_inputs import CART_SESSION_FEATURES, USER_ITEM_FEATURES
+from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
 from ecom_assets.ml.lifecycle import TrainingReport, train_register_promote
-from ecom_assets.ml.scoring import load_labelled_sample
+from ecom_assets.ml.batch_scoring import load_labelled_sample
 from ecom_assets.ml.training import InsufficientData, split_counts
-from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, warehouse
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
 
 PURCHASE_MODEL = dg.AssetKey(["ml", "purchase_model"])
 CART_ABANDONMENT_MODEL = dg.AssetKey(["ml", "cart_abandonment_model"])
@@ -21,7 +21,7 @@ def _train(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: 
            ml_settings: MLSettings, task: ModelTask, table: str) -> dg.MaterializeResult:
     paths = settings.paths
     config = ml_settings.training
-    with warehouse(duckdb, settings) as con:
+    with open_warehouse(duckdb, settings) as con:
         frame = load_labelled_sample(con, task.feature_table, task.label, config.max_train_rows,
                                      config.max_eval_rows, order_by=", ".join(task.keys), seed=config.seed)
     context.log.info(f"{task.what}: {len(frame):,} labelled rows read from {task.feature_table}")
@@ -35,7 +35,7 @@ def _train(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: 
             "split_counts": dg.MetadataValue.md(split_counts(frame, task.label).to_markdown())
             if task.label in frame else dg.MetadataValue.md("_no labelled rows_")}) from exc
     summary = report.summary_table()
-    with warehouse(duckdb, settings) as con:
+    with open_warehouse(duckdb, settings) as con:
         con.register("model_summary", summary)
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM model_summary")
         con.unregister("model_summary")

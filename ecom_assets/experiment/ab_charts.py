@@ -5,19 +5,19 @@ No pyplot means no global figure state and no GUI backend, so this is safe insid
 
 from __future__ import annotations
 
-import io
 import math
 
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ecom_assets.experiment.assignment import CONTROL, TREATMENT
+from ecom_assets.publishing import png_bytes
 
 ARM_COLOURS = {CONTROL: "#8c8c8c", TREATMENT: "#1f77b4"}
 FUNNEL_STAGES = (("viewed", "view"), ("carted", "cart"), ("converted", "purchase"))
 
 
-def funnel_by_arm(users: pd.DataFrame, group_column: str = "experiment_group") -> pd.DataFrame:
+def user_funnel_by_arm(users: pd.DataFrame, group_column: str = "experiment_group") -> pd.DataFrame:
     """Share of each arm's users who reached view, cart and purchase (one row per arm and stage)."""
     rows = []
     for arm in (CONTROL, TREATMENT):
@@ -27,12 +27,6 @@ def funnel_by_arm(users: pd.DataFrame, group_column: str = "experiment_group") -
             rows.append(dict(experiment_group=arm, stage=stage, users=reached,
                              share=reached / len(mine) if len(mine) else math.nan))
     return pd.DataFrame(rows)
-
-
-def _png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    return buffer.getvalue()
 
 
 def funnel_chart(funnel: pd.DataFrame, title: str) -> bytes:
@@ -52,7 +46,7 @@ def funnel_chart(funnel: pd.DataFrame, title: str) -> bytes:
     ax.set_title(title, fontsize=10)
     ax.legend(frameon=False, loc="upper right")
     ax.spines[["top", "right"]].set_visible(False)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def lift_chart(results: pd.DataFrame, title: str) -> bytes:
@@ -80,4 +74,4 @@ def lift_chart(results: pd.DataFrame, title: str) -> bytes:
     ax.set_xlabel("treatment vs control, relative lift (%) with 95% CI")
     ax.set_title(title, fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
-    return _png(fig)
+    return png_bytes(fig)

@@ -9,27 +9,19 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.predictions import PREDICTED_PURCHASE
-from ecom_assets.ml.insight_queries import INSIGHTS, Insight
-from ecom_assets.ml.plots import bar_chart
-from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, warehouse
-from ecom_assets.warehouse import markdown_preview, scalar
-
-# Insights that report conversion rates: checked to stay within [0, 1].
-RATE_INSIGHTS = [i for i in INSIGHTS if "conversion_rate" in i.sql]
-
-
-def insight_key(insight: Insight) -> dg.AssetKey:
-    return dg.AssetKey(["insights", insight.name])
-
+from ecom_assets.insights.insight_charts import bar_chart
+from ecom_assets.insights.questions import INSIGHTS, Insight
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
+from ecom_assets.lakehouse.warehouse import markdown_preview, scalar
 
 def _build(insight: Insight) -> dg.AssetsDefinition:
     table = f"insights.{insight.name}"
 
-    @dg.asset(key=insight_key(insight), deps=[PREDICTED_PURCHASE], group_name="insights", kinds={"duckdb"},
+    @dg.asset(key=["insights", insight.name], deps=[PREDICTED_PURCHASE], group_name="insights", kinds={"duckdb"},
               pool=WAREHOUSE_POOL, description=insight.description)
     def _insight(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                  settings: EcomSettings) -> dg.MaterializeResult:
-        with warehouse(duckdb, settings) as con:
+        with open_warehouse(duckdb, settings) as con:
             con.execute("CREATE SCHEMA IF NOT EXISTS insights")
             con.execute(f"CREATE OR REPLACE TABLE {table} AS {insight.sql}")
             rows = scalar(con, f"SELECT count(*) FROM {table}")

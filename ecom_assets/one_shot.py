@@ -14,14 +14,14 @@ from importlib import resources
 import dagster as dg
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
-from ecom_assets.assets.experiment import LEGACY_EXPERIMENT
+from ecom_assets.experiment.ab_results import LEGACY_EXPERIMENT
 from ecom_assets.definitions import build_definitions
-from ecom_assets.landing import list_landing_files
+from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import build_resources
 from ecom_assets.sensors import landing_run_key, landing_sensor
-from ecom_assets.settings import EcomPaths
-from ecom_assets.warehouse import scalar, table_exists
+from ecom_assets.ecom_home import EcomPaths
+from ecom_assets.lakehouse.warehouse import scalar, table_exists
 
 SUMMARY_TABLES = [
     "bronze.events", "silver.events", "silver.events_duplicates", "silver.events_quarantine",

@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ecom_assets.ml.features import CART_FEATURES, FeatureSpec, cart_feature_frame, coerce, names
+from ecom_assets.ml.feature_specs import CART_FEATURES, FeatureSpec, cart_feature_frame, coerce, names
 from ecom_assets.ml.training import SPLITS, predict_proba
 
 

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +17,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ecom_assets.ml.features import CART_FEATURES, FeatureSpec
+from ecom_assets.ml.feature_specs import CART_FEATURES, FeatureSpec
+from ecom_assets.publishing import png_bytes
 
 
 @dataclass(frozen=True)
@@ -206,9 +206,7 @@ def waterfall_png(
     ax.axvline(0, color="black", linewidth=0.6)
     ax.set_xlabel(f"contribution to the abandonment score ({units}); red raises the risk")
     ax.spines[["top", "right"]].set_visible(False)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    return buffer.getvalue()
+    return png_bytes(fig, dpi=80)
 
 
 def _fmt(value) -> str:

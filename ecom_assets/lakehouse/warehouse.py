@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from ecom_assets.experiment.assignment import group_sql
+from ecom_assets.experiment.assignment import group_sql, legacy_group_sql
+from ecom_assets.lakehouse import SQL
 
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
 
-def load_sql(name: str) -> str:
-    return resources.files("ecom_assets.assets").joinpath("sql", name).read_text()
+def load_sql(path: Path) -> str:
+    return path.read_text()
 
 
 def split_statements(sql: str) -> list[str]:
@@ -24,11 +25,12 @@ def split_statements(sql: str) -> list[str]:
 
 
 def run_sql_file(
-    con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None
+    con: duckdb.DuckDBPyConnection, path: Path, params: dict[str, Any] | None = None
 ) -> None:
     """Run every statement of a SQL file, each with just the `$named` parameters it uses."""
     params = params or {}
-    for statement in split_statements(load_sql(name)):
+    name = path.name
+    for statement in split_statements(load_sql(path)):
         used = {p: params[p] for p in _PARAM.findall(statement) if p in params}
         missing = set(_PARAM.findall(statement)) - used.keys()
         if missing:
@@ -37,17 +39,19 @@ def run_sql_file(
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    run_sql_file(con, "warehouse_schema.sql")
+    run_sql_file(con, SQL / "warehouse_schema.sql")
 
 
 def register_experiment_macro(
     con: duckdb.DuckDBPyConnection, experiment_key: str, treatment_share: float
 ) -> None:
-    """`experiment_group(user_id)` for this connection, the same hash the generator uses."""
+    """`experiment_group(user_id)` for this connection, the same hash the generator uses, and
+    `legacy_experiment_group(user_id)`, the seed project's md5-parity split."""
     con.execute(
         f"CREATE OR REPLACE TEMP MACRO experiment_group(uid) AS "
         f"{group_sql('uid', experiment_key, treatment_share)}"
     )
+    con.execute(f"CREATE OR REPLACE TEMP MACRO legacy_experiment_group(uid) AS {legacy_group_sql('uid')}")
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import duckdb
 
-from ecom_assets.landing import FORMATS, LandingFileError, detect_format, read_header
-from ecom_assets.warehouse import run_sql_file, scalar
+from ecom_assets.lakehouse import SQL
+from ecom_assets.lakehouse.landing import FORMATS, LandingFileError, detect_format, read_header
+from ecom_assets.lakehouse.warehouse import run_sql_file, scalar
 
 # A byte that never occurs in a text export: every line is read whole as one column.
 _NO_DELIMITER = "\x1f"
@@ -78,7 +79,7 @@ def load_bronze(con: duckdb.DuckDBPyConnection, path: Path) -> LandingFileReport
     try:
         run_sql_file(
             con,
-            "bronze_events_load.sql",
+            SQL / "bronze_events_load.sql",
             {
                 "source_file": name, "source_format": fmt.name, "path": str(path),
                 "delimiter": _NO_DELIMITER, "ingested_at": at,
@@ -120,8 +121,8 @@ def load_silver(con: duckdb.DuckDBPyConnection, source_file: str) -> SilverRepor
     con.execute("BEGIN TRANSACTION")
     try:
         params = {"source_file": source_file, "source_format": fmt.name}
-        run_sql_file(con, f"silver_parse_{fmt.name}.sql", params)
-        run_sql_file(con, "silver_events_load.sql", params)
+        run_sql_file(con, SQL / f"silver_parse_{fmt.name}.sql", params)
+        run_sql_file(con, SQL / "silver_events_load.sql", params)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

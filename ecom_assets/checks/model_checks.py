@@ -1,0 +1,47 @@
+"""Checks on the ML assets: leakage (blocking), model quality, prediction completeness, rates.
+
+The leakage check scores each feature alone against the label on a bounded sample of labelled
+rows: a feature with ROC-AUC >= 0.98 reads the label off its input (the old funnel_depth = 3),
+so training must not start. The rest are the data tests of `ecom_assets.ml.model_data_tests`.
+"""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from ecom_assets.assets.model_inputs import CART_SESSION_FEATURES, USER_ITEM_FEATURES
+from ecom_assets.checks.lakehouse_checks import build_data_test
+from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
+from ecom_assets.ml.model_data_tests import ML_DATA_TESTS
+from ecom_assets.ml.training import LEAKAGE_AUC, leaking_features
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
+
+LEAKAGE_SAMPLE_ROWS = 200_000
+
+
+def _leakage_check(asset: dg.AssetKey, task: ModelTask) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=asset, name="no_single_feature_leaks_label", blocking=True, pool=WAREHOUSE_POOL,
+                    description=f"No feature alone reaches ROC-AUC >= {LEAKAGE_AUC} on the label "
+                                f"(labelled rows, a sample of at most {LEAKAGE_SAMPLE_ROWS:,}).")
+    def _check(duckdb: DuckDBResource, settings: EcomSettings) -> dg.AssetCheckResult:
+        with open_warehouse(duckdb, settings) as con:
+            frame = con.execute(
+                f"SELECT * FROM (SELECT * FROM {task.feature_table} WHERE {task.label} IS NOT NULL) "
+                f"USING SAMPLE reservoir({LEAKAGE_SAMPLE_ROWS} ROWS) REPEATABLE (0)").df()
+        scores, leaking = leaking_features(frame, task)
+        return dg.AssetCheckResult(
+            passed=leaking.empty,
+            description=("passed" if leaking.empty else
+                         f"{len(leaking)} feature(s) predict the label alone: {', '.join(leaking['feature'])}"),
+            metadata={"leaking_features": len(leaking), "rows_scored": len(frame),
+                      "single_feature_auc": dg.MetadataValue.md(scores.head(10).to_markdown(index=False)
+                                                                if len(scores) else "_no labelled rows_")},
+        )
+
+    return _check
+
+
+leakage_checks = [
+    _leakage_check(USER_ITEM_FEATURES, PURCHASE_TASK),
+    _leakage_check(CART_SESSION_FEATURES, CART_TASK),
+]
+model_data_checks = [build_data_test(t) for t in ML_DATA_TESTS]

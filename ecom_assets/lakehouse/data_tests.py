@@ -1,0 +1,90 @@
+"""Data tests as plain data: each names a table and one SQL query that selects the offending rows.
+
+The Dagster checks (`ecom_assets.checks`) run them on their asset (the asset key is the table's
+`layer.name`); tests call `find_violations` directly. They cover the seed project's dbt tests
+(not_null, accepted_values) plus key uniqueness, session ordering and the nothing-lost accounting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from ecom_assets.lakehouse import SQL
+from ecom_assets.lakehouse.landing import EVENT_TYPES
+from ecom_assets.lakehouse.warehouse import load_sql, markdown_preview, scalar
+
+
+@dataclass(frozen=True)
+class DataTest:
+    table: str  # `layer.name`, which is also the asset key it checks
+    name: str
+    description: str
+    offending_rows_sql: str
+    blocking: bool = False
+    warn_only: bool = False
+
+
+def not_null(table: str, columns: list[str]) -> str:
+    return f"SELECT * FROM {table} WHERE " + " OR ".join(f"{c} IS NULL" for c in columns)
+
+
+def unique(table: str, key: str) -> str:
+    return f"SELECT {key}, count(*) AS copies FROM {table} GROUP BY {key} HAVING count(*) > 1"
+
+
+DATA_TESTS = [
+    DataTest("bronze.events", "landing_files_accepted",
+             "Every landing file was readable (not empty, not header-only, a known format).",
+             "SELECT source_file, status, message FROM bronze.landing_files WHERE status <> 'accepted'",
+             warn_only=True),
+    DataTest("bronze.events", "unique_source_line", "Each (source_file, line_number) is landed once.",
+             unique("bronze.events", "source_file, line_number")),
+    DataTest("silver.events", "accounting_balances",
+             "Nothing lost: for every landing file, bronze lines = events + duplicates + quarantined.",
+             load_sql(SQL / "accounting_unbalanced_files.sql"), blocking=True),
+    DataTest("silver.events", "not_null_keys", "Keys and timestamps are never null.",
+             not_null("silver.events", ["event_time", "event_type", "user_id", "item_id",
+                                         "source_file", "line_number"]), blocking=True),
+    DataTest("silver.events", "accepted_event_types", f"event_type is one of {', '.join(EVENT_TYPES)}.",
+             f"SELECT * FROM silver.events WHERE event_type NOT IN {EVENT_TYPES}", blocking=True),
+    DataTest("silver.events", "unique_source_line", "Each landed line yields at most one event.",
+             unique("silver.events", "source_file, line_number"), blocking=True),
+    DataTest("silver.events", "no_negative_prices", "Prices are never negative (those lines are quarantined).",
+             "SELECT * FROM silver.events WHERE price < 0"),
+    DataTest("gold.fact_user_sessions", "unique_session_id", "session_id is unique.",
+             unique("gold.fact_user_sessions", "session_id")),
+    DataTest("gold.fact_user_sessions", "not_null_keys", "Session keys and times are never null.",
+             not_null("gold.fact_user_sessions", ["session_id", "user_id", "session_start",
+                                                   "session_end", "experiment_group"])),
+    DataTest("gold.fact_user_sessions", "session_end_after_start", "session_end >= session_start.",
+             "SELECT * FROM gold.fact_user_sessions WHERE session_end < session_start"),
+    DataTest("gold.fact_user_sessions", "sessions_cover_every_event",
+             "Every silver event belongs to exactly one session.",
+             """SELECT (SELECT count(*) FROM silver.events) AS silver_events,
+                       (SELECT coalesce(sum(events), 0) FROM gold.fact_user_sessions) AS session_events
+                WHERE silver_events <> session_events"""),
+    DataTest("gold.dim_users", "unique_user_id", "user_id is unique.", unique("gold.dim_users", "user_id")),
+    DataTest("gold.dim_users", "not_null_keys", "Users have an id and first/last seen times.",
+             not_null("gold.dim_users", ["user_id", "first_seen", "last_seen"])),
+    DataTest("gold.dim_users", "recency_not_negative", "days_since_last_session is never negative.",
+             "SELECT * FROM gold.dim_users WHERE days_since_last_session < 0"),
+    DataTest("gold.user_item_interactions", "unique_user_item", "(user_id, item_id) is unique.",
+             unique("gold.user_item_interactions", "user_id, item_id")),
+]
+
+
+@dataclass(frozen=True)
+class Violations:
+    count: int
+    sample_markdown: str
+    first_keys: list[str]
+
+
+def find_violations(con: duckdb.DuckDBPyConnection, test: DataTest) -> Violations:
+    count = scalar(con, f"SELECT count(*) FROM ({test.offending_rows_sql})")
+    if not count:
+        return Violations(0, "_none_", [])
+    keys = [str(row[0]) for row in con.execute(f"{test.offending_rows_sql} LIMIT 5").fetchall()]
+    return Violations(count, markdown_preview(con, test.offending_rows_sql), keys)
