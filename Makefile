@@ -10,7 +10,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR ?= false
 DEMO_EVENTS ?= 400000
 DEMO_DAYS ?= 61
 
-.PHONY: install demo test dev generate run bench serve app bench-api clean
+.PHONY: install demo test lint format dev bench serve app bench-api clean
 
 # uv makes the install a matter of seconds; plain venv + pip is the fallback.
 $(VENV)/.installed: pyproject.toml
@@ -30,6 +30,14 @@ demo: install  ## generate the default synthetic data and materialize the whole 
 
 test: install  ## run the test suite
 	$(BIN)/python -m pytest
+
+lint: install  ## ruff: lint and formatting, as CI checks them
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install  ## ruff: fix what can be fixed, then format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 dev: install  ## the Dagster UI and daemon (schedule, sensors) on http://127.0.0.1:3000
 	$(BIN)/ecom-assets init-home

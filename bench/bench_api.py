@@ -40,16 +40,31 @@ TARGET_P99_MS, TARGET_ROWS_PER_S = 25.0, 100_000
 def sessions(rows: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     views = rng.poisson(6, rows)
-    return [{"total_views": int(v), "total_carts": int(c), "session_duration_minutes": float(d),
-             "experiment_group": g, "cart_value": float(cv), "hour_of_day": int(h)}
-            for v, c, d, g, cv, h in zip(views, rng.poisson(1.2, rows), np.round(rng.gamma(2, 6, rows), 1),
-                                         rng.choice(["control", "treatment"], rows),
-                                         np.round(rng.gamma(2, 20, rows), 2), rng.integers(0, 24, rows))]
+    return [
+        {
+            "total_views": int(v),
+            "total_carts": int(c),
+            "session_duration_minutes": float(d),
+            "experiment_group": g,
+            "cart_value": float(cv),
+            "hour_of_day": int(h),
+        }
+        for v, c, d, g, cv, h in zip(
+            views,
+            rng.poisson(1.2, rows),
+            np.round(rng.gamma(2, 6, rows), 1),
+            rng.choice(["control", "treatment"], rows),
+            np.round(rng.gamma(2, 20, rows), 2),
+            rng.integers(0, 24, rows),
+        )
+    ]
 
 
 def request_bytes(host: str, path: str, body: bytes, content_type: str) -> bytes:
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -82,16 +97,19 @@ class PhaseResult:
     def line(self) -> str:
         ms = np.array(self.latencies) * 1e3
         rate = self.requests / self.seconds
-        text = (f"{self.name:<28} {self.requests:>6} req  c={self.concurrency:<2} "
-                f"p50 {np.percentile(ms, 50):7.2f} ms  p90 {np.percentile(ms, 90):7.2f} ms  "
-                f"p99 {np.percentile(ms, 99):7.2f} ms  max {ms.max():7.1f} ms  {rate:8.1f} req/s")
+        text = (
+            f"{self.name:<28} {self.requests:>6} req  c={self.concurrency:<2} "
+            f"p50 {np.percentile(ms, 50):7.2f} ms  p90 {np.percentile(ms, 90):7.2f} ms  "
+            f"p99 {np.percentile(ms, 99):7.2f} ms  max {ms.max():7.1f} ms  {rate:8.1f} req/s"
+        )
         if self.rows_per_request > 1:
             text += f"  {rate * self.rows_per_request:10,.0f} rows/s"
         return text + f"  errors {self.errors} (5xx {self.server_errors})"
 
 
-async def run_phase(name: str, host: str, port: int, payloads: list[bytes], total: int, concurrency: int,
-                    rows_per_request: int = 1) -> PhaseResult:
+async def run_phase(
+    name: str, host: str, port: int, payloads: list[bytes], total: int, concurrency: int, rows_per_request: int = 1
+) -> PhaseResult:
     counter = itertools.count()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -123,8 +141,12 @@ def free_port() -> int:
 def start_server(log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK": "true"}
-    process = subprocess.Popen([sys.executable, "-m", "ecom_assets.cli", "serve", "--port", str(port),
-                                "--log-level", "warning"], stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ecom_assets.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     return process, f"http://127.0.0.1:{port}"
 
 
@@ -145,8 +167,9 @@ def wait_ready(url: str, process: subprocess.Popen | None, log: Path | None, sec
 async def main_async(args: argparse.Namespace, url: str) -> list[PhaseResult]:
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or 80
-    single = [request_bytes(host, "/predict", json.dumps(s).encode(), "application/json")
-              for s in sessions(1_000, seed=1)]
+    single = [
+        request_bytes(host, "/predict", json.dumps(s).encode(), "application/json") for s in sessions(1_000, seed=1)
+    ]
     rows = sessions(args.bulk_rows, seed=2)
     bulk_json = [request_bytes(host, "/bulk_predict", json.dumps(rows).encode(), "application/json")]
     bulk_csv = [request_bytes(host, "/bulk_predict", pd.DataFrame(rows).to_csv(index=False).encode(), "text/csv")]
@@ -154,10 +177,28 @@ async def main_async(args: argparse.Namespace, url: str) -> list[PhaseResult]:
     await run_phase("warm-up", host, port, single, 500, args.concurrency)
     await run_phase("warm-up", host, port, bulk_json, 2, 1, args.bulk_rows)
     results = [await run_phase("/predict", host, port, single, args.requests, args.concurrency)]
-    results.append(await run_phase(f"/bulk_predict JSON {args.bulk_rows // 1000}k rows", host, port, bulk_json,
-                                   args.bulk_requests, args.bulk_concurrency, args.bulk_rows))
-    results.append(await run_phase(f"/bulk_predict CSV {args.bulk_rows // 1000}k rows", host, port, bulk_csv,
-                                   max(1, args.bulk_requests // 2), args.bulk_concurrency, args.bulk_rows))
+    results.append(
+        await run_phase(
+            f"/bulk_predict JSON {args.bulk_rows // 1000}k rows",
+            host,
+            port,
+            bulk_json,
+            args.bulk_requests,
+            args.bulk_concurrency,
+            args.bulk_rows,
+        )
+    )
+    results.append(
+        await run_phase(
+            f"/bulk_predict CSV {args.bulk_rows // 1000}k rows",
+            host,
+            port,
+            bulk_csv,
+            max(1, args.bulk_requests // 2),
+            args.bulk_concurrency,
+            args.bulk_rows,
+        )
+    )
     return results
 
 
@@ -180,17 +221,23 @@ def main() -> int:
         health = wait_ready(url, process, log)
         version = health["models"].get("cart_abandonment_gb", {}).get("version")
         if version is None:
-            print(f"no production cart-abandonment model behind {url}: run `make demo` first "
-                  "(or set MLFLOW_TRACKING_URI to a registry that has one)", file=sys.stderr)
+            print(
+                f"no production cart-abandonment model behind {url}: run `make demo` first "
+                "(or set MLFLOW_TRACKING_URI to a registry that has one)",
+                file=sys.stderr,
+            )
             return 2
         try:
             import uvloop
+
             uvloop.install()
         except ImportError:
             pass
         load = os.getloadavg()
-        print(f"server {url}, cart model v{version}; {platform.python_version()}, {os.cpu_count()} CPU(s), "
-              f"load average before {load[0]:.2f}")
+        print(
+            f"server {url}, cart model v{version}; {platform.python_version()}, {os.cpu_count()} CPU(s), "
+            f"load average before {load[0]:.2f}"
+        )
         results = asyncio.run(main_async(args, url))
         for result in results:
             print(result.line())
@@ -198,10 +245,12 @@ def main() -> int:
         p99 = float(np.percentile(np.array(predict.latencies) * 1e3, 99))
         best_bulk = max(r.requests * r.rows_per_request / r.seconds for r in bulk)
         server_errors = sum(r.server_errors for r in results)
-        print(f"targets: /predict p99 {p99:.2f} ms (< {TARGET_P99_MS:g}) {'met' if p99 < TARGET_P99_MS else 'MISSED'}; "
-              f"bulk {best_bulk:,.0f} rows/s (> {TARGET_ROWS_PER_S:,}) "
-              f"{'met' if best_bulk > TARGET_ROWS_PER_S else 'MISSED'}; 5xx {server_errors} "
-              f"{'met' if server_errors == 0 else 'MISSED'}; load average after {os.getloadavg()[0]:.2f}")
+        print(
+            f"targets: /predict p99 {p99:.2f} ms (< {TARGET_P99_MS:g}) {'met' if p99 < TARGET_P99_MS else 'MISSED'}; "
+            f"bulk {best_bulk:,.0f} rows/s (> {TARGET_ROWS_PER_S:,}) "
+            f"{'met' if best_bulk > TARGET_ROWS_PER_S else 'MISSED'}; 5xx {server_errors} "
+            f"{'met' if server_errors == 0 else 'MISSED'}; load average after {os.getloadavg()[0]:.2f}"
+        )
         return 1 if server_errors else 0
     finally:
         if process is not None:

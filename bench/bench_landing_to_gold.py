@@ -34,23 +34,20 @@ print(con.execute("SELECT count(*), max(COLUMNS(*)) FROM read_csv({pattern!r})")
 
 LANDING_TO_GOLD = """
 import dagster as dg
-from ecom_assets.assets.gold import DIM_USERS, FACT_USER_SESSIONS, USER_ITEM_INTERACTIONS
+from ecom_assets.assets.gold import DIM_USERS, FACT_USER_SESSIONS
 from ecom_assets.definitions import build_definitions
 from ecom_assets.lakehouse.landing import list_landing_files
-from ecom_assets.partitions import landing_files
 from ecom_assets.ecom_home import EcomPaths
+from ecom_assets.one_shot import ingest_landing_files
 
 paths = EcomPaths.from_env().ensure()
 defs = build_definitions(paths)
 with dg.instance_for_test() as instance:
-    files = [f.name for f in list_landing_files(paths.landing)]
-    instance.add_dynamic_partitions(landing_files.name, files)
-    ingest = defs.resolve_job_def("ingest_landing_file")
-    for name in files:
-        assert ingest.execute_in_process(partition_key=name, instance=instance).success
+    for path, result in ingest_landing_files(defs, instance, list_landing_files(paths.landing)):
+        assert result.success, path
     gold = dg.materialize(
         defs.assets, instance=instance, resources=defs.resources,
-        selection=[FACT_USER_SESSIONS, DIM_USERS, USER_ITEM_INTERACTIONS],
+        selection=[FACT_USER_SESSIONS, DIM_USERS],
     )
     assert gold.success
 """
@@ -59,8 +56,9 @@ with dg.instance_for_test() as instance:
 def measured(code: str, env: dict[str, str]) -> tuple[float, float]:
     """Run ``code`` in a fresh interpreter; return (wall seconds, peak RSS in GB)."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     stderr = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -88,9 +86,11 @@ def main() -> None:
         print(f"bare scan of {size:.2f} GB of CSV:  {scan_wall:7.1f} s, peak RSS {scan_rss:.2f} GB")
         wall, rss = measured(LANDING_TO_GOLD, env)
         ratio = wall / scan_wall
-        print(f"landing -> gold:          {wall:7.1f} s, peak RSS {rss:.2f} GB "
-              f"({ratio:.1f}x the bare scan; target <= 6x, < 4 GB: "
-              f"{'met' if ratio <= 6 and rss < 4 else 'NOT met'})")
+        print(
+            f"landing -> gold:          {wall:7.1f} s, peak RSS {rss:.2f} GB "
+            f"({ratio:.1f}x the bare scan; target <= 6x, < 4 GB: "
+            f"{'met' if ratio <= 6 and rss < 4 else 'NOT met'})"
+        )
     finally:
         if args.home is None:
             shutil.rmtree(home, ignore_errors=True)

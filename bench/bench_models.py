@@ -26,17 +26,17 @@ import dagster as dg
 import pandas as pd
 
 from ecom_assets.definitions import build_definitions
-from ecom_assets.generator import GeneratorConfig, generate
-from ecom_assets.lakehouse.landing import list_landing_files
-from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, FeatureWindows
-from ecom_assets.ml.batch_scoring import load_labelled_sample, score_table
-from ecom_assets.ml.training import TrainingConfig, predict_proba, quality_verdicts, train_and_compare
-from ecom_assets.partitions import landing_files
-from ecom_assets.resources import build_resources, open_warehouse
 from ecom_assets.ecom_home import EcomPaths
+from ecom_assets.generator import GeneratorConfig, generate
 from ecom_assets.lakehouse import SQL as LAKEHOUSE_SQL
-from ecom_assets.ml import SQL as ML_SQL
+from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.lakehouse.warehouse import run_sql_file, scalar, table_exists
+from ecom_assets.ml import SQL as ML_SQL
+from ecom_assets.ml.batch_scoring import load_labelled_sample, score_table
+from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, FeatureWindows
+from ecom_assets.ml.training import TrainingConfig, predict_proba, quality_verdicts, train_and_compare
+from ecom_assets.one_shot import ingest_landing_files
+from ecom_assets.resources import MLSettings, build_resources, open_warehouse, resolved
 
 
 def _timed(label: str, fn, *args, **kwargs):
@@ -51,24 +51,28 @@ def ingest(paths: EcomPaths) -> None:
     files = list_landing_files(paths.landing)
     defs = build_definitions(paths)
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(landing_files.name, [f.name for f in files])
-        job = defs.resolve_job_def("ingest_landing_file")
-        for path in files:
-            result = job.execute_in_process(partition_key=path.name, instance=instance, raise_on_error=False)
+        for path, result in ingest_landing_files(defs, instance, files):
             if not result.success:
                 sys.exit(f"ingesting {path.name} failed")
 
 
 def build_gold(paths: EcomPaths, windows: FeatureWindows) -> dict[str, float]:
     resources = build_resources(paths)
+    sessions = {"session_gap_minutes": resolved(resources["settings"]).session_gap_minutes}  # as the gold asset
     timings = {}
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
-        for name, params in ((LAKEHOUSE_SQL / "gold_fact_user_sessions.sql", {"session_gap_minutes": 30}),
-                             (ML_SQL / "gold_user_item_features.sql", windows.sql_params()),
-                             (ML_SQL / "gold_cart_session_features.sql", {"horizon_days": windows.horizon_days})):
+        for name, params in (
+            (LAKEHOUSE_SQL / "gold_fact_user_sessions.sql", sessions),
+            (ML_SQL / "gold_user_item_features.sql", windows.sql_params()),
+            (ML_SQL / "gold_cart_session_features.sql", {"horizon_days": windows.horizon_days}),
+        ):
             _, timings[name.name] = _timed(name.name, run_sql_file, con, name, params)
-        for table in ("silver.events", "gold.fact_user_sessions", "gold.user_item_features",
-                      "gold.cart_session_features"):
+        for table in (
+            "silver.events",
+            "gold.fact_user_sessions",
+            "gold.user_item_features",
+            "gold.cart_session_features",
+        ):
             print(f"  {table}: {scalar(con, f'SELECT count(*) FROM {table}'):,} rows")
     return timings
 
@@ -77,24 +81,50 @@ def bench_task(paths: EcomPaths, task, config: TrainingConfig) -> pd.DataFrame:
     print(f"\n== {task.what} ({task.feature_table}) ==", flush=True)
     resources = build_resources(paths)
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
-        frame, _ = _timed("read bounded labelled sample", load_labelled_sample, con, task.feature_table, task.label,
-                          config.max_train_rows, config.max_eval_rows, ", ".join(task.keys), config.seed)
-    result = train_and_compare(frame, task.specs, task.label, config, what=task.what,
-                               log=lambda m: print("  " + m, flush=True))
+        frame, _ = _timed(
+            "read bounded labelled sample",
+            load_labelled_sample,
+            con,
+            task.feature_table,
+            task.label,
+            config.max_train_rows,
+            config.max_eval_rows,
+            ", ".join(task.keys),
+            config.seed,
+        )
+    result = train_and_compare(
+        frame, task.specs, task.label, config, what=task.what, log=lambda m: print("  " + m, flush=True)
+    )
     print(result.counts.to_string())
     rows = []
     for family, fitted in result.families.items():
         started = time.perf_counter()
         predict_proba(fitted.model, result.X_test)
         in_memory = len(result.X_test) / (time.perf_counter() - started)
-        rows.append({"model": family, "train_rows": result.trained_rows, "fit_s": round(fitted.fit_seconds, 1),
-                     "predict_rows_per_s": round(in_memory), **{k: round(v, 4) for k, v in fitted.test.items()},
-                     "threshold": round(fitted.threshold, 4)})
+        rows.append(
+            {
+                "model": family,
+                "train_rows": result.trained_rows,
+                "fit_s": round(fitted.fit_seconds, 1),
+                "predict_rows_per_s": round(in_memory),
+                **{k: round(v, 4) for k, v in fitted.test.items()},
+                "threshold": round(fitted.threshold, 4),
+            }
+        )
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
-        batch = score_table(con, result.champion.model, task.feature_table, task.keys, task.specs,
-                            "bench_scores", chunk_rows=500_000)
-    print(f"  batch scoring (gradient boosting, whole table, DuckDB in and out): {batch.rows:,} rows in "
-          f"{batch.seconds:,.1f} s = {batch.rows_per_second:,.0f} rows/s")
+        batch = score_table(
+            con,
+            result.champion.model,
+            task.feature_table,
+            task.keys,
+            task.specs,
+            "bench_scores",
+            chunk_rows=MLSettings().score_chunk_rows,
+        )
+    print(
+        f"  batch scoring (gradient boosting, whole table, DuckDB in and out): {batch.rows:,} rows in "
+        f"{batch.seconds:,.1f} s = {batch.rows_per_second:,.0f} rows/s"
+    )
     table = pd.DataFrame(rows).set_index("model")
     print(table.to_markdown())
     print(quality_verdicts(result).to_markdown(index=False))
@@ -106,8 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=20_000_000)
     parser.add_argument("--days", type=int, default=61)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--home", default=os.environ.get("ECOM_BENCH_HOME"),
-                        help="reuse this ECOM_HOME (ingested or with landing files) instead of generating")
+    parser.add_argument(
+        "--home",
+        default=os.environ.get("ECOM_BENCH_HOME"),
+        help="reuse this ECOM_HOME (ingested or with landing files) instead of generating",
+    )
     parser.add_argument("--max-train-rows", type=int, default=TrainingConfig.max_train_rows)
     parser.add_argument("--keep", action="store_true", help="keep the generated temporary home")
     args = parser.parse_args(argv)
@@ -125,8 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ECOM_HOME {paths.home}\ntraining config: {config.params()}\nfeature windows: {windows}", flush=True)
     try:
         if not list_landing_files(paths.landing) and not paths.warehouse.exists():
-            _timed(f"generate {args.events:,} events", generate, paths.landing,
-                   GeneratorConfig(events=args.events, days=args.days, seed=args.seed), lambda _: None)
+            _timed(
+                f"generate {args.events:,} events",
+                generate,
+                paths.landing,
+                GeneratorConfig(events=args.events, days=args.days, seed=args.seed),
+                lambda _: None,
+            )
         resources = build_resources(paths)
         with resources["duckdb"].get_connection() as con:
             ingested = table_exists(con, "silver.events") and scalar(con, "SELECT count(*) FROM silver.events")

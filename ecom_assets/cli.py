@@ -15,8 +15,14 @@ def _generate(args: argparse.Namespace) -> int:
     from ecom_assets.generator import GeneratorConfig, generate
 
     config = GeneratorConfig(
-        events=args.events, days=args.days, seed=args.seed, start=args.start, file_per=args.per,
-        treatment_effect=args.treatment_effect, drift_from_day=args.drift_from_day, gzip=args.gzip,
+        events=args.events,
+        days=args.days,
+        seed=args.seed,
+        start=args.start,
+        file_per=args.per,
+        treatment_effect=args.treatment_effect,
+        drift_from_day=args.drift_from_day,
+        gzip=args.gzip,
     )
     out = Path(args.out) if args.out else EcomPaths.from_env().landing
     files = generate(out, config)
@@ -43,8 +49,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"warning: {check}: {detail}")
     for failure in outcome.failed_steps + outcome.failed_checks:
         print(f"FAILED: {failure}", file=sys.stderr)
-    print(f"\n{outcome.runs} run(s): {'all succeeded' if outcome.ok else 'some FAILED (see above)'}."
-          " Explore them with `make dev` (Dagster UI on http://127.0.0.1:3000).")
+    print(
+        f"\n{outcome.runs} run(s): {'all succeeded' if outcome.ok else 'some FAILED (see above)'}."
+        " Explore them with `make dev` (Dagster UI on http://127.0.0.1:3000)."
+    )
     return 0 if outcome.ok else 1
 
 
@@ -75,8 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2019, 10, 1))
     gen.add_argument("--per", choices=["month", "day"], default="month", help="one file per month or per day")
-    gen.add_argument("--treatment-effect", type=float, default=0.05,
-                     help="share of treated users' cart events that turn into a purchase")
+    gen.add_argument(
+        "--treatment-effect",
+        type=float,
+        default=0.05,
+        help="share of treated users' cart events that turn into a purchase",
+    )
     gen.add_argument("--drift-from-day", type=int, default=None, help="shift behaviour from this day on")
     gen.add_argument("--gzip", action="store_true", help="write .csv.gz files")
     gen.add_argument("--out", default=None, help="output folder (default: $ECOM_HOME/landing)")

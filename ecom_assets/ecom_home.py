@@ -1,10 +1,17 @@
-"""Where a run writes (ECOM_HOME) and the knobs read from the environment. No Dagster import."""
+"""Where a run writes (ECOM_HOME), and the two plain readers of the environment. No Dagster import.
+
+`env_str` / `env_float` read a variable when called (a blank one counts as unset). They serve code
+without Dagster (the scoring service, the CLI) and what must be known when the definitions are
+built; resources read the rest through `dg.EnvVar` when a run starts (`ecom_assets.resources`).
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+DEFAULT_HOME = ".ecom"  # ECOM_HOME when unset, relative to the working directory
 
 
 @dataclass(frozen=True)
@@ -14,8 +21,8 @@ class EcomPaths:
     home: Path
 
     @classmethod
-    def from_env(cls) -> "EcomPaths":
-        return cls(Path(os.environ.get("ECOM_HOME", ".ecom")).expanduser().resolve())
+    def from_env(cls) -> EcomPaths:
+        return cls(Path(env_str("ECOM_HOME", DEFAULT_HOME)).expanduser().resolve())
 
     @property
     def landing(self) -> Path:
@@ -47,9 +54,9 @@ class EcomPaths:
 
     @property
     def dagster_home(self) -> Path:
-        return Path(os.environ.get("DAGSTER_HOME") or self.home / "dagster_home").resolve()
+        return Path(env_str("DAGSTER_HOME", "") or self.home / "dagster_home").resolve()
 
-    def ensure(self) -> "EcomPaths":
+    def ensure(self) -> EcomPaths:
         for folder in (self.landing, self.published, self.reports, self.duckdb_spill):
             folder.mkdir(parents=True, exist_ok=True)
         return self

@@ -34,13 +34,53 @@ REES46_HEADER = "event_time,event_type,product_id,category_id,category_code,bran
 VIEW, CART, REMOVE, PURCHASE = range(4)
 USERS_PER_BLOCK = 100_000
 EVENTS_PER_USER_GUESS = 11.0  # only sizes the item catalogue; the run stops on the real count
-BRANDS = ("runail", "irisk", "masura", "grattol", "estel", "ingarden", "kapous", "jessnail", "uno",
-          "cnd", "freedecor", "bpw.style", "lovely", "italwax", "concept", "domix", "staleks", "haruyama",
-          "yoko", "severina", "zinger", "smart", "milv", "beautix", "bluesky", "metzger", "kiss",
-          "shik", "entity", "nagaraku", "polarus", "marathon", "artex", "levrana", "f.o.x")
-CATEGORY_CODES = ("appliances.environment.vacuum", "furniture.bathroom.bath", "apparel.glove",
-                  "stationery.cartrige", "furniture.living_room.cabinet", "accessories.bag",
-                  "appliances.personal.hair_cutter", "furniture.living_room.chair")
+BRANDS = (
+    "runail",
+    "irisk",
+    "masura",
+    "grattol",
+    "estel",
+    "ingarden",
+    "kapous",
+    "jessnail",
+    "uno",
+    "cnd",
+    "freedecor",
+    "bpw.style",
+    "lovely",
+    "italwax",
+    "concept",
+    "domix",
+    "staleks",
+    "haruyama",
+    "yoko",
+    "severina",
+    "zinger",
+    "smart",
+    "milv",
+    "beautix",
+    "bluesky",
+    "metzger",
+    "kiss",
+    "shik",
+    "entity",
+    "nagaraku",
+    "polarus",
+    "marathon",
+    "artex",
+    "levrana",
+    "f.o.x",
+)
+CATEGORY_CODES = (
+    "appliances.environment.vacuum",
+    "furniture.bathroom.bath",
+    "apparel.glove",
+    "stationery.cartrige",
+    "furniture.living_room.cabinet",
+    "accessories.bag",
+    "appliances.personal.hair_cutter",
+    "furniture.living_room.chair",
+)
 
 
 @dataclass(frozen=True)
@@ -112,8 +152,12 @@ def _starts(sizes: np.ndarray) -> np.ndarray:
 
 
 def simulate_block(
-    rng: np.random.Generator, config: GeneratorConfig, catalogue: Catalogue,
-    first_user_id: int, n_users: int, first_session_key: int,
+    rng: np.random.Generator,
+    config: GeneratorConfig,
+    catalogue: Catalogue,
+    first_user_id: int,
+    n_users: int,
+    first_session_key: int,
 ) -> pd.DataFrame:
     """Events of ``n_users`` consecutive users, as integer columns (formatting happens in SQL)."""
     days = config.days
@@ -132,7 +176,7 @@ def simulate_block(
     keep = s_day < days
     s_user, s_day = s_user[keep], s_day[keep]
     n_s = len(s_user)
-    hour = (rng.normal(18.0, 4.0, n_s) % 24.0)  # evening peak
+    hour = rng.normal(18.0, 4.0, n_s) % 24.0  # evening peak
     s_start = s_day * 86_400 + (hour * 3600).astype(np.int64)
     drifted = np.zeros(n_s, bool) if config.drift_from_day is None else s_day >= config.drift_from_day
     cart_boost = np.where(drifted, rng.uniform(1.0, 2.5, n_s), 1.0)
@@ -144,8 +188,11 @@ def simulate_block(
     i_user = s_user[i_sess]
     n_i = len(i_sess)
     is_fav = rng.random(n_i) < 0.45
-    item = np.where(is_fav, favourites[i_user, rng.integers(0, 3, n_i)],
-                    rng.choice(len(catalogue.product_id), n_i, p=catalogue.popularity))
+    item = np.where(
+        is_fav,
+        favourites[i_user, rng.integers(0, 3, n_i)],
+        rng.choice(len(catalogue.product_id), n_i, p=catalogue.popularity),
+    )
     z = engagement[i_user]
     n_views = 1 + rng.poisson(0.5, n_i)
     carted = rng.random(n_i) < 1 / (1 + np.exp(-(-0.1 + 0.5 * z + 0.6 * is_fav)))
@@ -170,15 +217,17 @@ def simulate_block(
     gap[session_first] = 0.0
     offset = _within_group_cumsum(gap, session_first, events_per_session).astype(np.int64)
     n_e = len(e_inter)
-    frame = pd.DataFrame({
-        "ts": s_start[e_sess] + offset,
-        "event_type": etype.astype(np.int8),
-        "item": item[e_inter].astype(np.int32),
-        "user_id": user_ids[s_user[e_sess]],
-        "session_key": first_session_key + e_sess,
-        "negative_price": rng.random(n_e) < 0.0002,
-        "no_session": rng.random(n_e) < 0.0001,
-    })
+    frame = pd.DataFrame(
+        {
+            "ts": s_start[e_sess] + offset,
+            "event_type": etype.astype(np.int8),
+            "item": item[e_inter].astype(np.int32),
+            "user_id": user_ids[s_user[e_sess]],
+            "session_key": first_session_key + e_sess,
+            "negative_price": rng.random(n_e) < 0.0002,
+            "no_session": rng.random(n_e) < 0.0001,
+        }
+    )
     # Exact duplicates, as the real export has them (same line twice).
     copies = 1 + (rng.random(n_e) < config.duplicate_share / (1 - config.duplicate_share))
     return frame.loc[frame.index.repeat(copies)].reset_index(drop=True)
@@ -202,13 +251,16 @@ def _file_periods(config: GeneratorConfig) -> list[tuple[str, int, int]]:
 
 
 def _stage_catalogue(con: duckdb.DuckDBPyConnection, catalogue: Catalogue) -> None:
-    items = pd.DataFrame({
-        "item": np.arange(len(catalogue.product_id), dtype=np.int32),
-        "product_id": catalogue.product_id, "category_id": catalogue.category_id.astype(np.uint64),
-        "category_code": pd.Series(np.array(CATEGORY_CODES + ("",))[catalogue.category_code]).replace("", None),
-        "brand": pd.Series(np.array(BRANDS + ("",))[catalogue.brand]).replace("", None),
-        "price_cents": catalogue.price_cents,
-    })
+    items = pd.DataFrame(
+        {
+            "item": np.arange(len(catalogue.product_id), dtype=np.int32),
+            "product_id": catalogue.product_id,
+            "category_id": catalogue.category_id.astype(np.uint64),
+            "category_code": pd.Series(np.array(CATEGORY_CODES + ("",))[catalogue.category_code]).replace("", None),
+            "brand": pd.Series(np.array(BRANDS + ("",))[catalogue.brand]).replace("", None),
+            "price_cents": catalogue.price_cents,
+        }
+    )
     con.register("items_df", items)
     con.execute("CREATE TABLE items AS SELECT * FROM items_df")
     con.unregister("items_df")
@@ -229,8 +281,9 @@ ORDER BY e.ts, e.seq
 """
 
 
-def generate(out_dir: Path, config: GeneratorConfig = GeneratorConfig(),
-             log: Callable[[str], None] | None = None) -> list[Path]:
+def generate(
+    out_dir: Path, config: GeneratorConfig = GeneratorConfig(), log: Callable[[str], None] | None = None
+) -> list[Path]:
     """Write the files into ``out_dir`` and return their paths. Same config, same bytes."""
     log = log or logging.getLogger(__name__).info
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -240,15 +293,17 @@ def generate(out_dir: Path, config: GeneratorConfig = GeneratorConfig(),
     catalogue = build_catalogue(np.random.default_rng(catalogue_seed), n_items)
     staging = Path(tempfile.mkdtemp(prefix="ecom_generate_"))
     try:
-        con = duckdb.connect(str(staging / "staging.duckdb"),
-                             config={"memory_limit": "1GB", "temp_directory": str(staging / "spill")})
+        con = duckdb.connect(
+            str(staging / "staging.duckdb"), config={"memory_limit": "1GB", "temp_directory": str(staging / "spill")}
+        )
         con.execute("SET enable_progress_bar = false")  # a library writing files should not draw on the terminal
         _stage_catalogue(con, catalogue)
         written, block, session_key = 0, 0, 0
         while written < config.events:
             rng = np.random.default_rng([config.seed, 1, block])  # one stream per block: deterministic
-            frame = simulate_block(rng, config, catalogue, 400_000_000 + block * USERS_PER_BLOCK * 3,
-                                   USERS_PER_BLOCK, session_key)
+            frame = simulate_block(
+                rng, config, catalogue, 400_000_000 + block * USERS_PER_BLOCK * 3, USERS_PER_BLOCK, session_key
+            )
             frame = frame.iloc[: config.events - written]
             session_key = int(frame["session_key"].max()) + 1 if len(frame) else session_key
             frame.insert(0, "seq", np.arange(written, written + len(frame), dtype=np.int64))
@@ -266,8 +321,12 @@ def generate(out_dir: Path, config: GeneratorConfig = GeneratorConfig(),
                 con.execute(
                     f"COPY ({EXPORT_SQL}) TO {sql_literal(tmp)} "
                     f"(FORMAT csv, HEADER, COMPRESSION {'gzip' if config.gzip else 'none'})",
-                    {"start": dt.datetime.combine(config.start, dt.time()), "lo": lo, "hi": hi,
-                     "salt": f"{config.seed}:"},
+                    {
+                        "start": dt.datetime.combine(config.start, dt.time()),
+                        "lo": lo,
+                        "hi": hi,
+                        "salt": f"{config.seed}:",
+                    },
                 )
             files.append(target)
             log(f"wrote {target}")

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from ecom_assets.assets.silver import SILVER_DUPLICATES, SILVER_EVENTS, SILVER_QUARANTINE
 from ecom_assets.assets.models import CART_ABANDONMENT_MODEL, PURCHASE_MODEL
+from ecom_assets.assets.silver import SILVER_DUPLICATES, SILVER_EVENTS, SILVER_QUARANTINE
 from ecom_assets.partitions import landing_files
 
 INGESTION = dg.AssetSelection.groups("bronze", "silver")
@@ -18,8 +18,7 @@ ingest_landing_file_job = dg.define_asset_job(
 
 # Everything downstream of silver: rebuilt whole from all ingested files.
 DOWNSTREAM_OF_SILVER = (
-    dg.AssetSelection.assets(SILVER_EVENTS, SILVER_QUARANTINE, SILVER_DUPLICATES).downstream()
-    - INGESTION
+    dg.AssetSelection.assets(SILVER_EVENTS, SILVER_QUARANTINE, SILVER_DUPLICATES).downstream() - INGESTION
 )
 
 refresh_warehouse_job = dg.define_asset_job(
@@ -34,8 +33,10 @@ refresh_warehouse_job = dg.define_asset_job(
 retrain_models_job = dg.define_asset_job(
     name="retrain_models",
     description="Retrain both models (promote if better), then rescore and republish.",
-    selection=(dg.AssetSelection.assets(PURCHASE_MODEL, CART_ABANDONMENT_MODEL).downstream()
-               - dg.AssetSelection.groups("monitoring")),
+    selection=(
+        dg.AssetSelection.assets(PURCHASE_MODEL, CART_ABANDONMENT_MODEL).downstream()
+        - dg.AssetSelection.groups("monitoring")
+    ),
     executor_def=dg.in_process_executor,
 )
 

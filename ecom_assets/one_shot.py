@@ -7,30 +7,20 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
-from ecom_assets.experiment.ab_results import LEGACY_EXPERIMENT
+from ecom_assets import run_summary
 from ecom_assets.definitions import build_definitions
+from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import build_resources
 from ecom_assets.sensors import landing_run_key, landing_sensor
-from ecom_assets.ecom_home import EcomPaths
-from ecom_assets.lakehouse.warehouse import scalar, table_exists
-
-SUMMARY_TABLES = [
-    "bronze.events", "silver.events", "silver.events_duplicates", "silver.events_quarantine",
-    "gold.fact_user_sessions", "gold.dim_users", "gold.user_item_interactions",
-    "experiment.assignments", "experiment.simulated_purchases", "experiment.ab_test_results",
-    "experiment.ab_sessions_by_arm",
-    "gold.user_item_features", "gold.cart_session_features", "ml.purchase_model", "ml.cart_abandonment_model",
-    "gold.ecommerce_predictions", "gold.cart_abandonment_scores", "ecommerce.predicted_purchase",
-]
 
 
 @dataclass
@@ -73,12 +63,40 @@ def _collect(result: dg.ExecuteInProcessResult, label: str, outcome: PipelineOut
             outcome.failed_checks.append(f"{label}: {check}: {detail}")
 
 
+# Dagster's own tag names (public in the UI and GraphQL, not exported by the Python API).
+RUN_KEY_TAG, SENSOR_NAME_TAG = "dagster/run_key", "dagster/sensor_name"
+
+
 def landing_run_tags(path) -> dict[str, str]:
     """Tag a headless ingest as the landing sensor would, so the daemon (`make dev`) does not ingest
     the same file version again."""
     stat = path.stat()
-    return {RUN_KEY_TAG: landing_run_key(path.name, stat.st_size, stat.st_mtime_ns),
-            SENSOR_NAME_TAG: landing_sensor.name}
+    return {
+        RUN_KEY_TAG: landing_run_key(path.name, stat.st_size, stat.st_mtime_ns),
+        SENSOR_NAME_TAG: landing_sensor.name,
+    }
+
+
+def ingest_landing_files(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    files: list[Path],
+    log: Callable[[str], None] = print,
+) -> Iterator[tuple[Path, dg.ExecuteInProcessResult]]:
+    """Register each landing file as a partition and run the ingest job on it, one file at a time."""
+    known = set(instance.get_dynamic_partitions(landing_files.name))
+    new = [f.name for f in files if f.name not in known]
+    if new:
+        instance.add_dynamic_partitions(landing_files.name, new)
+    ingest = defs.resolve_job_def("ingest_landing_file")
+    for index, path in enumerate(files, start=1):
+        log(f"[{index}/{len(files)}] ingesting {path.name}")
+        yield (
+            path,
+            ingest.execute_in_process(
+                partition_key=path.name, instance=instance, raise_on_error=False, tags=landing_run_tags(path)
+            ),
+        )
 
 
 def run_pipeline(
@@ -97,16 +115,8 @@ def run_pipeline(
         init_dagster_home(paths)
         instance = dg.DagsterInstance.get()
     defs = build_definitions(paths)
-    known = set(instance.get_dynamic_partitions(landing_files.name))
-    new = [f.name for f in files if f.name not in known]
-    if new:
-        instance.add_dynamic_partitions(landing_files.name, new)
     outcome = PipelineOutcome()
-    ingest = defs.resolve_job_def("ingest_landing_file")
-    for index, path in enumerate(files, start=1):
-        log(f"[{index}/{len(files)}] ingesting {path.name}")
-        result = ingest.execute_in_process(partition_key=path.name, instance=instance, raise_on_error=False,
-                                           tags=landing_run_tags(path))
+    for path, result in ingest_landing_files(defs, instance, files, log=log):
         _collect(result, path.name, outcome)
     log("rebuilding everything downstream of silver")
     refresh = defs.resolve_job_def("refresh_warehouse")
@@ -119,27 +129,12 @@ def warehouse_summary(paths: EcomPaths) -> list[tuple[str, int | None]]:
         return []
     # Same configuration as the pipeline's resource: DuckDB refuses a second, different one in-process.
     with build_resources(paths)["duckdb"].get_connection() as con:
-        return [(t, scalar(con, f"SELECT count(*) FROM {t}") if table_exists(con, t) else None)
-                for t in SUMMARY_TABLES]
+        return run_summary.table_rows(con)
 
 
 def highlights(paths: EcomPaths) -> list[str]:
     """What a person wants to know after a run: the A/B verdict, the models, where the files are."""
-    lines = []
-    if paths.warehouse.exists():
-        with build_resources(paths)["duckdb"].get_connection() as con:
-            if table_exists(con, "experiment.ab_test_results"):
-                verdict = scalar(con, "SELECT any_value(verdict) FROM experiment.ab_test_results "
-                                      "WHERE experiment <> ?", [LEGACY_EXPERIMENT])
-                lines.append(f"A/B test: {verdict}")
-            for table, label in (("ml.purchase_model", "purchase model"),
-                                 ("ml.cart_abandonment_model", "cart-abandonment model")):
-                if table_exists(con, table):
-                    rows = con.execute(f"SELECT model, pr_auc, any_value(production_version) OVER () "
-                                       f"FROM {table} ORDER BY pr_auc DESC").fetchall()
-                    lines.append(f"{label} (production v{rows[0][2]}), holdout PR-AUC: "
-                                 + ", ".join(f"{model} {pr_auc:.3f}" for model, pr_auc, _ in rows))
-    for folder in (paths.published, paths.reports):
-        files = sorted(p.name for p in folder.glob("*") if p.is_file() and not p.name.startswith("."))
-        lines.append(f"{folder}: {', '.join(files) or '(empty)'}")
-    return lines
+    if not paths.warehouse.exists():
+        return run_summary.highlights(None, paths)
+    with build_resources(paths)["duckdb"].get_connection() as con:
+        return run_summary.highlights(con, paths)

@@ -1,122 +1,163 @@
-"""Resources, configured in one place from environment variables with local defaults that just work."""
+"""Resources, configured in one place from environment variables with local defaults that just work.
+
+Every setting is a field of a resource below with its default stated once (here, or in the plain
+dataclass it feeds: `TrainingConfig`, `FeatureWindows`) and the variable that sets it named beside
+it. `build_resources` / `build_ml_resources` feed each field whose variable is set: text and whole
+numbers as `dg.EnvVar` / `dg.EnvVar.int`, which Dagster reads when a run or a sensor tick starts (a
+bad value fails it, naming the variable); decimals when the definitions are built, since Dagster
+has no float EnvVar. An unset or blank variable keeps the default.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
+from ecom_assets.ecom_home import DEFAULT_HOME, EcomPaths, env_float, env_str
 from ecom_assets.experiment.assignment import DEFAULT_EXPERIMENT_KEY, DEFAULT_TREATMENT_SHARE
-from ecom_assets.ecom_home import EcomPaths, env_float, env_str
 from ecom_assets.lakehouse.warehouse import ensure_schema, register_experiment_macro
+from ecom_assets.ml.feature_specs import FeatureWindows
+from ecom_assets.ml.tracking import tracking_uri
+from ecom_assets.ml.training import TrainingConfig
 
 # Every op that opens the warehouse joins this pool; dagster.yaml limits it to one at a time.
 WAREHOUSE_POOL = "warehouse"
+
+DUCKDB_MEMORY_LIMIT = "2GB"  # ECOM_DUCKDB_MEMORY_LIMIT
+DUCKDB_THREADS = 2  # ECOM_DUCKDB_THREADS
+
+
+def _env(variable: str, default: Any, description: str) -> Any:
+    """A field that `variable` sets (see `_from_environment`); the UI shows the description."""
+    return Field(default=default, description=f"{description} ({variable})", json_schema_extra={"env": variable})
 
 
 class EcomSettings(dg.ConfigurableResource):
     """Where the project's files live and the business rules shared by several assets."""
 
-    home: str = ".ecom"
-    session_gap_minutes: int = 30
-    experiment_key: str = DEFAULT_EXPERIMENT_KEY
-    treatment_share: float = DEFAULT_TREATMENT_SHARE
+    home: str = DEFAULT_HOME  # build_resources passes ECOM_HOME, resolved
+    session_gap_minutes: int = _env("ECOM_SESSION_GAP_MINUTES", 30, "Inactivity that ends a session, minutes")
+    experiment_key: str = _env("ECOM_EXPERIMENT_KEY", DEFAULT_EXPERIMENT_KEY, "Salt of the A/B assignment hash")
+    treatment_share: float = _env("ECOM_TREATMENT_SHARE", DEFAULT_TREATMENT_SHARE, "Share of users in treatment")
     # Simulated checkout uplift on real files (experiment.simulated_purchases): the share of
     # treated users' cart events followed by a purchase of the same item. 0 = off (the default).
-    simulated_uplift: float = 0.0
-    simulated_uplift_seed: int = 0
+    simulated_uplift: float = _env("ECOM_SIMULATED_UPLIFT", 0.0, "Simulated checkout uplift, 0 = off")
+    simulated_uplift_seed: int = _env("ECOM_SIMULATED_UPLIFT_SEED", 0, "Seed of the simulated uplift")
     # Monitoring: a drift report warns, and the sensor retrains, at this share of drifted columns.
-    drift_threshold: float = 0.5
-    drift_sample_rows: int = 5_000
-    max_model_age_days: float = 30.0
+    drift_threshold: float = _env("ECOM_DRIFT_THRESHOLD", 0.5, "Share of drifted columns that retrains")
+    drift_sample_rows: int = _env("ECOM_DRIFT_SAMPLE_ROWS", 5_000, "Rows per side of a drift report")
+    max_model_age_days: float = _env("ECOM_MAX_MODEL_AGE_DAYS", 30.0, "Age that makes a model stale, days")
 
     @property
     def paths(self) -> EcomPaths:
         return EcomPaths(Path(self.home).expanduser().resolve()).ensure()
 
 
+class MLSettings(dg.ConfigurableResource):
+    """Where MLflow tracks and registers, and the knobs of the purchase / cart-abandonment models."""
+
+    tracking_uri: str = _env("MLFLOW_TRACKING_URI", "", "MLflow tracking and registry; blank: ECOM_HOME/mlflow.db")
+    horizon_days: int = _env("ECOM_ML_HORIZON_DAYS", FeatureWindows.horizon_days, "Days a purchase label looks ahead")
+    lookback_days: int = _env("ECOM_ML_LOOKBACK_DAYS", FeatureWindows.lookback_days, "Days of history per feature")
+    min_history_days: int = _env(
+        "ECOM_ML_MIN_HISTORY_DAYS", FeatureWindows.min_history_days, "History before the first cutoff, days"
+    )
+    max_cutoffs: int = _env("ECOM_ML_MAX_CUTOFFS", FeatureWindows.max_cutoffs, "Labelled cutoffs at most")
+    gb_max_iter: int = _env("ECOM_ML_GB_MAX_ITER", TrainingConfig.gb_max_iter, "Gradient-boosting iterations")
+    rf_trees: int = _env("ECOM_ML_RF_TREES", TrainingConfig.rf_trees, "Random-forest trees")
+    max_train_rows: int = _env("ECOM_ML_MAX_TRAIN_ROWS", TrainingConfig.max_train_rows, "Training sample rows")
+    max_eval_rows: int = _env("ECOM_ML_MAX_EVAL_ROWS", TrainingConfig.max_eval_rows, "Validation/test rows")
+    score_chunk_rows: int = 500_000
+
+    def uri(self, paths: EcomPaths) -> str:
+        return tracking_uri(paths, self.tracking_uri)
+
+    @property
+    def windows(self) -> FeatureWindows:
+        return FeatureWindows(self.horizon_days, self.lookback_days, self.min_history_days, self.max_cutoffs)
+
+    @property
+    def training(self) -> TrainingConfig:
+        return TrainingConfig(
+            gb_max_iter=self.gb_max_iter,
+            rf_trees=self.rf_trees,
+            max_train_rows=self.max_train_rows,
+            max_eval_rows=self.max_eval_rows,
+        )
+
+
+def _from_environment(resource: type[dg.ConfigurableResource]) -> dict[str, Any]:
+    """Constructor arguments for the fields whose variable is set; the others keep their default."""
+    config: dict[str, Any] = {}
+    for name, field in resource.model_fields.items():
+        variable = (field.json_schema_extra or {}).get("env")
+        if not variable or not env_str(variable, ""):
+            continue
+        if field.annotation is float:
+            config[name] = env_float(variable, field.default)  # no float EnvVar: read now, a bad value named
+        elif field.annotation is int:
+            config[name] = dg.EnvVar.int(variable)
+        else:
+            config[name] = dg.EnvVar(variable)
+    return config
+
+
+R = TypeVar("R", bound=dg.ConfigurableResource)
+_ENV_VAR_TYPES = (dg.EnvVar, type(dg.EnvVar.int("_")))  # the class of EnvVar.int is not exported
+
+
+def resolved(resource: R) -> R:
+    """`resource` with its `dg.EnvVar` fields read now, as Dagster does when a run starts.
+
+    For code that uses a resource outside a run (a script, the bench, a test opening the warehouse):
+    there a field fed by an EnvVar still holds the placeholder, not the value.
+    """
+    if any(isinstance(getattr(resource, name), _ENV_VAR_TYPES) for name in type(resource).model_fields):
+        return resource.process_config_and_initialize()
+    return resource
+
+
 @contextmanager
 def open_warehouse(db: DuckDBResource, settings: EcomSettings) -> Iterator[duckdb.DuckDBPyConnection]:
     """A warehouse connection with the schema in place and `experiment_group()` registered."""
+    settings = resolved(settings)
     with db.get_connection() as con:
         ensure_schema(con)
         register_experiment_macro(con, settings.experiment_key, settings.treatment_share)
         yield con
 
 
+def _warehouse(paths: EcomPaths) -> DuckDBResource:
+    # Plain values read now, not EnvVars: Dagster does not resolve them inside `connection_config`,
+    # and code outside a run (one_shot's summary, the tests' `query`) opens this same resource
+    # directly, where DuckDB refuses a second, differently configured connection to an open file.
+    return DuckDBResource(
+        database=str(paths.warehouse),
+        connection_config={
+            # A limit below the machine's memory makes DuckDB spill big sorts to disk.
+            "memory_limit": env_str("ECOM_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT),
+            "threads": int(env_float("ECOM_DUCKDB_THREADS", DUCKDB_THREADS)),
+            "temp_directory": str(paths.duckdb_spill),
+            "preserve_insertion_order": True,
+        },
+    )
+
+
 def build_resources(paths: EcomPaths | None = None) -> dict[str, object]:
+    """The warehouse and the shared settings, rooted at `paths` (default: ECOM_HOME)."""
     paths = paths or EcomPaths.from_env()
     return {
-        "settings": EcomSettings(
-            home=str(paths.home),
-            session_gap_minutes=int(env_float("ECOM_SESSION_GAP_MINUTES", 30)),
-            experiment_key=env_str("ECOM_EXPERIMENT_KEY", DEFAULT_EXPERIMENT_KEY),
-            treatment_share=env_float("ECOM_TREATMENT_SHARE", DEFAULT_TREATMENT_SHARE),
-            simulated_uplift=env_float("ECOM_SIMULATED_UPLIFT", 0.0),
-            simulated_uplift_seed=int(env_float("ECOM_SIMULATED_UPLIFT_SEED", 0)),
-            drift_threshold=env_float("ECOM_DRIFT_THRESHOLD", 0.5),
-            drift_sample_rows=int(env_float("ECOM_DRIFT_SAMPLE_ROWS", 5_000)),
-            max_model_age_days=env_float("ECOM_MAX_MODEL_AGE_DAYS", 30),
-        ),
-        "duckdb": DuckDBResource(
-            database=str(paths.warehouse),
-            connection_config={
-                # A limit below the machine's memory makes DuckDB spill big sorts to disk.
-                "memory_limit": env_str("ECOM_DUCKDB_MEMORY_LIMIT", "2GB"),
-                "threads": int(env_float("ECOM_DUCKDB_THREADS", 2)),
-                "temp_directory": str(paths.duckdb_spill),
-                "preserve_insertion_order": True,
-            },
-        ),
+        "settings": EcomSettings(home=str(paths.home), **_from_environment(EcomSettings)),
+        "duckdb": _warehouse(paths),
     }
-
-
-class MLSettings(dg.ConfigurableResource):
-    """Where MLflow tracks and registers, and the knobs of the purchase / cart-abandonment models."""
-
-    tracking_uri: str = ""  # empty: sqlite:///<ECOM_HOME>/mlflow.db
-    horizon_days: int = 7
-    lookback_days: int = 28
-    min_history_days: int = 14
-    max_cutoffs: int = 8
-    gb_max_iter: int = 300
-    rf_trees: int = 100
-    max_train_rows: int = 300_000
-    max_eval_rows: int = 1_000_000
-    score_chunk_rows: int = 500_000
-
-    def uri(self, paths: EcomPaths) -> str:
-        return self.tracking_uri or f"sqlite:///{paths.mlflow_db}"
-
-    @property
-    def windows(self):
-        from ecom_assets.ml.feature_specs import FeatureWindows
-
-        return FeatureWindows(self.horizon_days, self.lookback_days, self.min_history_days, self.max_cutoffs)
-
-    @property
-    def training(self):
-        from ecom_assets.ml.training import TrainingConfig
-
-        return TrainingConfig(gb_max_iter=self.gb_max_iter, rf_trees=self.rf_trees,
-                              max_train_rows=self.max_train_rows, max_eval_rows=self.max_eval_rows)
 
 
 def build_ml_resources() -> dict[str, object]:
-    return {
-        "ml_settings": MLSettings(
-            tracking_uri=env_str("MLFLOW_TRACKING_URI", ""),
-            horizon_days=int(env_float("ECOM_ML_HORIZON_DAYS", 7)),
-            lookback_days=int(env_float("ECOM_ML_LOOKBACK_DAYS", 28)),
-            min_history_days=int(env_float("ECOM_ML_MIN_HISTORY_DAYS", 14)),
-            max_cutoffs=int(env_float("ECOM_ML_MAX_CUTOFFS", 8)),
-            gb_max_iter=int(env_float("ECOM_ML_GB_MAX_ITER", 300)),
-            rf_trees=int(env_float("ECOM_ML_RF_TREES", 100)),
-            max_train_rows=int(env_float("ECOM_ML_MAX_TRAIN_ROWS", 300_000)),
-            max_eval_rows=int(env_float("ECOM_ML_MAX_EVAL_ROWS", 1_000_000)),
-        ),
-    }
+    return {"ml_settings": MLSettings(**_from_environment(MLSettings))}

@@ -2,14 +2,20 @@
 
 import dagster as dg
 
-from ecom_assets.jobs import refresh_warehouse_job
 from ecom_assets.ecom_home import env_str
+from ecom_assets.jobs import refresh_warehouse_job
 
-daily_refresh_schedule = dg.ScheduleDefinition(
-    name="daily_refresh",
-    job=refresh_warehouse_job,
-    cron_schedule=env_str("ECOM_DAILY_CRON", "48 16 * * *"),
-    execution_timezone=env_str("ECOM_TIMEZONE", "UTC"),
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Rebuilds gold and everything after it every day (default 16:48 UTC).",
-)
+DAILY_CRON, TIMEZONE = "48 16 * * *", "UTC"  # ECOM_DAILY_CRON, ECOM_TIMEZONE
+
+
+def build_daily_refresh_schedule() -> dg.ScheduleDefinition:
+    """Called when the definitions are built: a schedule's cron cannot be a `dg.EnvVar`."""
+    cron, timezone = env_str("ECOM_DAILY_CRON", DAILY_CRON), env_str("ECOM_TIMEZONE", TIMEZONE)
+    return dg.ScheduleDefinition(
+        name="daily_refresh",
+        job=refresh_warehouse_job,
+        cron_schedule=cron,
+        execution_timezone=timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Rebuilds gold and everything after it every day (`{cron}`, {timezone}).",
+    )

@@ -17,9 +17,9 @@ from ecom_assets.jobs import (
     retrain_purchase_model_job,
 )
 from ecom_assets.lakehouse.landing import list_landing_files
-from ecom_assets.partitions import landing_files
 from ecom_assets.ml.tracking import production_model_version
 from ecom_assets.monitoring.retraining import decide_on_age, decide_on_drift
+from ecom_assets.partitions import landing_files
 from ecom_assets.resources import EcomSettings, MLSettings
 
 
@@ -66,7 +66,7 @@ def _production_version(model_name: str, uri: str) -> tuple[str | None, dt.datet
         stamp = dt.datetime.fromisoformat((version.tags or {}).get("trained_at", ""))
     except ValueError:
         return str(version.version), None
-    return str(version.version), stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+    return str(version.version), stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
 
 RETRAIN_JOBS = {
@@ -81,19 +81,21 @@ RETRAIN_JOBS = {
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Retrains a model when its latest drift report crosses the threshold (once per report), "
-                "or when its production version is older than ECOM_MAX_MODEL_AGE_DAYS.",
+    "or when its production version is older than ECOM_MAX_MODEL_AGE_DAYS.",
 )
-def retrain_on_drift_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings,
-                            ml_settings: MLSettings) -> dg.SensorResult:
+def retrain_on_drift_sensor(
+    context: dg.SensorEvaluationContext, settings: EcomSettings, ml_settings: MLSettings
+) -> dg.SensorResult:
     # The cursor remembers the run keys already requested, so a report (or a stale version) is
     # acted on once even if the daemon's own run-key deduplication is bypassed.
     handled = set(json.loads(context.cursor or "[]"))
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     uri = ml_settings.uri(settings.paths)
     requests = []
     for monitor in MONITORS:
-        drift = decide_on_drift(latest_drift_record(context.instance, monitor), monitor.report_name,
-                                settings.drift_threshold)
+        drift = decide_on_drift(
+            latest_drift_record(context.instance, monitor), monitor.report_name, settings.drift_threshold
+        )
         version, trained_at = _production_version(monitor.task.registered_model, uri)
         age = decide_on_age(monitor.report_name, version, trained_at, now, settings.max_model_age_days)
         for decision in (drift, age):
@@ -103,6 +105,11 @@ def retrain_on_drift_sensor(context: dg.SensorEvaluationContext, settings: EcomS
             context.log.info(decision.reason)
             if decision.retrain:
                 handled.add(decision.run_key)
-                requests.append(dg.RunRequest(run_key=decision.run_key, job_name=RETRAIN_JOBS[monitor.report_name].name,
-                                              tags={"ecom/retrain_reason": decision.reason[:200]}))
+                requests.append(
+                    dg.RunRequest(
+                        run_key=decision.run_key,
+                        job_name=RETRAIN_JOBS[monitor.report_name].name,
+                        tags={"ecom/retrain_reason": decision.reason[:200]},
+                    )
+                )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(sorted(handled)))

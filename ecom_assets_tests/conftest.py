@@ -8,8 +8,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ecom_assets.resources import build_resources
 from ecom_assets.ecom_home import EcomPaths
+from ecom_assets.ml.tracking import tracking_uri
+from ecom_assets.resources import build_resources
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -20,7 +21,8 @@ def paths(tmp_path, monkeypatch) -> EcomPaths:
     home = tmp_path / "ecom_home"
     monkeypatch.setenv("ECOM_HOME", str(home))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    # The home's own registry, whatever the developer's shell says (configured="": the local default).
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri(EcomPaths(home), configured=""))
     return EcomPaths(home).ensure()
 
 
@@ -58,7 +60,7 @@ def built(tmp_path_factory):
     paths = EcomPaths(root / "ecom_home").ensure()
     with pytest.MonkeyPatch.context() as env:
         env.setenv("ECOM_HOME", str(paths.home))
-        env.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{paths.mlflow_db}")
+        env.setenv("MLFLOW_TRACKING_URI", tracking_uri(paths, configured=""))
         generate(paths.landing, GeneratorConfig(events=BUILT_EVENTS, days=61, seed=11))
         with dg.instance_for_test() as test_instance:
             outcome = run_pipeline(paths, test_instance, log=lambda _: None)
@@ -68,3 +70,58 @@ def built(tmp_path_factory):
 class Built:
     def __init__(self, paths: EcomPaths, instance: dg.DagsterInstance, outcome) -> None:
         self.paths, self.instance, self.outcome = paths, instance, outcome
+
+
+@pytest.fixture
+def built_copy(built, tmp_path, monkeypatch) -> EcomPaths:
+    """A private copy of the built ECOM_HOME, for tests that write (rerun the graph, register a model).
+
+    ECOM_HOME and MLFLOW_TRACKING_URI point at the copy. MLflow stores artifact locations as absolute
+    URIs, so the copied registry is rewritten to the copy's folder: new runs and logged reports land
+    in the copy, never in the shared `built` home. Pair it with a fresh `instance`.
+    """
+    paths = EcomPaths(tmp_path / "ecom_home")
+    shutil.copytree(built.paths.home, paths.home)
+    _rehome_registry(paths.mlflow_db, str(built.paths.home), str(paths.home))
+    monkeypatch.setenv("ECOM_HOME", str(paths.home))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri(paths, configured=""))
+    return paths.ensure()
+
+
+def _rehome_registry(db: Path, old: str, new: str) -> None:
+    """Replace `old` by `new` in every text column of an MLflow sqlite store (artifact URIs, sources)."""
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for column in con.execute(f'PRAGMA table_info("{table}")').fetchall():
+                name, kind = column[1], (column[2] or "").upper()
+                if "CHAR" in kind or "TEXT" in kind:
+                    con.execute(
+                        f'UPDATE "{table}" SET "{name}" = replace("{name}", ?, ?) WHERE "{name}" LIKE ?',
+                        [old, new, f"%{old}%"],
+                    )
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def cart_frame(built):
+    """The built cart-session features, one frame per module: tests copy it before changing it."""
+    with build_resources(built.paths)["duckdb"].get_connection() as con:
+        return con.execute("SELECT * FROM gold.cart_session_features ORDER BY session_id").df()
+
+
+def ingest(paths: EcomPaths, instance: dg.DagsterInstance, raise_on_error: bool = True) -> list:
+    """Every landing file through the ingest job alone (bronze and silver with their checks), as
+    `ecom-assets run` and the landing sensor do, without the rest of the graph."""
+    from ecom_assets.definitions import build_definitions
+    from ecom_assets.lakehouse.landing import list_landing_files
+    from ecom_assets.partitions import landing_files
+
+    files = [f.name for f in list_landing_files(paths.landing)]
+    instance.add_dynamic_partitions(landing_files.name, files)
+    job = build_definitions(paths).resolve_job_def("ingest_landing_file")
+    return [
+        job.execute_in_process(partition_key=name, instance=instance, raise_on_error=raise_on_error) for name in files
+    ]

@@ -20,7 +20,11 @@ def free_port() -> int:
 
 @contextmanager
 def serving(
-    command: list[str], health_url: str, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
+    command: list[str],
+    health_url: str,
+    log: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
     healthy: Callable[[httpx.Response], bool] = lambda response: response.status_code == 200,
     startup_seconds: float = 180,
 ) -> Iterator[subprocess.Popen]:

@@ -1,4 +1,5 @@
-"""The experiment statistics, checked against statsmodels, textbook numbers and simulation."""
+"""experiment.analysis: the statistics, checked against statsmodels, textbook numbers, simulation and the
+generator's own users."""
 
 import math
 
@@ -19,12 +20,15 @@ from ecom_assets.experiment.analysis import (
     sample_ratio_mismatch,
     verdict,
 )
-from ecom_assets.experiment.assignment import is_treated
+from ecom_assets.experiment.assignment import DEFAULT_EXPERIMENT_KEY, is_treated
+from ecom_assets_tests.simulated_users import conversion_row as _conversion
+from ecom_assets_tests.simulated_users import simulate_users, true_conversion_lift
 
 Z95 = stats.norm.ppf(0.975)
 
 
 # --- conversion ------------------------------------------------------------------------------
+
 
 def test_conversion_textbook_numbers():
     # 10% vs 15% of 1,000: pooled p = 0.125, chi2 = 0.05**2 / (0.125*0.875*2/1000) = 80/7 exactly.
@@ -40,12 +44,14 @@ def test_conversion_textbook_numbers():
     assert r.relative_ci_high == pytest.approx(1.5 * math.exp(Z95 * se_log) - 1, rel=1e-9)
 
 
-@pytest.mark.parametrize("x_c,n_c,x_t,n_t", [(410, 10_000, 460, 10_000), (95, 2_000, 70, 2_600),
-                                             (3, 40, 9, 55), (1_200, 30_000, 1_200, 30_000)])
+@pytest.mark.parametrize(
+    "x_c,n_c,x_t,n_t",
+    [(410, 10_000, 460, 10_000), (95, 2_000, 70, 2_600), (3, 40, 9, 55), (1_200, 30_000, 1_200, 30_000)],
+)
 def test_conversion_matches_statsmodels(x_c, n_c, x_t, n_t):
     r = conversion_test(x_c, n_c, x_t, n_t)
     z, p = proportions_ztest([x_t, x_c], [n_t, n_c])  # pooled two-proportion z-test
-    assert r.statistic == pytest.approx(z ** 2, rel=1e-9, abs=1e-12)
+    assert r.statistic == pytest.approx(z**2, rel=1e-9, abs=1e-12)
     assert r.p_value == pytest.approx(p, rel=1e-9)
     low, high = confint_proportions_2indep(x_t, n_t, x_c, n_c, method="wald", compare="diff")
     assert (r.absolute_ci_low, r.absolute_ci_high) == pytest.approx((low, high), rel=1e-9)
@@ -66,6 +72,7 @@ def test_conversion_without_any_conversion_has_no_p_value():
 
 
 # --- revenue ---------------------------------------------------------------------------------
+
 
 def test_welch_textbook_example():
     # Wikipedia "Welch's t-test", example 1: t = -2.46, df ~ 24.99, p = 0.021.
@@ -105,14 +112,15 @@ def test_welch_null_false_positives_and_coverage_on_skewed_revenue():
 
 # --- minimum detectable effect ---------------------------------------------------------------
 
-@pytest.mark.parametrize("p,n_c,n_t", [(0.10, 20_000, 20_000), (0.041, 30_000, 30_000),
-                                       (0.05, 10_000, 5_000), (0.5, 1_000, 1_000)])
+
+@pytest.mark.parametrize(
+    "p,n_c,n_t", [(0.10, 20_000, 20_000), (0.041, 30_000, 30_000), (0.05, 10_000, 5_000), (0.5, 1_000, 1_000)]
+)
 def test_mde_matches_statsmodels_power_via_cohens_h(p, n_c, n_t):
     m = minimum_detectable_effect(n_c, n_t, p)
     # statsmodels solves for Cohen's h = 2 asin(sqrt pT) - 2 asin(sqrt pC); map it back to pT - pC.
     h = NormalIndPower().solve_power(effect_size=None, nobs1=n_c, ratio=n_t / n_c, alpha=0.05, power=0.8)
-    assert zt_ind_solve_power(effect_size=None, nobs1=n_c, ratio=n_t / n_c, alpha=0.05, power=0.8) \
-        == pytest.approx(h)
+    assert zt_ind_solve_power(effect_size=None, nobs1=n_c, ratio=n_t / n_c, alpha=0.05, power=0.8) == pytest.approx(h)
     mde_h = math.sin(math.asin(math.sqrt(p)) + h / 2) ** 2 - p
     assert m.absolute == pytest.approx(mde_h, rel=0.01)  # different approximations, same answer
     assert m.relative == pytest.approx(m.absolute / p)
@@ -138,6 +146,7 @@ def test_mde_is_the_lift_found_with_the_promised_power():
 
 
 # --- simulation: found when there, not found when not ----------------------------------------
+
 
 def test_injected_lift_is_found():
     rng = np.random.default_rng(2024)
@@ -175,16 +184,18 @@ def test_relative_ci_coverage_with_a_true_lift():
     rng = np.random.default_rng(8)
     n, reps = 5_000, 400
     x_c, x_t = rng.binomial(n, 0.10, reps), rng.binomial(n, 0.12, reps)
-    covered = [(r := conversion_test(x_c[i], n, x_t[i], n)).relative_ci_low <= 0.2 <= r.relative_ci_high
-               for i in range(reps)]
+    covered = [
+        (r := conversion_test(x_c[i], n, x_t[i], n)).relative_ci_low <= 0.2 <= r.relative_ci_high for i in range(reps)
+    ]
     assert 0.92 <= np.mean(covered) <= 0.98
 
 
 # --- sample ratio mismatch -------------------------------------------------------------------
 
+
 def test_skewed_split_trips_srm():
     r = sample_ratio_mismatch(10_000, 11_000)
-    assert r.statistic == pytest.approx(2 * 500 ** 2 / 10_500)  # textbook goodness of fit
+    assert r.statistic == pytest.approx(2 * 500**2 / 10_500)  # textbook goodness of fit
     assert r.mismatch and r.p_value < 1e-10
     assert "not to be trusted" in r.message and "expected 50.0% treatment, observed 52.4%" in r.message
 
@@ -202,6 +213,7 @@ def test_real_assignment_passes_srm():
 
 
 # --- verdict and the whole experiment --------------------------------------------------------
+
 
 def test_verdict_sentences():
     srm_ok = sample_ratio_mismatch(10_000, 10_000)
@@ -222,12 +234,14 @@ def test_verdict_sentences():
 def _users(n_c, n_t, p_c, p_t, seed=0):
     rng = np.random.default_rng(seed)
     conv = np.r_[rng.random(n_c) < p_c, rng.random(n_t) < p_t]
-    return pd.DataFrame({
-        "user_id": np.arange(n_c + n_t),
-        "experiment_group": ["control"] * n_c + ["treatment"] * n_t,
-        "converted": conv,
-        "revenue": np.where(conv, rng.lognormal(4, 0.8, n_c + n_t), 0.0),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": np.arange(n_c + n_t),
+            "experiment_group": ["control"] * n_c + ["treatment"] * n_t,
+            "converted": conv,
+            "revenue": np.where(conv, rng.lognormal(4, 0.8, n_c + n_t), 0.0),
+        }
+    )
 
 
 def test_analyze_experiment_output():
@@ -258,31 +272,80 @@ def test_analyze_experiment_flags_srm():
 
 # --- invalid input ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda d: d.drop(columns=["revenue"]), "missing column"),
-    (lambda d: d[d.experiment_group == "control"], "both arms need users"),
-    (lambda d: d.assign(experiment_group="control"), "both arms need users"),
-    (lambda d: d.assign(experiment_group=d.experiment_group.replace("treatment", "variant_b")), "variant_b"),
-    (lambda d: d.assign(user_id=0), "one row per user_id"),
-    (lambda d: d.assign(converted=2), "converted must be"),
-    (lambda d: d.assign(revenue=np.nan), "NaN"),
-])
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda d: d.drop(columns=["revenue"]), "missing column"),
+        (lambda d: d[d.experiment_group == "control"], "both arms need users"),
+        (lambda d: d.assign(experiment_group="control"), "both arms need users"),
+        (lambda d: d.assign(experiment_group=d.experiment_group.replace("treatment", "variant_b")), "variant_b"),
+        (lambda d: d.assign(user_id=0), "one row per user_id"),
+        (lambda d: d.assign(converted=2), "converted must be"),
+        (lambda d: d.assign(revenue=np.nan), "NaN"),
+    ],
+)
 def test_analyze_experiment_rejects_bad_input(mutate, message):
     with pytest.raises(ValueError, match=message):
         analyze_experiment(mutate(_users(50, 50, 0.2, 0.2)), "x")
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda: conversion_test(11, 10, 5, 10), "cannot exceed"),
-    (lambda: conversion_test(1, 0, 1, 10), "both arms need users"),
-    (lambda: conversion_test(-1, 10, 1, 10), "non-negative whole number"),
-    (lambda: conversion_test(1, 10, 1, 10, alpha=1.5), "alpha"),
-    (lambda: sample_ratio_mismatch(0, 0), "at least one user"),
-    (lambda: sample_ratio_mismatch(10, 10, treatment_share=1.0), "treatment_share"),
-    (lambda: revenue_test([1.0], [1.0, 2.0]), "at least 2 users"),
-    (lambda: minimum_detectable_effect(100, 100, 0.0), "baseline_rate"),
-    (lambda: minimum_detectable_effect(100, 100, 0.1, power=1.0), "power"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: conversion_test(11, 10, 5, 10), "cannot exceed"),
+        (lambda: conversion_test(1, 0, 1, 10), "both arms need users"),
+        (lambda: conversion_test(-1, 10, 1, 10), "non-negative whole number"),
+        (lambda: conversion_test(1, 10, 1, 10, alpha=1.5), "alpha"),
+        (lambda: sample_ratio_mismatch(0, 0), "at least one user"),
+        (lambda: sample_ratio_mismatch(10, 10, treatment_share=1.0), "treatment_share"),
+        (lambda: revenue_test([1.0], [1.0, 2.0]), "at least 2 users"),
+        (lambda: minimum_detectable_effect(100, 100, 0.0), "baseline_rate"),
+        (lambda: minimum_detectable_effect(100, 100, 0.1, power=1.0), "power"),
+    ],
+)
 def test_functions_reject_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# --- the generator's simulated users: its injected effect found, no effect not claimed ------------
+
+
+def test_true_lift_of_the_generator_is_a_few_points():
+    lift = true_conversion_lift(0.05)
+    assert 0.03 < lift < 0.09
+    assert true_conversion_lift(0.0) == 0.0
+
+
+def test_injected_effect_is_found_in_simulated_users():
+    users = simulate_users(seed=21, treatment_effect=0.05, n_users=30_000)
+    conversion = _conversion(analyze_experiment(users, DEFAULT_EXPERIMENT_KEY))
+    assert conversion["p_value"] < 0.05 and conversion["significant"]
+    assert 0 < conversion["absolute_ci_low"] <= true_conversion_lift(0.05) <= conversion["absolute_ci_high"]
+
+
+def test_no_injected_effect_is_not_claimed():
+    users = simulate_users(seed=22, treatment_effect=0.0, n_users=30_000)
+    results = analyze_experiment(users, DEFAULT_EXPERIMENT_KEY)
+    conversion = _conversion(results)
+    assert not conversion["significant"]
+    assert conversion["absolute_ci_low"] <= 0 <= conversion["absolute_ci_high"]
+    assert "No significant difference in conversion" in conversion["verdict"]
+
+
+def test_false_positive_rate_over_seeds_stays_near_alpha():
+    significant = []
+    for seed in range(1_000, 1_200):  # 200 independent worlds of 2,000 users without an effect
+        results = analyze_experiment(simulate_users(seed, 0.0, 2_000), "null").set_index("metric")
+        significant.append(
+            [
+                results.loc["conversion_rate", "significant"],
+                results.loc["revenue_per_user", "significant"],
+                results.loc["sample_ratio", "significant"],
+            ]
+        )
+    conversion, revenue, srm = np.mean(significant, axis=0)
+    assert 0.02 <= conversion <= 0.10  # alpha = 0.05; 200 runs give a standard error of 1.5 pp
+    assert 0.02 <= revenue <= 0.10
+    assert srm <= 0.01  # the SRM alarm uses p < 0.001

@@ -10,7 +10,7 @@ import pytest
 
 from ecom_assets.experiment.assignment import group_sql
 from ecom_assets.generator import REES46_HEADER, GeneratorConfig, generate
-from ecom_assets.lakehouse.landing import detect_format, REES46
+from ecom_assets.lakehouse.landing import REES46, detect_format
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +32,7 @@ def test_monthly_files_named_like_the_real_export(generated):
 
 def test_event_mix_matches_the_cosmetics_shop(generated):
     _, con = generated
-    mix = dict(con.execute(
-        "SELECT event_type, count(*) / sum(count(*)) OVER () FROM e GROUP BY 1").fetchall())
+    mix = dict(con.execute("SELECT event_type, count(*) / sum(count(*)) OVER () FROM e GROUP BY 1").fetchall())
     target = {"view": 0.467, "cart": 0.279, "remove_from_cart": 0.192, "purchase": 0.062}
     for event_type, share in target.items():
         assert mix[event_type] == pytest.approx(share, abs=0.02), event_type
@@ -87,9 +86,11 @@ def test_purchases_follow_carts_and_engaged_users_buy_more(generated):
 
 def test_treated_users_convert_more(generated):
     _, con = generated
-    rates = dict(con.execute(f"""
+    rates = dict(
+        con.execute(f"""
         WITH u AS (SELECT user_id, max((event_type = 'purchase')::INT) buyer FROM e GROUP BY 1)
-        SELECT {group_sql('user_id')} AS grp, avg(buyer) FROM u GROUP BY 1""").fetchall())
+        SELECT {group_sql("user_id")} AS grp, avg(buyer) FROM u GROUP BY 1""").fetchall()
+    )
     assert rates["treatment"] > rates["control"] + 0.02
 
 
@@ -109,12 +110,16 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
 def test_drift_shifts_carts_and_session_length(tmp_path):
     def cart_share_and_duration(out, drift_from_day):
         generate(out, GeneratorConfig(events=40_000, days=20, seed=1, drift_from_day=drift_from_day))
-        return duckdb.connect().execute(f"""
+        return (
+            duckdb.connect()
+            .execute(f"""
             WITH e AS (SELECT * FROM read_csv('{out}/*.csv', all_varchar=true)
                        WHERE event_time >= '2019-10-11'),
                  s AS (SELECT user_session, epoch(max(event_time[:19]::TIMESTAMP) - min(event_time[:19]::TIMESTAMP)) d
                        FROM e GROUP BY 1)
-            SELECT (SELECT avg((event_type = 'cart')::INT) FROM e), (SELECT avg(d) FROM s)""").fetchone()
+            SELECT (SELECT avg((event_type = 'cart')::INT) FROM e), (SELECT avg(d) FROM s)""")
+            .fetchone()
+        )
 
     plain = cart_share_and_duration(tmp_path / "plain", None)
     drifted = cart_share_and_duration(tmp_path / "drifted", 10)

@@ -30,23 +30,29 @@ _experiment = dict(group_name="experiment", kinds={"duckdb"}, pool=WAREHOUSE_POO
 def assignments(duckdb: DuckDBResource, settings: EcomSettings) -> dg.MaterializeResult:
     """Each user's arm: salted md5 of experiment key + user_id (as the generator), plus the legacy md5 parity arm."""
     with open_warehouse(duckdb, settings) as con:
-        run_sql_file(con, SQL / "experiment_assignments.sql",
-                     {"experiment_key": settings.experiment_key, "treatment_share": settings.treatment_share})
-        by_arm = dict(con.execute(
-            "SELECT experiment_group, count(*) FROM experiment.assignments GROUP BY 1").fetchall())
+        run_sql_file(
+            con,
+            SQL / "experiment_assignments.sql",
+            {"experiment_key": settings.experiment_key, "treatment_share": settings.treatment_share},
+        )
+        by_arm = dict(
+            con.execute("SELECT experiment_group, count(*) FROM experiment.assignments GROUP BY 1").fetchall()
+        )
         legacy_agree = scalar(con, "SELECT avg((experiment_group = legacy_group)::INT) FROM experiment.assignments")
         preview = markdown_preview(con, "SELECT * FROM experiment.assignments ORDER BY user_id")
     total = sum(by_arm.values())
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": total,
-        "experiment_key": settings.experiment_key,
-        "intended_treatment_share": settings.treatment_share,
-        "control_users": by_arm.get(CONTROL, 0),
-        "treatment_users": by_arm.get(TREATMENT, 0),
-        "observed_treatment_share": round(by_arm.get(TREATMENT, 0) / total, 4) if total else 0.0,
-        "agreement_with_legacy_parity": round(legacy_agree or 0.0, 4),
-        "preview": dg.MetadataValue.md(preview),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": total,
+            "experiment_key": settings.experiment_key,
+            "intended_treatment_share": settings.treatment_share,
+            "control_users": by_arm.get(CONTROL, 0),
+            "treatment_users": by_arm.get(TREATMENT, 0),
+            "observed_treatment_share": round(by_arm.get(TREATMENT, 0) / total, 4) if total else 0.0,
+            "agreement_with_legacy_parity": round(legacy_agree or 0.0, 4),
+            "preview": dg.MetadataValue.md(preview),
+        }
+    )
 
 
 @dg.asset(key=SIMULATED_PURCHASES, deps=[SILVER_EVENTS, FACT_USER_SESSIONS], **_experiment)
@@ -58,11 +64,18 @@ def simulated_purchases(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Ma
     with open_warehouse(duckdb, settings) as con:
         run_sql_file(con, SQL / "experiment_simulated_purchases.sql", {"share": share, "seed": seed})
         added = scalar(con, "SELECT count(*) FROM experiment.simulated_purchases")
-        treated_carts = scalar(
-            con, "SELECT count(*) FROM silver.events WHERE event_type = 'cart' "
-                 "AND experiment_group(user_id) = 'treatment'") if share > 0 else None
-        preview = markdown_preview(con, "SELECT * FROM experiment.simulated_purchases "
-                                        "ORDER BY cart_source_file, cart_line_number")
+        treated_carts = (
+            scalar(
+                con,
+                "SELECT count(*) FROM silver.events WHERE event_type = 'cart' "
+                "AND experiment_group(user_id) = 'treatment'",
+            )
+            if share > 0
+            else None
+        )
+        preview = markdown_preview(
+            con, "SELECT * FROM experiment.simulated_purchases ORDER BY cart_source_file, cart_line_number"
+        )
     metadata = {
         "dagster/row_count": added,
         "simulated_uplift": "on" if share > 0 else "off (set ECOM_SIMULATED_UPLIFT to turn it on)",
@@ -70,21 +83,24 @@ def simulated_purchases(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Ma
         "seed": seed,
     }
     if share > 0:
-        metadata.update(treated_cart_events=treated_carts,
-                        realized_share=round(added / treated_carts, 4) if treated_carts else 0.0,
-                        preview=dg.MetadataValue.md(preview))
+        metadata.update(
+            treated_cart_events=treated_carts,
+            realized_share=round(added / treated_carts, 4) if treated_carts else 0.0,
+            preview=dg.MetadataValue.md(preview),
+        )
     return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(key=AB_TEST_RESULTS, deps=[ASSIGNMENTS, SIMULATED_PURCHASES, DIM_USERS], **_experiment)
 def ab_test_results(duckdb: DuckDBResource, settings: EcomSettings) -> dg.MaterializeResult:
-    """One row per experiment and metric: SRM, conversion (chi-square, lifts with CIs), revenue (Welch), MDE, verdict."""
+    """Per experiment and metric: SRM, conversion (chi-square, lifts with CIs), revenue (Welch), MDE, verdict."""
     paths = settings.paths
     with open_warehouse(duckdb, settings) as con:
         (user_sql,) = split_statements(load_sql(SQL / "experiment_user_outcomes.sql"))
         users = con.execute(user_sql).df()
-        results = experiment_results(users, settings.experiment_key, settings.treatment_share,
-                                     settings.simulated_uplift)
+        results = experiment_results(
+            users, settings.experiment_key, settings.treatment_share, settings.simulated_uplift
+        )
         con.register("ab_test_results_df", results)
         con.execute("CREATE OR REPLACE TABLE experiment.ab_test_results AS SELECT * FROM ab_test_results_df")
         con.unregister("ab_test_results_df")
@@ -93,7 +109,8 @@ def ab_test_results(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Materi
     main = results[results["experiment"] == settings.experiment_key].set_index("metric")
     legacy = results[results["experiment"] == LEGACY_EXPERIMENT]
     title = f"{settings.experiment_key}" + (
-        f" (simulated uplift {settings.simulated_uplift:.0%})" if settings.simulated_uplift > 0 else "")
+        f" (simulated uplift {settings.simulated_uplift:.0%})" if settings.simulated_uplift > 0 else ""
+    )
     funnel_png = funnel_chart(user_funnel_by_arm(users), f"Funnel by arm: {title}")
     lift_png = lift_chart(main.reset_index(), f"Lift with 95% CI: {title}")
     funnel_path = write_atomically(paths.reports / "experiment_funnel.png", funnel_png)
@@ -109,21 +126,26 @@ def ab_test_results(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Materi
             "revenue_per_user_lift": float(revenue["absolute_lift"]),
             "revenue_p_value": float(revenue["p_value"]),
         }
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(results),
-        "verdict": dg.MetadataValue.text(main["verdict"].iloc[0]),
-        "results": dg.MetadataValue.md(results_markdown(main.reset_index())),
-        **figures,
-        "simulated_uplift": (f"ON: {settings.simulated_uplift:.1%} of treated users' carts + a purchase "
-                             f"(seed {settings.simulated_uplift_seed}); results include simulated purchases"
-                             if settings.simulated_uplift > 0 else "off"),
-        "legacy_md5_parity_verdict": dg.MetadataValue.text(legacy["verdict"].iloc[0]),
-        "funnel_chart": image_metadata(funnel_png, "funnel by arm"),
-        "lift_chart": image_metadata(lift_png, "lift with 95% CI"),
-        "funnel_chart_path": dg.MetadataValue.path(str(funnel_path)),
-        "lift_chart_path": dg.MetadataValue.path(str(lift_path)),
-        "published": dg.MetadataValue.path(str(published)),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(results),
+            "verdict": dg.MetadataValue.text(main["verdict"].iloc[0]),
+            "results": dg.MetadataValue.md(results_markdown(main.reset_index())),
+            **figures,
+            "simulated_uplift": (
+                f"ON: {settings.simulated_uplift:.1%} of treated users' carts + a purchase "
+                f"(seed {settings.simulated_uplift_seed}); results include simulated purchases"
+                if settings.simulated_uplift > 0
+                else "off"
+            ),
+            "legacy_md5_parity_verdict": dg.MetadataValue.text(legacy["verdict"].iloc[0]),
+            "funnel_chart": image_metadata(funnel_png, "funnel by arm"),
+            "lift_chart": image_metadata(lift_png, "lift with 95% CI"),
+            "funnel_chart_path": dg.MetadataValue.path(str(funnel_path)),
+            "lift_chart_path": dg.MetadataValue.path(str(lift_path)),
+            "published": dg.MetadataValue.path(str(published)),
+        }
+    )
 
 
 @dg.asset(key=AB_SESSIONS_BY_ARM, deps=[FACT_USER_SESSIONS, SIMULATED_PURCHASES], **_experiment)
@@ -131,17 +153,24 @@ def ab_sessions_by_arm(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Mat
     """Sessions by arm for the app: session conversion and cart-abandonment rates, published as Parquet."""
     paths = settings.paths
     with open_warehouse(duckdb, settings) as con:
-        run_sql_file(con, SQL / "experiment_ab_sessions_by_arm.sql",
-                     {"experiment_key": settings.experiment_key, "simulated_uplift": settings.simulated_uplift})
-        published = publish_parquet(con, "experiment.ab_sessions_by_arm",
-                                    paths.published / "ab_sessions_by_arm.parquet")
-        rates = dict(con.execute(
-            "SELECT experiment_group, cart_abandonment_rate FROM experiment.ab_sessions_by_arm").fetchall())
+        run_sql_file(
+            con,
+            SQL / "experiment_ab_sessions_by_arm.sql",
+            {"experiment_key": settings.experiment_key, "simulated_uplift": settings.simulated_uplift},
+        )
+        published = publish_parquet(
+            con, "experiment.ab_sessions_by_arm", paths.published / "ab_sessions_by_arm.parquet"
+        )
+        rates = dict(
+            con.execute("SELECT experiment_group, cart_abandonment_rate FROM experiment.ab_sessions_by_arm").fetchall()
+        )
         preview = markdown_preview(con, "SELECT * FROM experiment.ab_sessions_by_arm")
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(rates),
-        "cart_abandonment_control": round(rates.get(CONTROL) or 0.0, 4),
-        "cart_abandonment_treatment": round(rates.get(TREATMENT) or 0.0, 4),
-        "preview": dg.MetadataValue.md(preview),
-        "published": dg.MetadataValue.path(str(published)),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(rates),
+            "cart_abandonment_control": round(rates.get(CONTROL) or 0.0, 4),
+            "cart_abandonment_treatment": round(rates.get(TREATMENT) or 0.0, 4),
+            "preview": dg.MetadataValue.md(preview),
+            "published": dg.MetadataValue.path(str(published)),
+        }
+    )

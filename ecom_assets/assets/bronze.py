@@ -4,9 +4,9 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.lakehouse.ingest import ACCEPTED, load_bronze
+from ecom_assets.lakehouse.warehouse import markdown_preview
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
-from ecom_assets.lakehouse.warehouse import markdown_preview
 
 
 @dg.asset(

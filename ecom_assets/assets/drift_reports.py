@@ -7,12 +7,12 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.predictions import CART_ABANDONMENT_SCORES, ECOMMERCE_PREDICTIONS
+from ecom_assets.lakehouse.warehouse import scalar
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
 from ecom_assets.ml.tracking import client, load_reference_features, production_model_version
 from ecom_assets.monitoring.drift import compute_drift, write_report
 from ecom_assets.monitoring.retraining import DriftReportRecord
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
-from ecom_assets.lakehouse.warehouse import scalar
 
 PURCHASE_DRIFT_REPORT = dg.AssetKey(["monitoring", "purchase_drift_report"])
 CART_ABANDONMENT_DRIFT_REPORT = dg.AssetKey(["monitoring", "cart_abandonment_drift_report"])
@@ -30,12 +30,16 @@ class MonitoredModel:
 
 
 PURCHASE_MONITOR = MonitoredModel(
-    "purchase", PURCHASE_DRIFT_REPORT, PURCHASE_TASK,
+    "purchase",
+    PURCHASE_DRIFT_REPORT,
+    PURCHASE_TASK,
     batch_filter="dataset = 'score'",  # the latest cutoff: what the model is predicting forward
     batch_label_sql="strftime(max(cutoff), '%Y-%m-%d')",
 )
 CART_ABANDONMENT_MONITOR = MonitoredModel(
-    "cart_abandonment", CART_ABANDONMENT_DRIFT_REPORT, CART_TASK,
+    "cart_abandonment",
+    CART_ABANDONMENT_DRIFT_REPORT,
+    CART_TASK,
     batch_filter="dataset = 'test'",  # the most recent week of sessions with a cart
     batch_label_sql="strftime(min(session_start), '%Y-%m-%d')",
 )
@@ -56,8 +60,13 @@ def _current_batch(con, monitor: MonitoredModel, sample_rows: int) -> tuple[pd.D
     return frame, rows, batch
 
 
-def _drift_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings,
-                  ml_settings: MLSettings, monitor: MonitoredModel) -> dg.MaterializeResult:
+def _drift_report(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    settings: EcomSettings,
+    ml_settings: MLSettings,
+    monitor: MonitoredModel,
+) -> dg.MaterializeResult:
     uri = ml_settings.uri(settings.paths)
     name = monitor.task.registered_model
     production = production_model_version(uri, name)  # the registry entry: no need to load the model
@@ -66,41 +75,53 @@ def _drift_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource, set
     reference = load_reference_features(name, uri)
     with open_warehouse(duckdb, settings) as con:
         current, current_rows, batch = _current_batch(con, monitor, settings.drift_sample_rows)
-    context.log.info(f"comparing {len(current):,} of {current_rows:,} rows of batch {batch} with "
-                     f"{len(reference):,} training rows of {name} v{production.version}")
-    summary, snapshot = compute_drift(reference, current, model=monitor.report_name, batch=batch,
-                                      columns=monitor.task.feature_names, sample_rows=settings.drift_sample_rows)
+    context.log.info(
+        f"comparing {len(current):,} of {current_rows:,} rows of batch {batch} with "
+        f"{len(reference):,} training rows of {name} v{production.version}"
+    )
+    summary, snapshot = compute_drift(
+        reference,
+        current,
+        model=monitor.report_name,
+        batch=batch,
+        columns=monitor.task.feature_names,
+        sample_rows=settings.drift_sample_rows,
+    )
     summary.current_rows = current_rows
     html = write_report(summary, snapshot, settings.paths.reports)
     client(uri).log_artifact(production.run_id, str(html), artifact_path="drift_reports")
     context.log.info(f"{summary.drift_share:.0%} of columns drifted: {', '.join(summary.drifted_columns) or 'none'}")
-    return dg.MaterializeResult(metadata={
-        "batch": batch,
-        "drift_share": summary.drift_share,  # exact: the sensor compares it with the threshold
-        "drift_threshold": settings.drift_threshold,
-        "drifted_columns": ", ".join(summary.drifted_columns) or "none",
-        "columns": dg.MetadataValue.md(summary.markdown()),
-        "report": dg.MetadataValue.path(str(html)),
-        "model": f"models:/{name}@production (v{production.version})",
-        "reference_rows": summary.reference_rows,
-        "current_rows": current_rows,
-        "sample_rows_per_side": settings.drift_sample_rows,
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "batch": batch,
+            "drift_share": summary.drift_share,  # exact: the sensor compares it with the threshold
+            "drift_threshold": settings.drift_threshold,
+            "drifted_columns": ", ".join(summary.drifted_columns) or "none",
+            "columns": dg.MetadataValue.md(summary.markdown()),
+            "report": dg.MetadataValue.path(str(html)),
+            "model": f"models:/{name}@production (v{production.version})",
+            "reference_rows": summary.reference_rows,
+            "current_rows": current_rows,
+            "sample_rows_per_side": settings.drift_sample_rows,
+        }
+    )
 
 
 _monitoring = dict(group_name="monitoring", kinds={"evidently", "mlflow"}, pool=WAREHOUSE_POOL)
 
 
 @dg.asset(key=PURCHASE_DRIFT_REPORT, deps=[ECOMMERCE_PREDICTIONS], **_monitoring)
-def purchase_drift_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings,
-                          ml_settings: MLSettings) -> dg.MaterializeResult:
+def purchase_drift_report(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings, ml_settings: MLSettings
+) -> dg.MaterializeResult:
     """Evidently data drift: the purchase model's training features vs the latest cutoff it scores."""
     return _drift_report(context, duckdb, settings, ml_settings, PURCHASE_MONITOR)
 
 
 @dg.asset(key=CART_ABANDONMENT_DRIFT_REPORT, deps=[CART_ABANDONMENT_SCORES], **_monitoring)
-def cart_abandonment_drift_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                                  settings: EcomSettings, ml_settings: MLSettings) -> dg.MaterializeResult:
+def cart_abandonment_drift_report(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings, ml_settings: MLSettings
+) -> dg.MaterializeResult:
     """Evidently data drift: the cart-abandonment model's training features vs the latest week of carts."""
     return _drift_report(context, duckdb, settings, ml_settings, CART_ABANDONMENT_MONITOR)
 
@@ -112,7 +133,10 @@ def latest_drift_record(instance: dg.DagsterInstance, monitor: MonitoredModel) -
         return None
     meta = records[0].asset_materialization.metadata
     return DriftReportRecord(
-        model=monitor.report_name, batch=str(meta["batch"].value), drift_share=float(meta["drift_share"].value),
-        drifted_columns=str(meta["drifted_columns"].value), storage_id=records[0].storage_id,
+        model=monitor.report_name,
+        batch=str(meta["batch"].value),
+        drift_share=float(meta["drift_share"].value),
+        drifted_columns=str(meta["drifted_columns"].value),
+        storage_id=records[0].storage_id,
         report_path=str(meta["report"].value),
     )

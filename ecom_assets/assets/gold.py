@@ -1,4 +1,4 @@
-"""Gold: sessions, users and user x item interactions, rebuilt in SQL from all of silver."""
+"""Gold: sessions and users, rebuilt in SQL from all of silver."""
 
 from pathlib import Path
 
@@ -6,13 +6,12 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.silver import SILVER_EVENTS
-from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
 from ecom_assets.lakehouse import SQL
 from ecom_assets.lakehouse.warehouse import markdown_preview, run_sql_file, scalar
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
 
 FACT_USER_SESSIONS = dg.AssetKey(["gold", "fact_user_sessions"])
 DIM_USERS = dg.AssetKey(["gold", "dim_users"])
-USER_ITEM_INTERACTIONS = dg.AssetKey(["gold", "user_item_interactions"])
 
 _gold = dict(group_name="gold", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 
@@ -31,8 +30,11 @@ def fact_user_sessions(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Mat
     """User sessions: a new session after more than 30 minutes of inactivity, with funnel counts."""
     with open_warehouse(duckdb, settings) as con:
         metadata = _rebuild(
-            con, SQL / "gold_fact_user_sessions.sql", "gold.fact_user_sessions",
-            {"session_gap_minutes": settings.session_gap_minutes}, order_by="events DESC, session_id",
+            con,
+            SQL / "gold_fact_user_sessions.sql",
+            "gold.fact_user_sessions",
+            {"session_gap_minutes": settings.session_gap_minutes},
+            order_by="events DESC, session_id",
         )
         stats = con.execute(
             """SELECT avg(events), median(duration_seconds) / 60.0,
@@ -57,15 +59,4 @@ def dim_users(duckdb: DuckDBResource, settings: EcomSettings) -> dg.MaterializeR
             "SELECT avg((sessions > 1)::INT), avg((purchases > 0)::INT) FROM gold.dim_users"
         ).fetchone()
     metadata.update(returning_user_share=round(returning or 0.0, 4), buyer_share=round(buyers or 0.0, 4))
-    return dg.MaterializeResult(metadata=metadata)
-
-
-@dg.asset(key=USER_ITEM_INTERACTIONS, deps=[SILVER_EVENTS], **_gold)
-def user_item_interactions(duckdb: DuckDBResource, settings: EcomSettings) -> dg.MaterializeResult:
-    """Per shopper x item: views, carts, removes, purchases and first/last times."""
-    with open_warehouse(duckdb, settings) as con:
-        metadata = _rebuild(
-            con, SQL / "gold_user_item_interactions.sql", "gold.user_item_interactions",
-            order_by="purchases DESC, carts DESC, user_id, item_id",
-        )
     return dg.MaterializeResult(metadata=metadata)

@@ -11,16 +11,24 @@ from dagster_duckdb import DuckDBResource
 from ecom_assets.assets.predictions import PREDICTED_PURCHASE
 from ecom_assets.insights.insight_charts import bar_chart
 from ecom_assets.insights.questions import INSIGHTS, Insight
-from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
 from ecom_assets.lakehouse.warehouse import markdown_preview, scalar
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
+
 
 def _build(insight: Insight) -> dg.AssetsDefinition:
     table = f"insights.{insight.name}"
 
-    @dg.asset(key=["insights", insight.name], deps=[PREDICTED_PURCHASE], group_name="insights", kinds={"duckdb"},
-              pool=WAREHOUSE_POOL, description=insight.description)
-    def _insight(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                 settings: EcomSettings) -> dg.MaterializeResult:
+    @dg.asset(
+        key=["insights", insight.name],
+        deps=[PREDICTED_PURCHASE],
+        group_name="insights",
+        kinds={"duckdb"},
+        pool=WAREHOUSE_POOL,
+        description=insight.description,
+    )
+    def _insight(
+        context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings
+    ) -> dg.MaterializeResult:
         with open_warehouse(duckdb, settings) as con:
             con.execute("CREATE SCHEMA IF NOT EXISTS insights")
             con.execute(f"CREATE OR REPLACE TABLE {table} AS {insight.sql}")

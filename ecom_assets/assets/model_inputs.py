@@ -5,9 +5,9 @@ from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.gold import FACT_USER_SESSIONS
 from ecom_assets.assets.silver import SILVER_EVENTS
-from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
-from ecom_assets.ml import SQL
 from ecom_assets.lakehouse.warehouse import markdown_preview, run_sql_file, scalar
+from ecom_assets.ml import SQL
+from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
 
 USER_ITEM_FEATURES = dg.AssetKey(["gold", "user_item_features"])
 CART_SESSION_FEATURES = dg.AssetKey(["gold", "cart_session_features"])
@@ -19,26 +19,33 @@ _gold = dict(group_name="gold", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def user_item_features(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings, ml_settings: MLSettings
 ) -> dg.MaterializeResult:
-    """Purchase-prediction features per cutoff x user x item from events before the cutoff; label: bought within H days."""
+    """Purchase features per cutoff x user x item from events before the cutoff; label: bought within H days."""
     windows = ml_settings.windows
     with open_warehouse(duckdb, settings) as con:
         run_sql_file(con, SQL / "gold_user_item_features.sql", windows.sql_params())
         rows = scalar(con, "SELECT count(*) FROM gold.user_item_features")
-        per_cutoff = markdown_preview(con, """
+        per_cutoff = markdown_preview(
+            con,
+            """
             SELECT cutoff, dataset, count(*) AS rows, sum(converted) AS converted,
                    round(avg(converted), 4) AS conversion_rate
-            FROM gold.user_item_features GROUP BY ALL ORDER BY cutoff""", limit=50)
-        preview = markdown_preview(con, "SELECT * FROM gold.user_item_features ORDER BY cutoff DESC, "
-                                        "interaction_score DESC, user_id, item_id")
+            FROM gold.user_item_features GROUP BY ALL ORDER BY cutoff""",
+            limit=50,
+        )
+        preview = markdown_preview(
+            con, "SELECT * FROM gold.user_item_features ORDER BY cutoff DESC, interaction_score DESC, user_id, item_id"
+        )
     context.log.info(f"gold.user_item_features: {rows:,} rows, horizon {windows.horizon_days} days")
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": rows,
-        "table": "gold.user_item_features",
-        "horizon_days": windows.horizon_days,
-        "lookback_days": windows.lookback_days,
-        "rows_per_cutoff": dg.MetadataValue.md(per_cutoff),
-        "preview": dg.MetadataValue.md(preview),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "table": "gold.user_item_features",
+            "horizon_days": windows.horizon_days,
+            "lookback_days": windows.lookback_days,
+            "rows_per_cutoff": dg.MetadataValue.md(per_cutoff),
+            "preview": dg.MetadataValue.md(preview),
+        }
+    )
 
 
 @dg.asset(key=CART_SESSION_FEATURES, deps=[FACT_USER_SESSIONS, SILVER_EVENTS], **_gold)
@@ -49,15 +56,22 @@ def cart_session_features(
     with open_warehouse(duckdb, settings) as con:
         run_sql_file(con, SQL / "gold_cart_session_features.sql", {"horizon_days": ml_settings.horizon_days})
         rows = scalar(con, "SELECT count(*) FROM gold.cart_session_features")
-        per_split = markdown_preview(con, """
+        per_split = markdown_preview(
+            con,
+            """
             SELECT dataset, count(*) AS sessions, min(session_start) AS first_session,
                    max(session_start) AS last_session, round(avg(abandoned_cart), 4) AS abandonment_rate
-            FROM gold.cart_session_features GROUP BY ALL ORDER BY first_session""")
-        preview = markdown_preview(con, "SELECT * FROM gold.cart_session_features ORDER BY session_start DESC, session_id")
+            FROM gold.cart_session_features GROUP BY ALL ORDER BY first_session""",
+        )
+        preview = markdown_preview(
+            con, "SELECT * FROM gold.cart_session_features ORDER BY session_start DESC, session_id"
+        )
     context.log.info(f"gold.cart_session_features: {rows:,} sessions with a cart")
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": rows,
-        "table": "gold.cart_session_features",
-        "rows_per_split": dg.MetadataValue.md(per_split),
-        "preview": dg.MetadataValue.md(preview),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "table": "gold.cart_session_features",
+            "rows_per_split": dg.MetadataValue.md(per_split),
+            "preview": dg.MetadataValue.md(preview),
+        }
+    )

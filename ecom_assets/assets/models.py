@@ -4,9 +4,9 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.model_inputs import CART_SESSION_FEATURES, USER_ITEM_FEATURES
+from ecom_assets.ml.batch_scoring import load_labelled_sample
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
 from ecom_assets.ml.lifecycle import TrainingReport, train_register_promote
-from ecom_assets.ml.batch_scoring import load_labelled_sample
 from ecom_assets.ml.training import InsufficientData, split_counts
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
 
@@ -17,23 +17,47 @@ MODEL_TABLES = {PURCHASE_MODEL: "ml.purchase_model", CART_ABANDONMENT_MODEL: "ml
 _ml = dict(group_name="ml", kinds={"scikitlearn", "mlflow"}, pool=WAREHOUSE_POOL)
 
 
-def _train(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings,
-           ml_settings: MLSettings, task: ModelTask, table: str) -> dg.MaterializeResult:
+def _train(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    settings: EcomSettings,
+    ml_settings: MLSettings,
+    task: ModelTask,
+    table: str,
+) -> dg.MaterializeResult:
     paths = settings.paths
     config = ml_settings.training
     with open_warehouse(duckdb, settings) as con:
-        frame = load_labelled_sample(con, task.feature_table, task.label, config.max_train_rows,
-                                     config.max_eval_rows, order_by=", ".join(task.keys), seed=config.seed)
+        frame = load_labelled_sample(
+            con,
+            task.feature_table,
+            task.label,
+            config.max_train_rows,
+            config.max_eval_rows,
+            order_by=", ".join(task.keys),
+            seed=config.seed,
+        )
     context.log.info(f"{task.what}: {len(frame):,} labelled rows read from {task.feature_table}")
     try:
         report = train_register_promote(
-            frame, task, config, ml_settings.uri(paths), paths.mlflow_artifacts, paths.reports,
+            frame,
+            task,
+            config,
+            ml_settings.uri(paths),
+            paths.mlflow_artifacts,
+            paths.reports,
             params={"horizon_days": ml_settings.horizon_days, "lookback_days": ml_settings.lookback_days},
-            log=context.log.info)
+            log=context.log.info,
+        )
     except InsufficientData as exc:
-        raise dg.Failure(description=str(exc), metadata={
-            "split_counts": dg.MetadataValue.md(split_counts(frame, task.label).to_markdown())
-            if task.label in frame else dg.MetadataValue.md("_no labelled rows_")}) from exc
+        raise dg.Failure(
+            description=str(exc),
+            metadata={
+                "split_counts": dg.MetadataValue.md(split_counts(frame, task.label).to_markdown())
+                if task.label in frame
+                else dg.MetadataValue.md("_no labelled rows_")
+            },
+        ) from exc
     summary = report.summary_table()
     with open_warehouse(duckdb, settings) as con:
         con.register("model_summary", summary)
@@ -67,15 +91,16 @@ def _metadata(report: TrainingReport, uri: str) -> dict:
 
 
 @dg.asset(key=PURCHASE_MODEL, deps=[USER_ITEM_FEATURES], **_ml)
-def purchase_model(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings,
-                   ml_settings: MLSettings) -> dg.MaterializeResult:
+def purchase_model(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings, ml_settings: MLSettings
+) -> dg.MaterializeResult:
     """Will this user buy this item within H days? GB vs baselines, registered as ecommerce_purchase_prediction_gb."""
     return _train(context, duckdb, settings, ml_settings, PURCHASE_TASK, MODEL_TABLES[PURCHASE_MODEL])
 
 
 @dg.asset(key=CART_ABANDONMENT_MODEL, deps=[CART_SESSION_FEATURES], **_ml)
-def cart_abandonment_model(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings,
-                           ml_settings: MLSettings) -> dg.MaterializeResult:
+def cart_abandonment_model(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings, ml_settings: MLSettings
+) -> dg.MaterializeResult:
     """Will this cart be abandoned? GB vs baselines, registered as cart_abandonment_gb."""
     return _train(context, duckdb, settings, ml_settings, CART_TASK, MODEL_TABLES[CART_ABANDONMENT_MODEL])
-

@@ -5,11 +5,11 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from ecom_assets.ecom_home import env_float
 from ecom_assets.lakehouse.ingest import load_silver
+from ecom_assets.lakehouse.warehouse import markdown_preview
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
-from ecom_assets.ecom_home import env_float
-from ecom_assets.lakehouse.warehouse import markdown_preview
 
 SILVER_EVENTS = dg.AssetKey(["silver", "events"])
 SILVER_QUARANTINE = dg.AssetKey(["silver", "events_quarantine"])
@@ -17,12 +17,23 @@ SILVER_DUPLICATES = dg.AssetKey(["silver", "events_duplicates"])
 
 _deps = [dg.AssetDep(dg.AssetKey(["bronze", "events"]))]
 
-# Files land daily: the UI warns when no file has been ingested for a day and a bit, and marks
-# silver as stale after two (shown on the asset page; evaluated by the Dagster daemon).
-LANDING_FRESHNESS = dg.FreshnessPolicy.time_window(
-    warn_window=dt.timedelta(hours=env_float("ECOM_FRESHNESS_WARN_HOURS", 26)),
-    fail_window=dt.timedelta(hours=env_float("ECOM_FRESHNESS_FAIL_HOURS", 50)),
-)
+FRESHNESS_WARN_HOURS, FRESHNESS_FAIL_HOURS = 26.0, 50.0  # ECOM_FRESHNESS_WARN_HOURS / _FAIL_HOURS
+
+
+def with_landing_freshness(assets: list) -> list:
+    """`assets` with silver.events' freshness policy, read from the environment when the
+    definitions are built (`build_definitions`): a policy's windows cannot be `dg.EnvVar`s.
+
+    Files land daily: the UI warns when no file has been ingested for a day and a bit, and marks
+    silver as stale after two (shown on the asset page; evaluated by the Dagster daemon).
+    """
+    policy = dg.FreshnessPolicy.time_window(
+        warn_window=dt.timedelta(hours=env_float("ECOM_FRESHNESS_WARN_HOURS", FRESHNESS_WARN_HOURS)),
+        fail_window=dt.timedelta(hours=env_float("ECOM_FRESHNESS_FAIL_HOURS", FRESHNESS_FAIL_HOURS)),
+    )
+    return dg.map_asset_specs(
+        lambda spec: spec.replace_attributes(freshness_policy=policy) if spec.key == SILVER_EVENTS else spec, assets
+    )
 
 
 @dg.multi_asset(
@@ -31,12 +42,24 @@ LANDING_FRESHNESS = dg.FreshnessPolicy.time_window(
     partitions_def=landing_files,
     pool=WAREHOUSE_POOL,
     specs=[
-        dg.AssetSpec(SILVER_EVENTS, deps=_deps, kinds={"duckdb"}, freshness_policy=LANDING_FRESHNESS,
-                     description="Canonical typed events (UTC), one row per valid, distinct landed line."),
-        dg.AssetSpec(SILVER_QUARANTINE, deps=_deps, kinds={"duckdb"},
-                     description="Landed lines that broke a rule, kept whole with the reason."),
-        dg.AssetSpec(SILVER_DUPLICATES, deps=_deps, kinds={"duckdb"},
-                     description="Exact repeats of an earlier line of the same file, with the line they repeat."),
+        dg.AssetSpec(
+            SILVER_EVENTS,
+            deps=_deps,
+            kinds={"duckdb"},  # freshness: with_landing_freshness
+            description="Canonical typed events (UTC), one row per valid, distinct landed line.",
+        ),
+        dg.AssetSpec(
+            SILVER_QUARANTINE,
+            deps=_deps,
+            kinds={"duckdb"},
+            description="Landed lines that broke a rule, kept whole with the reason.",
+        ),
+        dg.AssetSpec(
+            SILVER_DUPLICATES,
+            deps=_deps,
+            kinds={"duckdb"},
+            description="Exact repeats of an earlier line of the same file, with the line they repeat.",
+        ),
     ],
 )
 def silver_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings):
@@ -67,15 +90,21 @@ def silver_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, set
     common = {"bronze_lines": report.bronze_lines, "skipped_because": report.skipped_because or ""}
     yield dg.MaterializeResult(
         asset_key=SILVER_EVENTS,
-        metadata={**common, "dagster/row_count": report.events, "duplicates_removed": report.duplicates,
-                  "quarantined": report.quarantined, "preview": dg.MetadataValue.md(events_preview)},
+        metadata={
+            **common,
+            "dagster/row_count": report.events,
+            "duplicates_removed": report.duplicates,
+            "quarantined": report.quarantined,
+            "preview": dg.MetadataValue.md(events_preview),
+        },
     )
     yield dg.MaterializeResult(
         asset_key=SILVER_QUARANTINE,
-        metadata={**common, "dagster/row_count": report.quarantined,
-                  "reasons": dg.MetadataValue.md("| reason | lines |\n|---|---|\n" + reasons if reasons else "_none_"),
-                  "preview": dg.MetadataValue.md(quarantine_preview)},
+        metadata={
+            **common,
+            "dagster/row_count": report.quarantined,
+            "reasons": dg.MetadataValue.md("| reason | lines |\n|---|---|\n" + reasons if reasons else "_none_"),
+            "preview": dg.MetadataValue.md(quarantine_preview),
+        },
     )
-    yield dg.MaterializeResult(
-        asset_key=SILVER_DUPLICATES, metadata={**common, "dagster/row_count": report.duplicates}
-    )
+    yield dg.MaterializeResult(asset_key=SILVER_DUPLICATES, metadata={**common, "dagster/row_count": report.duplicates})

@@ -7,24 +7,32 @@ from ecom_assets.resources import EcomSettings
 
 
 def _drift_check(monitor: MonitoredModel) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=monitor.key, name="drift_below_threshold",
-                    description="WARN when the share of drifted feature columns reaches the threshold.")
+    @dg.asset_check(
+        asset=monitor.key,
+        name="drift_below_threshold",
+        description="WARN when the share of drifted feature columns reaches the threshold.",
+    )
     def _check(context: dg.AssetCheckExecutionContext, settings: EcomSettings) -> dg.AssetCheckResult:
         report = latest_drift_record(context.instance, monitor)
         if report is None:
-            return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
-                                       description="no drift report found")
+            return dg.AssetCheckResult(
+                passed=False, severity=dg.AssetCheckSeverity.WARN, description="no drift report found"
+            )
         threshold = settings.drift_threshold
         drifted = report.drift_share >= threshold
         return dg.AssetCheckResult(
             passed=not drifted,
             severity=dg.AssetCheckSeverity.WARN,
-            description=(f"{report.drift_share:.0%} of columns drifted (threshold {threshold:.0%}): "
-                         f"{report.drifted_columns}" if drifted
-                         else f"{report.drift_share:.0%} of columns drifted, below {threshold:.0%}"),
-            metadata={"drift_share": round(report.drift_share, 4),
-                      "drifted_columns": report.drifted_columns,
-                      "report": dg.MetadataValue.path(report.report_path)},
+            description=(
+                f"{report.drift_share:.0%} of columns drifted (threshold {threshold:.0%}): {report.drifted_columns}"
+                if drifted
+                else f"{report.drift_share:.0%} of columns drifted, below {threshold:.0%}"
+            ),
+            metadata={
+                "drift_share": round(report.drift_share, 4),
+                "drifted_columns": report.drifted_columns,
+                "report": dg.MetadataValue.path(report.report_path),
+            },
         )
 
     return _check

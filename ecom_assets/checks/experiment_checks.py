@@ -9,11 +9,12 @@ from ecom_assets.experiment.analysis import sample_ratio_mismatch
 from ecom_assets.lakehouse.warehouse import load_sql, markdown_preview, scalar
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
 
+
 @dg.asset_check(
     asset=AB_TEST_RESULTS,
     name="sample_ratio_mismatch",
     description="The observed split matches the intended one (chi-square goodness of fit, p >= 0.001); "
-                "if not, assignment or logging lost users unevenly and no result is to be trusted.",
+    "if not, assignment or logging lost users unevenly and no result is to be trusted.",
     blocking=True,
     pool=WAREHOUSE_POOL,
 )
@@ -21,10 +22,14 @@ def sample_ratio_mismatch_check(duckdb: DuckDBResource, settings: EcomSettings) 
     with open_warehouse(duckdb, settings) as con:
         row = con.execute(
             "SELECT control_value, treatment_value FROM experiment.ab_test_results "
-            "WHERE experiment = ? AND metric = 'users'", [settings.experiment_key]).fetchone()
+            "WHERE experiment = ? AND metric = 'users'",
+            [settings.experiment_key],
+        ).fetchone()
     if row is None:
-        return dg.AssetCheckResult(passed=False, description=(
-            f"experiment.ab_test_results has no rows for experiment {settings.experiment_key!r}"))
+        return dg.AssetCheckResult(
+            passed=False,
+            description=(f"experiment.ab_test_results has no rows for experiment {settings.experiment_key!r}"),
+        )
     if row[0] + row[1] == 0:
         return dg.AssetCheckResult(passed=True, description="No users yet: nothing to compare.")
     srm = sample_ratio_mismatch(int(row[0]), int(row[1]), settings.treatment_share)
@@ -40,8 +45,6 @@ def sample_ratio_mismatch_check(duckdb: DuckDBResource, settings: EcomSettings) 
             "p_value": srm.p_value,
         },
     )
-
-
 
 
 @dg.asset_check(

@@ -25,8 +25,9 @@ def build_data_test(test: DataTest) -> dg.AssetChecksDefinition:
         return dg.AssetCheckResult(
             passed=found.count == 0,
             severity=dg.AssetCheckSeverity.WARN if test.warn_only else dg.AssetCheckSeverity.ERROR,
-            description=(f"{found.count:,} offending row(s), e.g. {', '.join(found.first_keys)}"
-                         if found.count else "passed"),
+            description=(
+                f"{found.count:,} offending row(s), e.g. {', '.join(found.first_keys)}" if found.count else "passed"
+            ),
             metadata={"offending_rows": found.count, "sample": dg.MetadataValue.md(found.sample_markdown)},
         )
 

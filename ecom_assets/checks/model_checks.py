@@ -19,22 +19,35 @@ LEAKAGE_SAMPLE_ROWS = 200_000
 
 
 def _leakage_check(asset: dg.AssetKey, task: ModelTask) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=asset, name="no_single_feature_leaks_label", blocking=True, pool=WAREHOUSE_POOL,
-                    description=f"No feature alone reaches ROC-AUC >= {LEAKAGE_AUC} on the label "
-                                f"(labelled rows, a sample of at most {LEAKAGE_SAMPLE_ROWS:,}).")
+    @dg.asset_check(
+        asset=asset,
+        name="no_single_feature_leaks_label",
+        blocking=True,
+        pool=WAREHOUSE_POOL,
+        description=f"No feature alone reaches ROC-AUC >= {LEAKAGE_AUC} on the label "
+        f"(labelled rows, a sample of at most {LEAKAGE_SAMPLE_ROWS:,}).",
+    )
     def _check(duckdb: DuckDBResource, settings: EcomSettings) -> dg.AssetCheckResult:
         with open_warehouse(duckdb, settings) as con:
             frame = con.execute(
                 f"SELECT * FROM (SELECT * FROM {task.feature_table} WHERE {task.label} IS NOT NULL) "
-                f"USING SAMPLE reservoir({LEAKAGE_SAMPLE_ROWS} ROWS) REPEATABLE (0)").df()
+                f"USING SAMPLE reservoir({LEAKAGE_SAMPLE_ROWS} ROWS) REPEATABLE (0)"
+            ).df()
         scores, leaking = leaking_features(frame, task)
         return dg.AssetCheckResult(
             passed=leaking.empty,
-            description=("passed" if leaking.empty else
-                         f"{len(leaking)} feature(s) predict the label alone: {', '.join(leaking['feature'])}"),
-            metadata={"leaking_features": len(leaking), "rows_scored": len(frame),
-                      "single_feature_auc": dg.MetadataValue.md(scores.head(10).to_markdown(index=False)
-                                                                if len(scores) else "_no labelled rows_")},
+            description=(
+                "passed"
+                if leaking.empty
+                else f"{len(leaking)} feature(s) predict the label alone: {', '.join(leaking['feature'])}"
+            ),
+            metadata={
+                "leaking_features": len(leaking),
+                "rows_scored": len(frame),
+                "single_feature_auc": dg.MetadataValue.md(
+                    scores.head(10).to_markdown(index=False) if len(scores) else "_no labelled rows_"
+                ),
+            },
         )
 
     return _check

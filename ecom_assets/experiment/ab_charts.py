@@ -24,8 +24,14 @@ def user_funnel_by_arm(users: pd.DataFrame, group_column: str = "experiment_grou
         mine = users[users[group_column] == arm]
         for column, stage in FUNNEL_STAGES:
             reached = int(mine[column].sum())
-            rows.append(dict(experiment_group=arm, stage=stage, users=reached,
-                             share=reached / len(mine) if len(mine) else math.nan))
+            rows.append(
+                dict(
+                    experiment_group=arm,
+                    stage=stage,
+                    users=reached,
+                    share=reached / len(mine) if len(mine) else math.nan,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -37,8 +43,9 @@ def funnel_chart(funnel: pd.DataFrame, title: str) -> bytes:
     width = 0.38
     for offset, arm in ((-width / 2, CONTROL), (width / 2, TREATMENT)):
         mine = funnel[funnel["experiment_group"] == arm].set_index("stage").reindex(stages)
-        bars = ax.bar([i + offset for i in range(len(stages))], mine["share"] * 100, width,
-                      label=arm, color=ARM_COLOURS[arm])
+        bars = ax.bar(
+            [i + offset for i in range(len(stages))], mine["share"] * 100, width, label=arm, color=ARM_COLOURS[arm]
+        )
         ax.bar_label(bars, labels=[f"{s:.1%}" for s in mine["share"]], fontsize=8, padding=2)
     ax.set_xticks(range(len(stages)), [f"reached {s}" for s in stages])
     ax.set_ylabel("% of users in the arm")
@@ -59,15 +66,23 @@ def lift_chart(results: pd.DataFrame, title: str) -> bytes:
     ax = fig.add_subplot()
     for i, row in rows.iterrows():
         y = len(rows) - 1 - i
-        lift, low, high = (row["relative_lift"] * 100, row["relative_ci_low"] * 100,
-                           row["relative_ci_high"] * 100)
+        lift, low, high = (row["relative_lift"] * 100, row["relative_ci_low"] * 100, row["relative_ci_high"] * 100)
         colour = ARM_COLOURS[TREATMENT] if bool(row["significant"]) else ARM_COLOURS[CONTROL]
         if not math.isnan(low):
             ax.errorbar(lift, y, xerr=[[lift - low], [high - lift]], fmt="o", color=colour, capsize=5)
-        absolute = (f"{row['absolute_lift'] * 100:+.1f} pp" if row["metric"] == "conversion_rate"
-                    else f"{row['absolute_lift']:+.2f} per user")
-        ax.annotate(f"{absolute}, {lift:+.1f}%  [{low:+.1f}%, {high:+.1f}%]  p={row['p_value']:.3g}",
-                    (lift, y), textcoords="offset points", xytext=(0, 9), ha="center", fontsize=8)
+        absolute = (
+            f"{row['absolute_lift'] * 100:+.1f} pp"
+            if row["metric"] == "conversion_rate"
+            else f"{row['absolute_lift']:+.2f} per user"
+        )
+        ax.annotate(
+            f"{absolute}, {lift:+.1f}%  [{low:+.1f}%, {high:+.1f}%]  p={row['p_value']:.3g}",
+            (lift, y),
+            textcoords="offset points",
+            xytext=(0, 9),
+            ha="center",
+            fontsize=8,
+        )
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(range(len(rows)), [m.replace("_", " ") for m in rows["metric"]][::-1])
     ax.set_ylim(-0.6, len(rows) - 0.3)

@@ -31,8 +31,10 @@ def experiment_results(
             result = analyze_experiment(arms, experiment, share)
         converted = arms.groupby("experiment_group")["converted"].sum()
         counts = result.iloc[[0]].assign(  # right after the users row, same verdict
-            metric="converted_users", control_value=float(converted.get(CONTROL, 0)),
-            treatment_value=float(converted.get(TREATMENT, 0)))
+            metric="converted_users",
+            control_value=float(converted.get(CONTROL, 0)),
+            treatment_value=float(converted.get(TREATMENT, 0)),
+        )
         result = pd.concat([result.iloc[[0]], counts, result.iloc[1:]], ignore_index=True)
         result["assignment"], result["treatment_share"] = assignment, share
         frames.append(result)
@@ -43,10 +45,16 @@ def experiment_results(
 
 def too_few_users(experiment: str, n_control: int, n_treatment: int) -> pd.DataFrame:
     """The users row alone, with a verdict that says why nothing else was computed."""
-    row = dict(experiment=experiment, metric="users", control_value=float(n_control),
-               treatment_value=float(n_treatment),
-               verdict=(f"Too few users to analyze ({n_control:,} control, {n_treatment:,} treatment): "
-                        f"each arm needs at least {MIN_USERS_PER_ARM}."))
+    row = dict(
+        experiment=experiment,
+        metric="users",
+        control_value=float(n_control),
+        treatment_value=float(n_treatment),
+        verdict=(
+            f"Too few users to analyze ({n_control:,} control, {n_treatment:,} treatment): "
+            f"each arm needs at least {MIN_USERS_PER_ARM}."
+        ),
+    )
     out = pd.DataFrame([row]).reindex(columns=OUTPUT_COLUMNS)
     out["significant"] = out["significant"].astype("boolean")
     return out
@@ -54,8 +62,10 @@ def too_few_users(experiment: str, n_control: int, n_treatment: int) -> pd.DataF
 
 def results_markdown(results: pd.DataFrame) -> str:
     """The metric rows of one experiment, formatted for people."""
-    lines = ["| metric | control | treatment | lift | 95% CI | relative lift | test | statistic | p-value |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| metric | control | treatment | lift | 95% CI | relative lift | test | statistic | p-value |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in results.itertuples():
         if row.metric in ("users", "converted_users"):
             lines.append(f"| {row.metric} | {row.control_value:,.0f} | {row.treatment_value:,.0f} | | | | | | |")
@@ -63,11 +73,15 @@ def results_markdown(results: pd.DataFrame) -> str:
         pct = row.metric in ("conversion_rate", "sample_ratio")
         value = (lambda v: f"{v:.2%}") if pct else (lambda v: f"{v:.2f}")
         lift = (lambda v: f"{v * 100:+.2f} pp") if pct else (lambda v: f"{v:+.2f}")
-        ci = (f"{lift(row.absolute_ci_low)} to {lift(row.absolute_ci_high)}"
-              if pd.notna(row.absolute_ci_low) else "")
-        rel = (f"{row.relative_lift:+.1%} ({row.relative_ci_low:+.1%} to {row.relative_ci_high:+.1%})"
-               if pd.notna(row.relative_ci_low) else "")
-        lines.append(f"| {row.metric} | {value(row.control_value)} | {value(row.treatment_value)} | "
-                     f"{lift(row.absolute_lift)} | {ci} | {rel} | {row.test} | {row.statistic:.3f} | "
-                     f"{row.p_value:.3g} |")
+        ci = f"{lift(row.absolute_ci_low)} to {lift(row.absolute_ci_high)}" if pd.notna(row.absolute_ci_low) else ""
+        rel = (
+            f"{row.relative_lift:+.1%} ({row.relative_ci_low:+.1%} to {row.relative_ci_high:+.1%})"
+            if pd.notna(row.relative_ci_low)
+            else ""
+        )
+        lines.append(
+            f"| {row.metric} | {value(row.control_value)} | {value(row.treatment_value)} | "
+            f"{lift(row.absolute_lift)} | {ci} | {rel} | {row.test} | {row.statistic:.3f} | "
+            f"{row.p_value:.3g} |"
+        )
     return "\n".join(lines)

@@ -18,10 +18,23 @@ from ecom_assets.experiment.assignment import CONTROL, DEFAULT_TREATMENT_SHARE, 
 SRM_THRESHOLD = 0.001  # SRM is a data-quality alarm, so it uses a much stricter level than alpha
 REQUIRED_COLUMNS = ("user_id", "experiment_group", "converted", "revenue")
 OUTPUT_COLUMNS = [
-    "experiment", "metric", "control_value", "treatment_value",
-    "absolute_lift", "absolute_ci_low", "absolute_ci_high",
-    "relative_lift", "relative_ci_low", "relative_ci_high",
-    "test", "statistic", "p_value", "significant", "mde_absolute", "srm_p_value", "verdict",
+    "experiment",
+    "metric",
+    "control_value",
+    "treatment_value",
+    "absolute_lift",
+    "absolute_ci_low",
+    "absolute_ci_high",
+    "relative_lift",
+    "relative_ci_low",
+    "relative_ci_high",
+    "test",
+    "statistic",
+    "p_value",
+    "significant",
+    "mde_absolute",
+    "srm_p_value",
+    "verdict",
 ]
 
 
@@ -93,6 +106,7 @@ class MinimumDetectableEffect:
 # ---------------------------------------------------------------------------------------------
 # validation helpers
 
+
 def _count(name: str, value) -> int:
     if isinstance(value, bool) or not float(value).is_integer() or value < 0:
         raise ValueError(f"{name} must be a non-negative whole number, got {value!r}")
@@ -121,6 +135,7 @@ def _log_ratio_ci(mean_t: float, se_t: float, mean_c: float, se_c: float, z: flo
 # ---------------------------------------------------------------------------------------------
 # the tests
 
+
 def sample_ratio_mismatch(
     n_control: int,
     n_treatment: int,
@@ -146,10 +161,10 @@ def sample_ratio_mismatch(
     )
     message = (
         f"Sample ratio mismatch, results are not to be trusted: {detail}."
-        if mismatch else f"Sample ratio OK: {detail}."
+        if mismatch
+        else f"Sample ratio OK: {detail}."
     )
-    return SampleRatioResult(n_c, n_t, treatment_share, observed, float(statistic), float(p_value),
-                             mismatch, message)
+    return SampleRatioResult(n_c, n_t, treatment_share, observed, float(statistic), float(p_value), mismatch, message)
 
 
 def conversion_test(
@@ -192,11 +207,24 @@ def conversion_test(
     half = float(z * math.hypot(se_c, se_t))  # unpooled (Wald) SE of the difference
     rel, rel_low, rel_high = _log_ratio_ci(p_t, se_t, p_c, se_c, z)
     return ConversionResult(
-        n_c, n_t, x_c, x_t, p_c, p_t,
-        diff, diff - half, diff + half,
-        rel, rel_low, rel_high,
+        n_c,
+        n_t,
+        x_c,
+        x_t,
+        p_c,
+        p_t,
+        diff,
+        diff - half,
+        diff + half,
+        rel,
+        rel_low,
+        rel_high,
         "chi-square test of independence" + (" (Yates)" if correction else ""),
-        float(statistic), float(p_value), correction, alpha, bool(p_value < alpha),
+        float(statistic),
+        float(p_value),
+        correction,
+        alpha,
+        bool(p_value < alpha),
     )
 
 
@@ -216,17 +244,31 @@ def revenue_test(revenue_control, revenue_treatment, alpha: float = 0.05) -> Rev
     se = math.sqrt(var_c + var_t)
     diff = t.mean() - c.mean()
     if se > 0:
-        df = (var_c + var_t) ** 2 / (var_c ** 2 / (c.size - 1) + var_t ** 2 / (t.size - 1))
+        df = (var_c + var_t) ** 2 / (var_c**2 / (c.size - 1) + var_t**2 / (t.size - 1))
         half = float(stats.t.ppf(1 - alpha / 2, df) * se)
     else:
         df, half = math.nan, math.nan
-    rel, rel_low, rel_high = _log_ratio_ci(t.mean(), math.sqrt(var_t), c.mean(), math.sqrt(var_c),
-                                           stats.norm.ppf(1 - alpha / 2))
+    rel, rel_low, rel_high = _log_ratio_ci(
+        t.mean(), math.sqrt(var_t), c.mean(), math.sqrt(var_c), stats.norm.ppf(1 - alpha / 2)
+    )
     p_value = float(res.pvalue)
     return RevenueResult(
-        c.size, t.size, float(c.mean()), float(t.mean()),
-        float(diff), float(diff - half), float(diff + half), rel, rel_low, rel_high,
-        "Welch's t-test", float(res.statistic), float(df), p_value, alpha, bool(p_value < alpha),
+        c.size,
+        t.size,
+        float(c.mean()),
+        float(t.mean()),
+        float(diff),
+        float(diff - half),
+        float(diff + half),
+        rel,
+        rel_low,
+        rel_high,
+        "Welch's t-test",
+        float(res.statistic),
+        float(df),
+        p_value,
+        alpha,
+        bool(p_value < alpha),
     )
 
 
@@ -270,6 +312,7 @@ def minimum_detectable_effect(
 # ---------------------------------------------------------------------------------------------
 # plain language
 
+
 def _fmt_p(p: float) -> str:
     if math.isnan(p):
         return "p=n/a"
@@ -296,28 +339,37 @@ def verdict(
     rates = f"{c.rate_control:.1%} to {c.rate_treatment:.1%}"
     if c.significant:
         direction = "lifts" if c.absolute_lift > 0 else "lowers"
-        text = (f"Treatment {direction} conversion from {rates} ({_pp(c.absolute_lift)}, {level} CI "
-                f"{_pp(c.absolute_ci_low, unit=False)} to {_pp(c.absolute_ci_high)}, {_fmt_p(c.p_value)}): "
-                "significant.")
+        text = (
+            f"Treatment {direction} conversion from {rates} ({_pp(c.absolute_lift)}, {level} CI "
+            f"{_pp(c.absolute_ci_low, unit=False)} to {_pp(c.absolute_ci_high)}, {_fmt_p(c.p_value)}): "
+            "significant."
+        )
     else:
-        text = (f"No significant difference in conversion ({c.rate_control:.1%} vs "
-                f"{c.rate_treatment:.1%}, {_fmt_p(c.p_value)})")
+        text = (
+            f"No significant difference in conversion ({c.rate_control:.1%} vs "
+            f"{c.rate_treatment:.1%}, {_fmt_p(c.p_value)})"
+        )
         if mde is not None and not math.isnan(mde.absolute):
-            text += (f"; with these samples the test could only detect lifts of "
-                     f"{_pp(mde.absolute)} or more, so a smaller effect may have been missed.")
+            text += (
+                f"; with these samples the test could only detect lifts of "
+                f"{_pp(mde.absolute)} or more, so a smaller effect may have been missed."
+            )
         else:
             text += "."
     if revenue is not None:
         r = revenue
-        text += (f" Revenue per user {r.revenue_per_user_control:.2f} vs "
-                 f"{r.revenue_per_user_treatment:.2f} ({r.absolute_lift:+.2f}, {level} CI "
-                 f"{r.absolute_ci_low:+.2f} to {r.absolute_ci_high:+.2f}, {_fmt_p(r.p_value)}): "
-                 f"{'significant' if r.significant else 'not significant'}.")
+        text += (
+            f" Revenue per user {r.revenue_per_user_control:.2f} vs "
+            f"{r.revenue_per_user_treatment:.2f} ({r.absolute_lift:+.2f}, {level} CI "
+            f"{r.absolute_ci_low:+.2f} to {r.absolute_ci_high:+.2f}, {_fmt_p(r.p_value)}): "
+            f"{'significant' if r.significant else 'not significant'}."
+        )
     return text
 
 
 # ---------------------------------------------------------------------------------------------
 # the whole experiment
+
 
 def analyze_experiment(
     users: pd.DataFrame,
@@ -355,39 +407,64 @@ def analyze_experiment(
     srm = sample_ratio_mismatch(n_c, n_t, treatment_share)
     conv_res = conversion_test(int(conv[is_c].sum()), n_c, int(conv[is_t].sum()), n_t, alpha)
     rev = revenue_test(revenue[is_c], revenue[is_t], alpha)
-    mde = (minimum_detectable_effect(n_c, n_t, conv_res.rate_control, alpha, power)
-           if 0 < conv_res.rate_control < 1 else None)
+    mde = (
+        minimum_detectable_effect(n_c, n_t, conv_res.rate_control, alpha, power)
+        if 0 < conv_res.rate_control < 1
+        else None
+    )
     text = verdict(srm, conv_res, mde, rev)
 
     nan = math.nan
     rows = [
         dict(metric="users", control_value=n_c, treatment_value=n_t),
-        dict(metric="sample_ratio", control_value=n_c / (n_c + n_t),
-             treatment_value=srm.observed_treatment_share,
-             absolute_lift=srm.observed_treatment_share - treatment_share,
-             relative_lift=srm.observed_treatment_share / treatment_share - 1,
-             test="chi-square goodness of fit", statistic=srm.statistic, p_value=srm.p_value,
-             significant=srm.mismatch),
-        dict(metric="conversion_rate", control_value=conv_res.rate_control,
-             treatment_value=conv_res.rate_treatment, absolute_lift=conv_res.absolute_lift,
-             absolute_ci_low=conv_res.absolute_ci_low, absolute_ci_high=conv_res.absolute_ci_high,
-             relative_lift=conv_res.relative_lift, relative_ci_low=conv_res.relative_ci_low,
-             relative_ci_high=conv_res.relative_ci_high, test=conv_res.test,
-             statistic=conv_res.statistic, p_value=conv_res.p_value,
-             significant=conv_res.significant, mde_absolute=mde.absolute if mde else nan),
-        dict(metric="revenue_per_user", control_value=rev.revenue_per_user_control,
-             treatment_value=rev.revenue_per_user_treatment, absolute_lift=rev.absolute_lift,
-             absolute_ci_low=rev.absolute_ci_low, absolute_ci_high=rev.absolute_ci_high,
-             relative_lift=rev.relative_lift, relative_ci_low=rev.relative_ci_low,
-             relative_ci_high=rev.relative_ci_high, test=rev.test, statistic=rev.statistic,
-             p_value=rev.p_value, significant=rev.significant),
+        dict(
+            metric="sample_ratio",
+            control_value=n_c / (n_c + n_t),
+            treatment_value=srm.observed_treatment_share,
+            absolute_lift=srm.observed_treatment_share - treatment_share,
+            relative_lift=srm.observed_treatment_share / treatment_share - 1,
+            test="chi-square goodness of fit",
+            statistic=srm.statistic,
+            p_value=srm.p_value,
+            significant=srm.mismatch,
+        ),
+        dict(
+            metric="conversion_rate",
+            control_value=conv_res.rate_control,
+            treatment_value=conv_res.rate_treatment,
+            absolute_lift=conv_res.absolute_lift,
+            absolute_ci_low=conv_res.absolute_ci_low,
+            absolute_ci_high=conv_res.absolute_ci_high,
+            relative_lift=conv_res.relative_lift,
+            relative_ci_low=conv_res.relative_ci_low,
+            relative_ci_high=conv_res.relative_ci_high,
+            test=conv_res.test,
+            statistic=conv_res.statistic,
+            p_value=conv_res.p_value,
+            significant=conv_res.significant,
+            mde_absolute=mde.absolute if mde else nan,
+        ),
+        dict(
+            metric="revenue_per_user",
+            control_value=rev.revenue_per_user_control,
+            treatment_value=rev.revenue_per_user_treatment,
+            absolute_lift=rev.absolute_lift,
+            absolute_ci_low=rev.absolute_ci_low,
+            absolute_ci_high=rev.absolute_ci_high,
+            relative_lift=rev.relative_lift,
+            relative_ci_low=rev.relative_ci_low,
+            relative_ci_high=rev.relative_ci_high,
+            test=rev.test,
+            statistic=rev.statistic,
+            p_value=rev.p_value,
+            significant=rev.significant,
+        ),
     ]
     out = pd.DataFrame(rows).reindex(columns=OUTPUT_COLUMNS)
     out["experiment"] = experiment
     out["srm_p_value"] = srm.p_value
     out["verdict"] = text
     out["significant"] = out["significant"].astype("boolean")  # <NA> where no test applies
-    float_cols = [c for c in OUTPUT_COLUMNS
-                  if c not in ("experiment", "metric", "test", "significant", "verdict")]
+    float_cols = [c for c in OUTPUT_COLUMNS if c not in ("experiment", "metric", "test", "significant", "verdict")]
     out[float_cols] = out[float_cols].astype(float)
     return out

@@ -46,9 +46,7 @@ def is_treated(
 ) -> np.ndarray:
     """Vectorised-enough for the generator: one md5 per user (about 1 s per million users)."""
     threshold = _threshold(treatment_share)
-    return np.fromiter(
-        (bucket(int(u), experiment_key) < threshold for u in user_ids), dtype=bool
-    )
+    return np.fromiter((bucket(int(u), experiment_key) < threshold for u in user_ids), dtype=bool)
 
 
 def legacy_group(user_id: int | str) -> str:
@@ -68,10 +66,7 @@ def group_sql(
     """The same assignment as a DuckDB SQL expression over ``user_expr``."""
     digest = f"md5({_sql_str(experiment_key + ':')} || CAST({user_expr} AS VARCHAR))"
     bucket_sql = f"(CAST('0x' || substr({digest}, 1, 8) AS UBIGINT) % {BUCKETS})"
-    return (
-        f"CASE WHEN {bucket_sql} < {_threshold(treatment_share)} "
-        f"THEN '{TREATMENT}' ELSE '{CONTROL}' END"
-    )
+    return f"CASE WHEN {bucket_sql} < {_threshold(treatment_share)} THEN '{TREATMENT}' ELSE '{CONTROL}' END"
 
 
 def legacy_group_sql(user_expr: str) -> str:

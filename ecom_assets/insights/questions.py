@@ -25,18 +25,44 @@ class Insight:
 
 
 INSIGHTS = (
-    Insight("conversion_overview", "Overall conversion: actual vs predicted, holdout and forward-looking cutoffs.",
-            "dataset", ("conversion_rate", "predicted_conversion_rate")),
-    Insight("top_items_by_predicted_conversions", "Top 20 items by expected conversions in the next horizon.",
-            "itemid", ("expected_conversions",), horizontal=True),
-    Insight("conversion_by_engagement_score", "Conversion rate by engagement band (holdout).",
-            "engagement_score", ("conversion_rate", "predicted_conversion_rate")),
-    Insight("conversion_by_funnel_depth", "Conversion rate by the deepest funnel stage before the cutoff (holdout).",
-            "funnel_depth", ("conversion_rate", "predicted_conversion_rate")),
-    Insight("conversion_by_interaction_score", "Conversion rate by interaction score band (holdout).",
-            "interaction_band", ("conversion_rate", "predicted_conversion_rate")),
-    Insight("high_intent_visitors", "Top 50 visitors by expected purchases in the next horizon.",
-            "visitorid", ("expected_purchases",), horizontal=True),
+    Insight(
+        "conversion_overview",
+        "Overall conversion: actual vs predicted, holdout and forward-looking cutoffs.",
+        "dataset",
+        ("conversion_rate", "predicted_conversion_rate"),
+    ),
+    Insight(
+        "top_items_by_predicted_conversions",
+        "Top 20 items by expected conversions in the next horizon.",
+        "itemid",
+        ("expected_conversions",),
+        horizontal=True,
+    ),
+    Insight(
+        "conversion_by_engagement_score",
+        "Conversion rate by engagement band (holdout).",
+        "engagement_score",
+        ("conversion_rate", "predicted_conversion_rate"),
+    ),
+    Insight(
+        "conversion_by_funnel_depth",
+        "Conversion rate by the deepest funnel stage before the cutoff (holdout).",
+        "funnel_depth",
+        ("conversion_rate", "predicted_conversion_rate"),
+    ),
+    Insight(
+        "conversion_by_interaction_score",
+        "Conversion rate by interaction score band (holdout).",
+        "interaction_band",
+        ("conversion_rate", "predicted_conversion_rate"),
+    ),
+    Insight(
+        "high_intent_visitors",
+        "Top 50 visitors by expected purchases in the next horizon.",
+        "visitorid",
+        ("expected_purchases",),
+        horizontal=True,
+    ),
 )
 
 # Insights that report conversion rates: checked to stay within [0, 1].

@@ -10,7 +10,7 @@ import duckdb
 
 from ecom_assets.lakehouse import SQL
 from ecom_assets.lakehouse.landing import FORMATS, LandingFileError, detect_format, read_header
-from ecom_assets.lakehouse.warehouse import run_sql_file, scalar
+from ecom_assets.lakehouse.warehouse import load_sql, run_sql_file, scalar
 
 # A byte that never occurs in a text export: every line is read whole as one column.
 _NO_DELIMITER = "\x1f"
@@ -48,8 +48,14 @@ def _record_landing_file(con, report: LandingFileReport, path: Path, header: str
     con.execute(
         "INSERT INTO bronze.landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            report.source_file, report.source_format, report.status, report.message, header,
-            path.stat().st_size if path.exists() else None, report.data_lines, at,
+            report.source_file,
+            report.source_format,
+            report.status,
+            report.message,
+            header,
+            path.stat().st_size if path.exists() else None,
+            report.data_lines,
+            at,
         ],
     )
 
@@ -81,8 +87,11 @@ def load_bronze(con: duckdb.DuckDBPyConnection, path: Path) -> LandingFileReport
             con,
             SQL / "bronze_events_load.sql",
             {
-                "source_file": name, "source_format": fmt.name, "path": str(path),
-                "delimiter": _NO_DELIMITER, "ingested_at": at,
+                "source_file": name,
+                "source_format": fmt.name,
+                "path": str(path),
+                "delimiter": _NO_DELIMITER,
+                "ingested_at": at,
             },
         )
         lines = scalar(con, "SELECT count(*) FROM bronze.events WHERE source_file = ?", [name])
@@ -127,16 +136,7 @@ def load_silver(con: duckdb.DuckDBPyConnection, source_file: str) -> SilverRepor
     except Exception:
         con.execute("ROLLBACK")
         raise
-    counts = con.execute(
-        """
-        SELECT
-            (SELECT count(*) FROM bronze.events WHERE source_file = $f),
-            (SELECT count(*) FROM silver.events WHERE source_file = $f),
-            (SELECT count(*) FROM silver.events_duplicates WHERE source_file = $f),
-            (SELECT count(*) FROM silver.events_quarantine WHERE source_file = $f)
-        """,
-        {"f": source_file},
-    ).fetchone()
+    counts = con.execute(load_sql(SQL / "silver_routing_counts.sql"), {"source_file": source_file}).fetchone()
     report.bronze_lines, report.events, report.duplicates, report.quarantined = counts
     report.quarantine_reasons = quarantine_reasons(con, source_file)
     return report
@@ -144,12 +144,4 @@ def load_silver(con: duckdb.DuckDBPyConnection, source_file: str) -> SilverRepor
 
 def quarantine_reasons(con: duckdb.DuckDBPyConnection, source_file: str) -> dict[str, int]:
     """Reasons grouped by kind ('negative price -3.5' and 'negative price -1' are one kind)."""
-    rows = con.execute(
-        """
-        SELECT regexp_replace(reason, ' ''.*''$| -?[0-9.]+$| [0-9]+$', '') AS kind, count(*)
-        FROM silver.events_quarantine WHERE source_file = ?
-        GROUP BY kind ORDER BY count(*) DESC
-        """,
-        [source_file],
-    ).fetchall()
-    return dict(rows)
+    return dict(con.execute(load_sql(SQL / "silver_quarantine_reasons.sql"), {"source_file": source_file}).fetchall())

@@ -24,8 +24,15 @@ class SourceFormat:
 REES46 = SourceFormat(
     "rees46",
     (
-        "event_time", "event_type", "product_id", "category_id", "category_code",
-        "brand", "price", "user_id", "user_session",
+        "event_time",
+        "event_type",
+        "product_id",
+        "category_id",
+        "category_code",
+        "brand",
+        "price",
+        "user_id",
+        "user_session",
     ),
 )
 RETAILROCKET = SourceFormat("retailrocket", ("timestamp", "visitorid", "event", "itemid", "transactionid"))

@@ -24,9 +24,7 @@ def split_statements(sql: str) -> list[str]:
     return [s.strip() for s in re.split(r";\s*\n|;\s*$", body) if s.strip()]
 
 
-def run_sql_file(
-    con: duckdb.DuckDBPyConnection, path: Path, params: dict[str, Any] | None = None
-) -> None:
+def run_sql_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict[str, Any] | None = None) -> None:
     """Run every statement of a SQL file, each with just the `$named` parameters it uses."""
     params = params or {}
     name = path.name
@@ -42,14 +40,11 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     run_sql_file(con, SQL / "warehouse_schema.sql")
 
 
-def register_experiment_macro(
-    con: duckdb.DuckDBPyConnection, experiment_key: str, treatment_share: float
-) -> None:
+def register_experiment_macro(con: duckdb.DuckDBPyConnection, experiment_key: str, treatment_share: float) -> None:
     """`experiment_group(user_id)` for this connection, the same hash the generator uses, and
     `legacy_experiment_group(user_id)`, the seed project's md5-parity split."""
     con.execute(
-        f"CREATE OR REPLACE TEMP MACRO experiment_group(uid) AS "
-        f"{group_sql('uid', experiment_key, treatment_share)}"
+        f"CREATE OR REPLACE TEMP MACRO experiment_group(uid) AS {group_sql('uid', experiment_key, treatment_share)}"
     )
     con.execute(f"CREATE OR REPLACE TEMP MACRO legacy_experiment_group(uid) AS {legacy_group_sql('uid')}")
 

@@ -19,7 +19,7 @@ import pandas as pd
 from ecom_assets.ml.feature_specs import FeatureSpec, coerce
 from ecom_assets.ml.training import encoded_feature_names
 
-_explainers: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+_explainers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _explainer(model):
@@ -66,8 +66,9 @@ def explain(model, row: Mapping[str, Any] | pd.DataFrame, specs: Sequence[Featur
     return Explanation(probability, base, contributions, frame.iloc[0].to_dict())
 
 
-def global_importance(model, X: pd.DataFrame, specs: Sequence[FeatureSpec], max_rows: int = 2_000,
-                      seed: int = 0) -> pd.DataFrame:
+def global_importance(
+    model, X: pd.DataFrame, specs: Sequence[FeatureSpec], max_rows: int = 2_000, seed: int = 0
+) -> pd.DataFrame:
     """Mean |SHAP| per feature on (a sample of) the holdout, most important first."""
     sample = X.sample(n=min(max_rows, len(X)), random_state=seed) if len(X) > max_rows else X
     values, _ = _shap_values(model, sample, specs)

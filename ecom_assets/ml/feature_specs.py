@@ -1,6 +1,6 @@
 """What each model reads: feature names, types, defaults for optional inputs, labels and knobs.
 
-The SQL that computes the features lives in `assets/sql/gold_*_features.sql`; this module is the
+The SQL that computes the features lives in `ml/sql/gold_*_features.sql`; this module is the
 contract between that SQL, training, batch scoring and the scoring service (which builds the
 same frame from a request with `cart_feature_frame`).
 """
@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 
 CONTROL, TREATMENT = "control", "treatment"
 EXPERIMENT_GROUPS = (CONTROL, TREATMENT)  # ordinal order inside the model pipelines
@@ -72,9 +71,12 @@ PURCHASE_FEATURES: tuple[FeatureSpec, ...] = (
 CART_FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("total_views", "views in the session before the decision point"),
     FeatureSpec("total_carts", "add-to-carts in the session before the decision point"),
-    FeatureSpec("session_duration_minutes", "minutes from the session's first event to its last before the decision point"),
-    FeatureSpec("experiment_group", "'control' or 'treatment' (the checkout experiment arm)",
-                categories=EXPERIMENT_GROUPS),
+    FeatureSpec(
+        "session_duration_minutes", "minutes from the session's first event to its last before the decision point"
+    ),
+    FeatureSpec(
+        "experiment_group", "'control' or 'treatment' (the checkout experiment arm)", categories=EXPERIMENT_GROUPS
+    ),
     FeatureSpec("total_removes", "removals from the cart before the decision point", False, 0),
     FeatureSpec("distinct_items", "distinct items touched before the decision point", False, 1),
     FeatureSpec("cart_value", "sum of the prices of the carted items", False, 0.0),
@@ -93,16 +95,17 @@ def names(specs: Iterable[FeatureSpec]) -> list[str]:
     return [s.name for s in specs]
 
 
-def categorical(specs: Iterable[FeatureSpec]) -> list[str]:
-    return [s.name for s in specs if s.categorical]
-
-
 def required_cart_features() -> list[str]:
     return [s.name for s in CART_FEATURES if s.required]
 
 
 def cart_feature_defaults() -> dict[str, Any]:
     return {s.name: s.default for s in CART_FEATURES if not s.required}
+
+
+def with_cart_defaults(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Every cart feature of a request-like row, in model order, the missing optional ones defaulted."""
+    return {s.name: row[s.name] if row.get(s.name) is not None else s.default for s in CART_FEATURES}
 
 
 def cart_feature_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -117,11 +120,10 @@ def cart_feature_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         if missing:
             raise ValueError(f"row {index}: missing required feature(s) {missing}")
         if row["experiment_group"] not in EXPERIMENT_GROUPS:
-            raise ValueError(f"row {index}: experiment_group must be one of {EXPERIMENT_GROUPS}, "
-                             f"got {row['experiment_group']!r}")
-    defaults = cart_feature_defaults()
-    records = [{s.name: (row.get(s.name) if row.get(s.name) is not None else defaults.get(s.name))
-                for s in CART_FEATURES} for row in rows]
+            raise ValueError(
+                f"row {index}: experiment_group must be one of {EXPERIMENT_GROUPS}, got {row['experiment_group']!r}"
+            )
+    records = [with_cart_defaults(row) for row in rows]
     return coerce(pd.DataFrame.from_records(records, columns=names(CART_FEATURES)), CART_FEATURES)
 
 
@@ -149,8 +151,12 @@ class FeatureWindows:
     def sql_params(self) -> dict[str, int]:
         if self.horizon_days < 1 or self.lookback_days < 1:
             raise ValueError("horizon_days and lookback_days must be at least 1")
-        return {"horizon_days": self.horizon_days, "lookback_days": self.lookback_days,
-                "min_history_days": self.min_history_days, "max_cutoffs": self.max_cutoffs}
+        return {
+            "horizon_days": self.horizon_days,
+            "lookback_days": self.lookback_days,
+            "min_history_days": self.min_history_days,
+            "max_cutoffs": self.max_cutoffs,
+        }
 
 
 @dataclass(frozen=True)
@@ -171,10 +177,20 @@ class ModelTask:
 
 
 PURCHASE_TASK = ModelTask(
-    registered_model=PURCHASE_MODEL_NAME, experiment="purchase_prediction",
-    feature_table="gold.user_item_features", label=PURCHASE_LABEL, specs=PURCHASE_FEATURES,
-    keys=("cutoff", "user_id", "item_id"), what="purchase prediction")
+    registered_model=PURCHASE_MODEL_NAME,
+    experiment="purchase_prediction",
+    feature_table="gold.user_item_features",
+    label=PURCHASE_LABEL,
+    specs=PURCHASE_FEATURES,
+    keys=("cutoff", "user_id", "item_id"),
+    what="purchase prediction",
+)
 CART_TASK = ModelTask(
-    registered_model=CART_MODEL_NAME, experiment="cart_abandonment",
-    feature_table="gold.cart_session_features", label=CART_LABEL, specs=CART_FEATURES,
-    keys=("session_id",), what="cart abandonment")
+    registered_model=CART_MODEL_NAME,
+    experiment="cart_abandonment",
+    feature_table="gold.cart_session_features",
+    label=CART_LABEL,
+    specs=CART_FEATURES,
+    keys=("session_id",),
+    what="cart abandonment",
+)

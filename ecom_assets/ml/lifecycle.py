@@ -11,8 +11,20 @@ import pandas as pd
 from ecom_assets.ml.explain import global_importance
 from ecom_assets.ml.feature_specs import ModelTask
 from ecom_assets.ml.model_plots import roc_pr_curves
-from ecom_assets.ml.tracking import LoggedModel, PromotionDecision, ensure_experiment, log_training_run, promote_if_better
-from ecom_assets.ml.training import GRADIENT_BOOSTING, TrainingConfig, TrainingResult, quality_verdicts, train_and_compare
+from ecom_assets.ml.tracking import (
+    LoggedModel,
+    PromotionDecision,
+    ensure_experiment,
+    log_training_run,
+    promote_if_better,
+)
+from ecom_assets.ml.training import (
+    GRADIENT_BOOSTING,
+    TrainingConfig,
+    TrainingResult,
+    quality_verdicts,
+    train_and_compare,
+)
 
 
 @dataclass
@@ -40,26 +52,49 @@ class TrainingReport:
 
 
 def train_register_promote(
-    frame: pd.DataFrame, task: ModelTask, config: TrainingConfig, uri: str, artifact_root: Path,
-    reports_dir: Path, params: dict | None = None, log: Callable[[str], None] = lambda message: None,
+    frame: pd.DataFrame,
+    task: ModelTask,
+    config: TrainingConfig,
+    uri: str,
+    artifact_root: Path,
+    reports_dir: Path,
+    params: dict | None = None,
+    log: Callable[[str], None] = lambda message: None,
 ) -> TrainingReport:
     """Raises training.InsufficientData (naming the counts) when the labelled data is too thin."""
     result = train_and_compare(frame, task.specs, task.label, config, what=task.what, log=log)
     verdicts = quality_verdicts(result)
     importance = global_importance(result.champion.model, result.X_test, task.specs)
-    curves = roc_pr_curves(result.y_test, {f: r.test_probabilities for f, r in result.families.items()},
-                           f"{task.registered_model}: holdout ({len(result.y_test):,} rows)",
-                           reports_dir / f"{task.registered_model}_curves.png")
+    curves = roc_pr_curves(
+        result.y_test,
+        {f: r.test_probabilities for f, r in result.families.items()},
+        f"{task.registered_model}: holdout ({len(result.y_test):,} rows)",
+        reports_dir / f"{task.registered_model}_curves.png",
+    )
     experiment_id = ensure_experiment(uri, task.experiment, artifact_root)
     logged = log_training_run(
-        uri, experiment_id, task.registered_model, result,
+        uri,
+        experiment_id,
+        task.registered_model,
+        result,
         params={**config.params(), **(params or {}), "label": task.label, "feature_table": task.feature_table},
         figures=[curves],
-        tables={"comparison": result.comparison(), "gb_vs_baselines": verdicts, "single_feature_auc": result.leakage,
-                "split_counts": result.counts},
-        importance=importance)
+        tables={
+            "comparison": result.comparison(),
+            "gb_vs_baselines": verdicts,
+            "single_feature_auc": result.leakage,
+            "split_counts": result.counts,
+        },
+        importance=importance,
+    )
     log(f"{task.registered_model}: logged run {logged.run_id}, registered version {logged.version} as challenger")
-    decision = promote_if_better(uri, task.registered_model, logged.version, result.X_test, result.y_test,
-                                 challenger_score=result.champion.test["pr_auc"])
+    decision = promote_if_better(
+        uri,
+        task.registered_model,
+        logged.version,
+        result.X_test,
+        result.y_test,
+        challenger_score=result.champion.test["pr_auc"],
+    )
     log(f"{task.registered_model}: {decision.reason}")
     return TrainingReport(task, result, verdicts, importance, curves, logged, decision)

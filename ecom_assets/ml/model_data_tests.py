@@ -11,31 +11,49 @@ def _completeness(table: str, features: str, keys: dict[str, str]) -> DataTest:
     """One prediction per feature row, and every probability within [0, 1]."""
     on = " AND ".join(f"p.{p} = f.{f}" for p, f in keys.items())
     key_list = ", ".join(keys)
-    return DataTest(table, "one_prediction_per_row_with_probability",
-                    "Every feature row has exactly one prediction and predicted_prob is within [0, 1].", f"""
-        SELECT 'no prediction' AS problem, {', '.join(f'f.{f}' for f in keys.values())}
+    return DataTest(
+        table,
+        "one_prediction_per_row_with_probability",
+        "Every feature row has exactly one prediction and predicted_prob is within [0, 1].",
+        f"""
+        SELECT 'no prediction' AS problem, {", ".join(f"f.{f}" for f in keys.values())}
         FROM {features} AS f ANTI JOIN {table} AS p ON {on}
         UNION ALL
         SELECT 'duplicate prediction', {key_list} FROM {table} GROUP BY {key_list} HAVING count(*) > 1
         UNION ALL
         SELECT 'probability outside [0, 1]', {key_list} FROM {table}
-        WHERE predicted_prob IS NULL OR predicted_prob < 0 OR predicted_prob > 1""", blocking=True)
+        WHERE predicted_prob IS NULL OR predicted_prob < 0 OR predicted_prob > 1""",
+        blocking=True,
+    )
 
 
 ML_DATA_TESTS = [
-    *(DataTest(table, "gb_beats_baselines",
-               "Gradient boosting is not beaten by logistic regression or random forest on holdout PR-AUC "
-               "(a baseline ahead beyond the 90% paired-bootstrap interval fails; within it is a tie).",
-               f"SELECT model, pr_auc, roc_auc, verdict_vs_gradient_boosting FROM {table} "
-               f"WHERE verdict_vs_gradient_boosting = 'worse' "
-               f"OR NOT EXISTS (SELECT 1 FROM {table} WHERE model = 'gradient_boosting')")
-      for table in ("ml.purchase_model", "ml.cart_abandonment_model")),
-    _completeness("gold.ecommerce_predictions", "gold.user_item_features",
-                  {"cutoff": "cutoff", "visitorid": "user_id", "itemid": "item_id"}),
-    _completeness("gold.cart_abandonment_scores", "gold.cart_session_features",
-                  {"session_id": "session_id"}),
-    *(DataTest(f"insights.{i.name}", "conversion_rates_are_rates", "Every conversion rate is within [0, 1].",
-               f"SELECT * FROM insights.{i.name} WHERE conversion_rate < 0 OR conversion_rate > 1 "
-               f"OR predicted_conversion_rate < 0 OR predicted_conversion_rate > 1")
-      for i in RATE_INSIGHTS),
+    *(
+        DataTest(
+            table,
+            "gb_beats_baselines",
+            "Gradient boosting is not beaten by logistic regression or random forest on holdout PR-AUC "
+            "(a baseline ahead beyond the 90% paired-bootstrap interval fails; within it is a tie).",
+            f"SELECT model, pr_auc, roc_auc, verdict_vs_gradient_boosting FROM {table} "
+            f"WHERE verdict_vs_gradient_boosting = 'worse' "
+            f"OR NOT EXISTS (SELECT 1 FROM {table} WHERE model = 'gradient_boosting')",
+        )
+        for table in ("ml.purchase_model", "ml.cart_abandonment_model")
+    ),
+    _completeness(
+        "gold.ecommerce_predictions",
+        "gold.user_item_features",
+        {"cutoff": "cutoff", "visitorid": "user_id", "itemid": "item_id"},
+    ),
+    _completeness("gold.cart_abandonment_scores", "gold.cart_session_features", {"session_id": "session_id"}),
+    *(
+        DataTest(
+            f"insights.{i.name}",
+            "conversion_rates_are_rates",
+            "Every conversion rate is within [0, 1].",
+            f"SELECT * FROM insights.{i.name} WHERE conversion_rate < 0 OR conversion_rate > 1 "
+            f"OR predicted_conversion_rate < 0 OR predicted_conversion_rate > 1",
+        )
+        for i in RATE_INSIGHTS
+    ),
 ]

@@ -1,9 +1,10 @@
 """MLflow: where runs go, how a model is logged and registered, champion/challenger, loading.
 
 Tracking and registry live in ECOM_HOME (`sqlite:///…/mlflow.db`, artifacts in `mlartifacts/`)
-unless MLFLOW_TRACKING_URI says otherwise. Every training run registers a new version with the
-alias `challenger`; the alias `production` moves to it only when it beats the current production
-version on the same holdout (DESIGN decision 7). Scoring always loads `models:/<name>@production`.
+unless MLFLOW_TRACKING_URI says otherwise: `tracking_uri` is that rule, for the assets, the API
+and the tests alike. Every training run registers a new version with the alias `challenger`; the
+alias `production` moves to it only when it beats the current production version on the same
+holdout (DESIGN decision 7). Scoring always loads `models:/<name>@production`.
 """
 
 from __future__ import annotations
@@ -21,23 +22,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecom_assets.ecom_home import EcomPaths, env_str
 from ecom_assets.ml.feature_specs import FeatureSpec, coerce, names
 from ecom_assets.ml.training import PRIMARY_METRIC, TrainingResult, predict_proba
-from ecom_assets.ecom_home import EcomPaths
 
 PRODUCTION, CHALLENGER = "production", "challenger"
 REFERENCE_ARTIFACT = "reference/training_features.parquet"  # drift monitoring's reference data
 REFERENCE_ROWS = 5_000
 
-os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")  # no slow pip probe offline
 
+def tracking_uri(paths: EcomPaths | None = None, configured: str | None = None) -> str:
+    """Where MLflow tracks and registers: the one rule the assets, the API and the tests call.
 
-def tracking_uri(paths: EcomPaths | None = None) -> str:
-    configured = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
-    if configured:
-        return configured
-    paths = paths or EcomPaths.from_env()
-    return f"sqlite:///{paths.mlflow_db}"
+    `configured` is MLFLOW_TRACKING_URI's value (in a run, `MLSettings.tracking_uri`); None reads
+    the variable now. Blank means the local default, `sqlite:///<ECOM_HOME>/mlflow.db`.
+    """
+    if configured is None:
+        configured = env_str("MLFLOW_TRACKING_URI", "")
+    return configured.strip() or f"sqlite:///{(paths or EcomPaths.from_env()).mlflow_db}"
 
 
 def client(uri: str):
@@ -120,14 +122,23 @@ def log_training_run(
     import mlflow
     from mlflow.models import infer_signature
 
+    os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")  # log_model: no slow pip probe offline
     gb = result.champion
-    trained_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    with using_tracking_uri(uri), mlflow.start_run(experiment_id=experiment_id,
-                                                   run_name=f"{model_name} {trained_at}") as run:
-        mlflow.log_params({k: (v if not isinstance(v, (list, tuple, dict)) else json.dumps(v))
-                           for k, v in params.items()})
-        mlflow.log_params({"threshold": round(gb.threshold, 6), "trained_rows": result.trained_rows,
-                           "features": ",".join(names(result.specs))})
+    trained_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    with (
+        using_tracking_uri(uri),
+        mlflow.start_run(experiment_id=experiment_id, run_name=f"{model_name} {trained_at}") as run,
+    ):
+        mlflow.log_params(
+            {k: (v if not isinstance(v, (list, tuple, dict)) else json.dumps(v)) for k, v in params.items()}
+        )
+        mlflow.log_params(
+            {
+                "threshold": round(gb.threshold, 6),
+                "trained_rows": result.trained_rows,
+                "features": ",".join(names(result.specs)),
+            }
+        )
         for split, row in result.counts.iterrows():
             mlflow.log_metrics({f"{split}_rows": float(row.rows), f"{split}_positives": float(row.positives)})
         mlflow.log_metrics({f"test_{k}": v for k, v in gb.test.items()})
@@ -148,7 +159,8 @@ def log_training_run(
             mlflow.log_artifact(str(target), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
         example = result.X_test.head(5)
         info = mlflow.sklearn.log_model(
-            gb.model, name="model",
+            gb.model,
+            name="model",
             signature=infer_signature(example, predict_proba(gb.model, example)),
             input_example=example,
             skops_trusted_types=trusted_types(gb.model),
@@ -158,8 +170,12 @@ def log_training_run(
         )
     version = str(info.registered_model_version)
     registry = client(uri)
-    tags = {"threshold": f"{gb.threshold:.6f}", "trained_at": trained_at, "features": json.dumps(names(result.specs)),
-            "holdout_metrics": json.dumps({k: round(v, 6) for k, v in gb.test.items()})}
+    tags = {
+        "threshold": f"{gb.threshold:.6f}",
+        "trained_at": trained_at,
+        "features": json.dumps(names(result.specs)),
+        "holdout_metrics": json.dumps({k: round(v, 6) for k, v in gb.test.items()}),
+    }
     for key, value in tags.items():
         registry.set_model_version_tag(model_name, version, key, value)
     registry.set_registered_model_alias(model_name, CHALLENGER, version)
@@ -179,9 +195,13 @@ class PromotionDecision:
 
     def as_markdown(self) -> str:
         verdict = "**promoted** to `production`" if self.promoted else "**not promoted**"
-        lines = [f"Challenger v{self.challenger_version}: {verdict}. {self.reason}", "",
-                 f"| version | alias | holdout {self.metric} |", "|---|---|---|",
-                 f"| v{self.challenger_version} | challenger | {self.challenger_score:.4f} |"]
+        lines = [
+            f"Challenger v{self.challenger_version}: {verdict}. {self.reason}",
+            "",
+            f"| version | alias | holdout {self.metric} |",
+            "|---|---|---|",
+            f"| v{self.challenger_version} | challenger | {self.challenger_score:.4f} |",
+        ]
         if self.previous_production_version is not None:
             score = "n/a" if self.production_score is None else f"{self.production_score:.4f}"
             lines.append(f"| v{self.previous_production_version} | production (before) | {score} |")
@@ -202,8 +222,13 @@ def production_version(uri: str, model_name: str) -> str | None:
 
 
 def promote_if_better(
-    uri: str, model_name: str, challenger_version: str, X_holdout: pd.DataFrame, y_holdout: np.ndarray,
-    challenger_score: float | None = None, min_improvement: float = 0.0,
+    uri: str,
+    model_name: str,
+    challenger_version: str,
+    X_holdout: pd.DataFrame,
+    y_holdout: np.ndarray,
+    challenger_score: float | None = None,
+    min_improvement: float = 0.0,
 ) -> PromotionDecision:
     """Move `production` to the challenger when it beats production on this same holdout."""
     from sklearn.metrics import average_precision_score
@@ -226,15 +251,22 @@ def promote_if_better(
             promoted, reason = True, f"Production v{current} cannot score the holdout ({type(exc).__name__}: {exc})."
         else:
             promoted = challenger_score > production_score + min_improvement
-            reason = (f"Holdout {PRIMARY_METRIC} {challenger_score:.4f} vs production v{current} "
-                      f"{production_score:.4f}: " + ("better." if promoted else "not better; production kept."))
+            reason = (
+                f"Holdout {PRIMARY_METRIC} {challenger_score:.4f} vs production v{current} "
+                f"{production_score:.4f}: " + ("better." if promoted else "not better; production kept.")
+            )
     if promoted:
         registry.set_registered_model_alias(model_name, PRODUCTION, challenger_version)
-    registry.set_model_version_tag(model_name, challenger_version, "promotion",
-                                   "promoted" if promoted else "refused")
-    return PromotionDecision(promoted, reason, challenger_version,
-                             challenger_version if promoted else current, current,
-                             challenger_score, production_score)
+    registry.set_model_version_tag(model_name, challenger_version, "promotion", "promoted" if promoted else "refused")
+    return PromotionDecision(
+        promoted,
+        reason,
+        challenger_version,
+        challenger_version if promoted else current,
+        current,
+        challenger_score,
+        production_score,
+    )
 
 
 def load_model(uri: str, model_name: str, alias: str | None = None, version: str | None = None):
@@ -278,11 +310,16 @@ def load_production_model(model_name: str, uri: str | None = None) -> Production
     model = load_model(uri, model_name, alias=PRODUCTION)
     tags = dict(version.tags or {})
     return ProductionModel(
-        name=model_name, version=str(version.version), model=model,
-        threshold=float(tags.get("threshold", 0.5)), trained_at=tags.get("trained_at", ""),
+        name=model_name,
+        version=str(version.version),
+        model=model,
+        threshold=float(tags.get("threshold", 0.5)),
+        trained_at=tags.get("trained_at", ""),
         features=json.loads(tags.get("features", "[]")),
         holdout_metrics=json.loads(tags.get("holdout_metrics", "{}")),
-        run_id=version.run_id, tags=tags)
+        run_id=version.run_id,
+        tags=tags,
+    )
 
 
 def load_reference_features(model_name: str, uri: str | None = None, alias: str = PRODUCTION) -> pd.DataFrame:
@@ -292,6 +329,7 @@ def load_reference_features(model_name: str, uri: str | None = None, alias: str 
     uri = uri or tracking_uri()
     version = client(uri).get_model_version_by_alias(model_name, alias)
     with tempfile.TemporaryDirectory() as tmp, using_tracking_uri(uri):
-        local = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=REFERENCE_ARTIFACT,
-                                                    dst_path=tmp, tracking_uri=uri)
+        local = mlflow.artifacts.download_artifacts(
+            run_id=version.run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp, tracking_uri=uri
+        )
         return pd.read_parquet(local)

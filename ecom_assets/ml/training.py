@@ -18,8 +18,15 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (average_precision_score, brier_score_loss, f1_score, precision_recall_curve,
-                             precision_score, recall_score, roc_auc_score)
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    f1_score,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
@@ -54,7 +61,7 @@ class TrainingConfig:
     min_negatives: int = 5
 
     def params(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items()}
+        return dict(self.__dict__)
 
 
 class InsufficientData(ValueError):
@@ -72,9 +79,18 @@ def _encoder(specs: Sequence[FeatureSpec]) -> ColumnTransformer:
     steps = []
     if categorical:
         # Ordinal codes, not native categorical splits: SHAP's TreeExplainer stays exact.
-        steps.append(("categorical", OrdinalEncoder(
-            categories=[list(s.categories) for s in categorical], handle_unknown="use_encoded_value",
-            unknown_value=np.nan, dtype=np.float64), [s.name for s in categorical]))
+        steps.append(
+            (
+                "categorical",
+                OrdinalEncoder(
+                    categories=[list(s.categories) for s in categorical],
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    dtype=np.float64,
+                ),
+                [s.name for s in categorical],
+            )
+        )
     steps.append(("numeric", "passthrough", numeric))
     return ColumnTransformer(steps, remainder="drop", verbose_feature_names_out=False)
 
@@ -82,19 +98,33 @@ def _encoder(specs: Sequence[FeatureSpec]) -> ColumnTransformer:
 def build_pipeline(family: str, specs: Sequence[FeatureSpec], config: TrainingConfig) -> Pipeline:
     if family == GRADIENT_BOOSTING:
         model = HistGradientBoostingClassifier(
-            max_iter=config.gb_max_iter, learning_rate=config.gb_learning_rate, max_depth=config.gb_max_depth,
-            min_samples_leaf=config.gb_min_samples_leaf, l2_regularization=config.gb_l2_regularization,
-            early_stopping=False, random_state=config.seed)
+            max_iter=config.gb_max_iter,
+            learning_rate=config.gb_learning_rate,
+            max_depth=config.gb_max_depth,
+            min_samples_leaf=config.gb_min_samples_leaf,
+            l2_regularization=config.gb_l2_regularization,
+            early_stopping=False,
+            random_state=config.seed,
+        )
         return Pipeline([("encode", _encoder(specs)), ("model", model)])
     if family == LOGISTIC_REGRESSION:
-        return Pipeline([("encode", _encoder(specs)), ("impute", SimpleImputer(strategy="median")),
-                         ("scale", StandardScaler()), ("model", LogisticRegression(max_iter=2000))])
+        return Pipeline(
+            [
+                ("encode", _encoder(specs)),
+                ("impute", SimpleImputer(strategy="median")),
+                ("scale", StandardScaler()),
+                ("model", LogisticRegression(max_iter=2000)),
+            ]
+        )
     if family == RANDOM_FOREST:
         model = RandomForestClassifier(
-            n_estimators=config.rf_trees, max_depth=config.rf_max_depth, min_samples_leaf=5,
-            n_jobs=2, random_state=config.seed)
-        return Pipeline([("encode", _encoder(specs)), ("impute", SimpleImputer(strategy="median")),
-                         ("model", model)])
+            n_estimators=config.rf_trees,
+            max_depth=config.rf_max_depth,
+            min_samples_leaf=5,
+            n_jobs=2,
+            random_state=config.seed,
+        )
+        return Pipeline([("encode", _encoder(specs)), ("impute", SimpleImputer(strategy="median")), ("model", model)])
     raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
 
 
@@ -102,8 +132,7 @@ def predict_proba(model: Pipeline, features: pd.DataFrame, batch_rows: int = 500
     """P(label = 1) for every row, in batches so a large table never doubles in memory."""
     if features.empty:
         return np.empty(0, dtype=np.float64)
-    parts = [model.predict_proba(features.iloc[i:i + batch_rows])[:, 1]
-             for i in range(0, len(features), batch_rows)]
+    parts = [model.predict_proba(features.iloc[i : i + batch_rows])[:, 1] for i in range(0, len(features), batch_rows)]
     return np.concatenate(parts).astype(np.float64)
 
 
@@ -153,7 +182,8 @@ def require_enough_data(counts: pd.DataFrame, config: TrainingConfig, what: str)
             f"Not enough labelled data to train the {what} model: " + "; ".join(problems) + ". "
             f"Each split needs at least {config.min_train_rows} rows (train) or {config.min_eval_rows} "
             f"(validation, test) with at least {config.min_positives} positive and "
-            f"{config.min_negatives} negative labels. Land more days of events (the split is by time).")
+            f"{config.min_negatives} negative labels. Land more days of events (the split is by time)."
+        )
 
 
 @dataclass
@@ -187,8 +217,14 @@ class TrainingResult:
         """One row per family: holdout (test) metrics, threshold, training time."""
         rows = []
         for result in self.families.values():
-            rows.append({"model": result.family, **{k: round(v, 4) for k, v in result.test.items()},
-                         "threshold": round(result.threshold, 4), "fit_seconds": round(result.fit_seconds, 2)})
+            rows.append(
+                {
+                    "model": result.family,
+                    **{k: round(v, 4) for k, v in result.test.items()},
+                    "threshold": round(result.threshold, 4),
+                    "fit_seconds": round(result.fit_seconds, 2),
+                }
+            )
         return pd.DataFrame(rows).set_index("model")
 
 
@@ -240,20 +276,40 @@ def train_and_compare(
         threshold = choose_threshold(y_val, p_val)
         p_test = predict_proba(model, X_test)
         results[family] = FamilyResult(
-            family, model, threshold, fit_seconds,
-            evaluate(y_val, p_val, threshold, config.top_k), evaluate(y_test, p_test, threshold, config.top_k),
-            p_test)
-        log(f"{what or label}: {family} fitted on {len(X_train):,} rows in {fit_seconds:.1f}s, "
-            f"test PR-AUC {results[family].test['pr_auc']:.4f}")
+            family,
+            model,
+            threshold,
+            fit_seconds,
+            evaluate(y_val, p_val, threshold, config.top_k),
+            evaluate(y_test, p_test, threshold, config.top_k),
+            p_test,
+        )
+        log(
+            f"{what or label}: {family} fitted on {len(X_train):,} rows in {fit_seconds:.1f}s, "
+            f"test PR-AUC {results[family].test['pr_auc']:.4f}"
+        )
     X_all = pd.concat([X_train, X_val, X_test], ignore_index=True)
     y_all = np.concatenate([y_train, y_val, y_test])
-    return TrainingResult(specs, label, counts, len(X_train), results, X_train, X_test, y_test,
-                          leakage=single_feature_auc(X_all, y_all, specs))
+    return TrainingResult(
+        specs,
+        label,
+        counts,
+        len(X_train),
+        results,
+        X_train,
+        X_test,
+        y_test,
+        leakage=single_feature_auc(X_all, y_all, specs),
+    )
 
 
 def paired_bootstrap(
-    y_true: np.ndarray, candidate: np.ndarray, baseline: np.ndarray,
-    resamples: int = 300, seed: int = 0, level: float = 0.90,
+    y_true: np.ndarray,
+    candidate: np.ndarray,
+    baseline: np.ndarray,
+    resamples: int = 300,
+    seed: int = 0,
+    level: float = 0.90,
 ) -> tuple[float, float, float]:
     """PR-AUC(candidate) - PR-AUC(baseline) on the same rows: point estimate and a bootstrap interval.
 
@@ -265,8 +321,9 @@ def paired_bootstrap(
     diffs = np.empty(resamples)
     for i in range(resamples):
         rows = np.concatenate([rng.choice(positives, len(positives)), rng.choice(negatives, len(negatives))])
-        diffs[i] = (average_precision_score(y_true[rows], candidate[rows])
-                    - average_precision_score(y_true[rows], baseline[rows]))
+        diffs[i] = average_precision_score(y_true[rows], candidate[rows]) - average_precision_score(
+            y_true[rows], baseline[rows]
+        )
     point = average_precision_score(y_true, candidate) - average_precision_score(y_true, baseline)
     tail = (1 - level) / 2
     return float(point), float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1 - tail))
@@ -284,16 +341,27 @@ def quality_verdicts(result: TrainingResult, resamples: int = 300) -> pd.DataFra
     for family, other in result.families.items():
         if family == GRADIENT_BOOSTING:
             continue
-        point, low, high = paired_bootstrap(result.y_test, gb.test_probabilities, other.test_probabilities,
-                                            resamples=resamples)
+        point, low, high = paired_bootstrap(
+            result.y_test, gb.test_probabilities, other.test_probabilities, resamples=resamples
+        )
         verdict = "beats" if point > 0 else ("worse" if high < 0 else "tie")
-        rows.append({"baseline": family, "gb_pr_auc": round(gb.test["pr_auc"], 4),
-                     "baseline_pr_auc": round(other.test["pr_auc"], 4), "difference": round(point, 4),
-                     "ci90_low": round(low, 4), "ci90_high": round(high, 4), "verdict": verdict})
+        rows.append(
+            {
+                "baseline": family,
+                "gb_pr_auc": round(gb.test["pr_auc"], 4),
+                "baseline_pr_auc": round(other.test["pr_auc"], 4),
+                "difference": round(point, 4),
+                "ci90_low": round(low, 4),
+                "ci90_high": round(high, 4),
+                "verdict": verdict,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def leaking_features(frame: pd.DataFrame, task: ModelTask, limit: float = LEAKAGE_AUC) -> tuple[pd.DataFrame, pd.DataFrame]:
+def leaking_features(
+    frame: pd.DataFrame, task: ModelTask, limit: float = LEAKAGE_AUC
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(every feature's single-feature AUC, the ones at or above `limit`)."""
     labelled = frame[frame[task.label].notna()]
     if labelled.empty or labelled[task.label].nunique() < 2:

@@ -53,11 +53,12 @@ class DriftSummary:
         return bool(self.columns) and self.drift_share >= threshold
 
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "drift_share": self.drift_share,
-                           "drifted_columns": self.drifted_columns}, indent=2)
+        return json.dumps(
+            {**asdict(self), "drift_share": self.drift_share, "drifted_columns": self.drifted_columns}, indent=2
+        )
 
     @classmethod
-    def from_json(cls, text: str) -> "DriftSummary":
+    def from_json(cls, text: str) -> DriftSummary:
         raw = json.loads(text)
         columns = [ColumnDrift(**c) for c in raw.pop("columns")]
         raw.pop("drift_share"), raw.pop("drifted_columns")
@@ -65,8 +66,10 @@ class DriftSummary:
 
     def markdown(self) -> str:
         rows = ["| column | test | score | threshold | drifted |", "|---|---|---|---|---|"]
-        rows += [f"| {c.column} | {c.test} | {c.score:.4g} | {c.threshold:g} | {'**yes**' if c.drifted else 'no'} |"
-                 for c in self.columns]
+        rows += [
+            f"| {c.column} | {c.test} | {c.score:.4g} | {c.threshold:g} | {'**yes**' if c.drifted else 'no'} |"
+            for c in self.columns
+        ]
         return "\n".join(rows)
 
 
@@ -75,8 +78,13 @@ def sample(frame: pd.DataFrame, rows: int, seed: int = SAMPLE_SEED) -> pd.DataFr
 
 
 def compute_drift(
-    reference: pd.DataFrame, current: pd.DataFrame, *, model: str, batch: str,
-    columns: list[str] | None = None, sample_rows: int = DEFAULT_SAMPLE_ROWS,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    model: str,
+    batch: str,
+    columns: list[str] | None = None,
+    sample_rows: int = DEFAULT_SAMPLE_ROWS,
 ) -> tuple[DriftSummary, object]:
     """Run Evidently on (samples of) the shared columns; return our summary and its snapshot."""
     columns = columns or [c for c in reference.columns if c in current.columns]
@@ -86,18 +94,23 @@ def compute_drift(
         raise ValueError(f"cannot compare drift: reference has {len(reference)} rows, current {len(current)}")
     ref, cur = sample(reference[columns], sample_rows), sample(current[columns], sample_rows)
     snapshot = Report([DataDriftPreset(columns=columns)], include_tests=True).run(cur, ref)
-    summary = DriftSummary(model=model, batch=batch, reference_rows=len(reference),
-                           current_rows=len(current), sample_rows=sample_rows)
+    summary = DriftSummary(
+        model=model, batch=batch, reference_rows=len(reference), current_rows=len(current), sample_rows=sample_rows
+    )
     for test in snapshot.dict()["tests"]:
         params = test["metric_config"]["params"]
         if not params.get("type", "").endswith("ValueDrift"):
             continue
-        metric = next(m for m in snapshot.dict()["metrics"]
-                      if m["id"] == test["metric_config"]["metric_id"])
-        summary.columns.append(ColumnDrift(
-            column=params["column"], test=params["method"], score=float(metric["value"]),
-            threshold=float(params["threshold"]), drifted=test["status"] == "FAIL",
-        ))
+        metric = next(m for m in snapshot.dict()["metrics"] if m["id"] == test["metric_config"]["metric_id"])
+        summary.columns.append(
+            ColumnDrift(
+                column=params["column"],
+                test=params["method"],
+                score=float(metric["value"]),
+                threshold=float(params["threshold"]),
+                drifted=test["status"] == "FAIL",
+            )
+        )
     return summary, snapshot
 
 

@@ -35,20 +35,26 @@ def decide_on_drift(report: DriftReportRecord | None, model: str, threshold: flo
         return RetrainDecision(model, False, f"{model}: no drift report yet")
     if report.drift_share >= threshold:
         return RetrainDecision(
-            model, True,
+            model,
+            True,
             f"{model}: {report.drift_share:.0%} of columns drifted in batch {report.batch} "
             f"(threshold {threshold:.0%}; {report.drifted_columns}): retraining",
             run_key=f"drift:{model}:{report.storage_id}",
         )
     return RetrainDecision(
-        model, False,
+        model,
+        False,
         f"{model}: {report.drift_share:.0%} of columns drifted in batch {report.batch}, "
         f"below the {threshold:.0%} threshold",
     )
 
 
 def decide_on_age(
-    model: str, version: str | None, trained_at: dt.datetime | None, now: dt.datetime, max_age_days: float,
+    model: str,
+    version: str | None,
+    trained_at: dt.datetime | None,
+    now: dt.datetime,
+    max_age_days: float,
 ) -> RetrainDecision:
     if version is None:
         return RetrainDecision(model, False, f"{model}: no production version yet")
@@ -57,7 +63,8 @@ def decide_on_age(
     age_days = (now - trained_at).total_seconds() / 86_400
     if age_days > max_age_days:
         return RetrainDecision(
-            model, True,
+            model,
+            True,
             f"{model}: production version {version} is {age_days:.1f} days old (limit {max_age_days:g}): retraining",
             run_key=f"age:{model}:{version}",
         )

@@ -27,19 +27,36 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.datastructures import Headers
 
+from ecom_assets.ecom_home import env_float
 from ecom_assets.ml.explain import explain
-from ecom_assets.ml.feature_specs import (CART_FEATURES, CART_MODEL_NAME, PURCHASE_FEATURES, PURCHASE_MODEL_NAME,
-                                     FeatureSpec, cart_feature_defaults, cart_feature_frame, coerce)
+from ecom_assets.ml.feature_specs import (
+    CART_FEATURES,
+    CART_MODEL_NAME,
+    PURCHASE_FEATURES,
+    PURCHASE_MODEL_NAME,
+    FeatureSpec,
+    cart_feature_frame,
+    coerce,
+    with_cart_defaults,
+)
 from ecom_assets.ml.tracking import PRODUCTION, ProductionModel, tracking_uri
 from ecom_assets.ml.training import predict_proba
 from ecom_assets.serving.model_store import ModelStore
+from ecom_assets.serving.request_scoring import (
+    CART_RULES,
+    HIGH_RISK_FROM,
+    LOW_RISK_BELOW,
+    InvalidInput,
+    risk_band,
+    risk_bands,
+    rule_for,
+    validate_frame,
+    waterfall_png,
+)
 from ecom_assets.serving.row_explainer import RowExplainer
-from ecom_assets.serving.request_scoring import (CART_RULES, HIGH_RISK_FROM, LOW_RISK_BELOW, InvalidInput, risk_band,
-                                         risk_bands, rule_for, validate_frame, waterfall_png)
-from ecom_assets.ecom_home import env_float
-
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
+MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,16 +64,17 @@ class ServingSettings:
     tracking_uri: str
     refresh_seconds: float = 5.0  # how often the registry is asked whether `production` moved
     max_body_bytes: int = 64 * 1024  # one session or one purchase row
-    max_upload_bytes: int = 20 * 1024 * 1024  # /bulk_predict, JSON or CSV
+    max_upload_bytes: int = 20 * MB  # /bulk_predict, JSON or CSV
     max_bulk_rows: int = 100_000
 
     @classmethod
-    def from_env(cls) -> "ServingSettings":
+    def from_env(cls) -> ServingSettings:
+        """Read when the service starts: MLFLOW_TRACKING_URI (as the assets read it), ECOM_API_*."""
         return cls(
             tracking_uri=tracking_uri(),
-            refresh_seconds=env_float("ECOM_API_REFRESH_SECONDS", 5.0),
-            max_upload_bytes=int(env_float("ECOM_API_MAX_UPLOAD_MB", 20) * 1024 * 1024),
-            max_bulk_rows=int(env_float("ECOM_API_MAX_BULK_ROWS", 100_000)),
+            refresh_seconds=env_float("ECOM_API_REFRESH_SECONDS", cls.refresh_seconds),
+            max_upload_bytes=int(env_float("ECOM_API_MAX_UPLOAD_MB", cls.max_upload_bytes / MB) * MB),
+            max_bulk_rows=int(env_float("ECOM_API_MAX_BULK_ROWS", cls.max_bulk_rows)),
         )
 
 
@@ -81,13 +99,15 @@ def _field(spec: FeatureSpec, rules: dict) -> tuple[Any, Any]:
 
 _forbid = ConfigDict(extra="forbid")
 CartSession = create_model(
-    "CartSession", __config__=_forbid,
-    **{spec.name: _field(spec, CART_RULES) for spec in CART_FEATURES})
-CartSession.__doc__ = ("One shopping session at the decision point. The first four features are required; "
-                       "the others take the documented default when left out.")
+    "CartSession", __config__=_forbid, **{spec.name: _field(spec, CART_RULES) for spec in CART_FEATURES}
+)
+CartSession.__doc__ = (
+    "One shopping session at the decision point. The first four features are required; "
+    "the others take the documented default when left out."
+)
 PurchaseRow = create_model(
-    "PurchaseRow", __config__=_forbid,
-    **{spec.name: _field(spec, {}) for spec in PURCHASE_FEATURES})
+    "PurchaseRow", __config__=_forbid, **{spec.name: _field(spec, {}) for spec in PURCHASE_FEATURES}
+)
 PurchaseRow.__doc__ = "One user x item pair at a cutoff: the features of the purchase model, all required."
 
 
@@ -167,11 +187,15 @@ class BodySizeLimit:
 
 def _no_model(store: ModelStore, name: str) -> HTTPException:
     slot = store.slot(name)
-    return HTTPException(status_code=503, detail=(
-        f"No '{PRODUCTION}' version of model '{name}' in the MLflow registry ({store.tracking_uri})"
-        f"{': ' + slot.error if slot.error else ''}. Train one: `make demo` (synthetic data, whole graph), "
-        "`ecom-assets run` after landing files, or materialize the ml assets in `make dev`. The service "
-        f"picks up a newly promoted version within {store.refresh_seconds:g} s, without a restart."))
+    return HTTPException(
+        status_code=503,
+        detail=(
+            f"No '{PRODUCTION}' version of model '{name}' in the MLflow registry ({store.tracking_uri})"
+            f"{': ' + slot.error if slot.error else ''}. Train one: `make demo` (synthetic data, whole graph), "
+            "`ecom-assets run` after landing files, or materialize the ml assets in `make dev`. The service "
+            f"picks up a newly promoted version within {store.refresh_seconds:g} s, without a restart."
+        ),
+    )
 
 
 def _model_ref(model: ProductionModel) -> dict:
@@ -192,13 +216,22 @@ def _scored_json(model: ProductionModel, frame: pd.DataFrame, extras: list[str],
     rounded = np.round(p, 6).tolist()
     if extras:
         passthrough = frame[extras].astype(object).where(frame[extras].notna(), None).to_dict("records")
-        predictions = [{**row, "abandonment_probability": pr, "risk_band": b}
-                       for row, pr, b in zip(passthrough, rounded, bands)]
+        predictions = [
+            {**row, "abandonment_probability": pr, "risk_band": b} for row, pr, b in zip(passthrough, rounded, bands)
+        ]
     else:
         predictions = [{"abandonment_probability": pr, "risk_band": b} for pr, b in zip(rounded, bands)]
-    return orjson.dumps({"model": _model_ref(model), "rows": len(predictions), "threshold": model.threshold,
-                         "passed_through": extras, "predictions": predictions},
-                        option=orjson.OPT_SERIALIZE_NUMPY, default=str)
+    return orjson.dumps(
+        {
+            "model": _model_ref(model),
+            "rows": len(predictions),
+            "threshold": model.threshold,
+            "passed_through": extras,
+            "predictions": predictions,
+        },
+        option=orjson.OPT_SERIALIZE_NUMPY,
+        default=str,
+    )
 
 
 SCORE_COLUMNS = ("abandonment_probability", "risk_band")
@@ -206,17 +239,27 @@ SCORE_COLUMNS = ("abandonment_probability", "risk_band")
 
 PROBE_SESSIONS = [  # the fast explanation path is checked against ml.explain on these
     {"total_views": 1, "total_carts": 1, "session_duration_minutes": 1.0, "experiment_group": "control"},
-    {"total_views": 12, "total_carts": 3, "session_duration_minutes": 25.5, "experiment_group": "treatment",
-     "total_removes": 1, "distinct_items": 4, "cart_value": 180.0, "hour_of_day": 9, "day_of_week": 6,
-     "is_returning_user": 1, "previous_sessions": 5, "previous_purchases": 2},
+    {
+        "total_views": 12,
+        "total_carts": 3,
+        "session_duration_minutes": 25.5,
+        "experiment_group": "treatment",
+        "total_removes": 1,
+        "distinct_items": 4,
+        "cart_value": 180.0,
+        "hour_of_day": 9,
+        "day_of_week": 6,
+        "is_returning_user": 1,
+        "previous_sessions": 5,
+        "previous_purchases": 2,
+    },
     {"total_views": 0, "total_carts": 0, "session_duration_minutes": 0.0, "experiment_group": "treatment"},
 ]
 
 
 def session_row(session: dict) -> dict:
     """A validated session with the documented defaults filled in."""
-    defaults = cart_feature_defaults()
-    return {s.name: session[s.name] if session.get(s.name) is not None else defaults[s.name] for s in CART_FEATURES}
+    return with_cart_defaults(session)
 
 
 def create_app(settings: ServingSettings | None = None, store: ModelStore | None = None) -> FastAPI:
@@ -234,8 +277,9 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
             for key in [k for k in fast_paths if k[0] == model.name and k[1] not in keep]:
                 fast_paths.pop(key, None)
 
-    store = store or ModelStore([CART_MODEL_NAME, PURCHASE_MODEL_NAME], settings.tracking_uri,
-                                settings.refresh_seconds, on_load=warm_up)
+    store = store or ModelStore(
+        [CART_MODEL_NAME, PURCHASE_MODEL_NAME], settings.tracking_uri, settings.refresh_seconds, on_load=warm_up
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -249,17 +293,21 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         version="1",
         lifespan=lifespan,
     )
-    app.add_middleware(BodySizeLimit, default=settings.max_body_bytes,
-                       per_path={"/bulk_predict": settings.max_upload_bytes})
+    app.add_middleware(
+        BodySizeLimit, default=settings.max_body_bytes, per_path={"/bulk_predict": settings.max_upload_bytes}
+    )
     app.state.store, app.state.settings = store, settings
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         errors = exc.errors()
-        return JSONResponse(status_code=422, content={
-            "message": _message(errors),
-            "detail": json.loads(json.dumps(errors, default=str)),
-        })
+        return JSONResponse(
+            status_code=422,
+            content={
+                "message": _message(errors),
+                "detail": json.loads(json.dumps(errors, default=str)),
+            },
+        )
 
     @app.exception_handler(InvalidInput)
     async def _refused(request: Request, exc: InvalidInput):
@@ -274,8 +322,10 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
     @app.get("/health")
     async def health() -> dict:
         """Liveness and which model versions are being served (200 even without models)."""
-        models = {name: {"version": m.version if (m := store.get(name)) else None, "error": store.slot(name).error}
-                  for name in store.names}
+        models = {
+            name: {"version": m.version if (m := store.get(name)) else None, "error": store.slot(name).error}
+            for name in store.names
+        }
         ready = all(v["version"] is not None for v in models.values())
         return {"status": "ok" if ready else "degraded", "models": models}
 
@@ -285,29 +335,49 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         if name not in store.names:
             raise HTTPException(status_code=404, detail=f"unknown model {name!r}; this service serves {store.names}")
         model = require(name)
-        return {"name": model.name, "version": model.version, "alias": PRODUCTION, "trained_at": model.trained_at,
-                "threshold": model.threshold, "holdout_metrics": model.holdout_metrics,
-                "features": model.features, "run_id": model.run_id}
+        return {
+            "name": model.name,
+            "version": model.version,
+            "alias": PRODUCTION,
+            "trained_at": model.trained_at,
+            "threshold": model.threshold,
+            "holdout_metrics": model.holdout_metrics,
+            "features": model.features,
+            "run_id": model.run_id,
+        }
 
     # The one-row endpoints are `async`: their work is a millisecond of CPU, cheaper inline on the
     # event loop than a hop to the thread pool. Bulk scoring runs in the thread pool.
     @app.post("/predict", response_model=CartPrediction, response_model_exclude_none=True)
-    async def predict(session: CartSession,  # type: ignore[valid-type]
-                      plot: bool = Query(False, description="add the waterfall chart as a base64 PNG")):
+    async def predict(
+        session: CartSession,  # type: ignore[valid-type]
+        plot: bool = Query(False, description="add the waterfall chart as a base64 PNG"),
+    ):
         """One session -> abandonment probability, risk band and each feature's contribution."""
         model = require(CART_MODEL_NAME)
         row = session_row(session.model_dump())
         fast = fast_paths.get((model.name, model.version))
-        why = fast.explain(row) if fast is not None else await run_in_threadpool(explain, model.model, row, CART_FEATURES)
+        why = (
+            fast.explain(row) if fast is not None else await run_in_threadpool(explain, model.model, row, CART_FEATURES)
+        )
         p = why.probability
-        contributions = [{"feature": f, "value": _plain(why.values.get(f)), "contribution": round(c, 6)}
-                         for f, c in why.contributions.items()]
-        out = {"abandonment_probability": round(p, 6), "risk_band": risk_band(p),
-               "will_abandon": bool(p >= model.threshold), "threshold": model.threshold, "model": _model_ref(model),
-               "base_value": round(why.base_value, 6), "contributions": contributions}
+        contributions = [
+            {"feature": f, "value": _plain(why.values.get(f)), "contribution": round(c, 6)}
+            for f, c in why.contributions.items()
+        ]
+        out = {
+            "abandonment_probability": round(p, 6),
+            "risk_band": risk_band(p),
+            "will_abandon": bool(p >= model.threshold),
+            "threshold": model.threshold,
+            "model": _model_ref(model),
+            "base_value": round(why.base_value, 6),
+            "contributions": contributions,
+        }
         if plot:
             png = await run_in_threadpool(  # drawing takes ~100 ms: off the event loop
-                waterfall_png, why.base_value, [(c["feature"], c["value"], c["contribution"]) for c in contributions], p)
+                waterfall_png, why.base_value, [(c["feature"], c["value"], c["contribution"]) for c in contributions], p
+            )
             out["plot_png_base64"] = base64.b64encode(png).decode("ascii")
         # Built to the CartPrediction schema above; returned as bytes so it is not validated twice.
         return Response(orjson.dumps(out), media_type="application/json")
@@ -318,8 +388,12 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         model = require(PURCHASE_MODEL_NAME)
         frame = coerce(pd.DataFrame([row.model_dump()]), PURCHASE_FEATURES)
         p = float(model.predict_proba(frame, PURCHASE_FEATURES)[0])
-        return {"purchase_probability": round(p, 6), "will_purchase": p >= model.threshold,
-                "threshold": model.threshold, "model": _model_ref(model)}
+        return {
+            "purchase_probability": round(p, 6),
+            "will_purchase": p >= model.threshold,
+            "threshold": model.threshold,
+            "model": _model_ref(model),
+        }
 
     def score_frame(frame: pd.DataFrame):
         model = require(CART_MODEL_NAME)
@@ -335,14 +409,18 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         except orjson.JSONDecodeError as exc:
             raise InvalidInput(f"body is not valid JSON: {exc}", 400) from exc
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise InvalidInput("send a JSON list of sessions (objects), e.g. [{\"total_views\": 3, ...}], "
-                               "or a CSV file")
+            raise InvalidInput('send a JSON list of sessions (objects), e.g. [{"total_views": 3, ...}], or a CSV file')
         if len(rows) > settings.max_bulk_rows:
-            raise InvalidInput(f"{len(rows):,} rows is more than the {settings.max_bulk_rows:,} one request may "
-                               "score: split the list", 413)
+            raise InvalidInput(
+                f"{len(rows):,} rows is more than the {settings.max_bulk_rows:,} one request may score: split the list",
+                413,
+            )
         model, frame, _, extras, p = score_frame(pd.DataFrame.from_records(rows))
-        return Response(_scored_json(model, frame, extras, p), media_type="application/json",
-                        headers={"X-Model-Version": model.version})
+        return Response(
+            _scored_json(model, frame, extras, p),
+            media_type="application/json",
+            headers={"X-Model-Version": model.version},
+        )
 
     def score_csv(data: bytes, filename: str):
         if not data.strip():
@@ -356,20 +434,42 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         scored["abandonment_probability"] = np.round(p, 6)
         scored["risk_band"] = risk_bands(p)
         stem = (filename or "sessions.csv").rsplit("/", 1)[-1].removesuffix(".csv") or "sessions"
-        return Response(scored.to_csv(index=False), media_type="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="{stem}_scored.csv"',
-            "X-Model-Version": model.version, "X-Passed-Through": ",".join(extras)})
+        return Response(
+            scored.to_csv(index=False),
+            media_type="text/csv",
+            headers={
+                "Content-Disposition": f'attachment; filename="{stem}_scored.csv"',
+                "X-Model-Version": model.version,
+                "X-Passed-Through": ",".join(extras),
+            },
+        )
 
     @app.post(
         "/bulk_predict",
-        openapi_extra={"requestBody": {"required": True, "content": {
-            "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/CartSession"}}},
-            "text/csv": {"schema": {"type": "string"}},
-            "multipart/form-data": {"schema": {"type": "object", "properties": {
-                "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
-        }}},
-        responses={200: {"description": "JSON in, JSON out; CSV in, the same CSV with "
-                                        "`abandonment_probability` and `risk_band` appended"}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "array", "items": {"$ref": "#/components/schemas/CartSession"}}
+                    },
+                    "text/csv": {"schema": {"type": "string"}},
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                            "required": ["file"],
+                        }
+                    },
+                },
+            }
+        },
+        responses={
+            200: {
+                "description": "JSON in, JSON out; CSV in, the same CSV with "
+                "`abandonment_probability` and `risk_band` appended"
+            }
+        },
     )
     async def bulk_predict(request: Request):
         """Many sessions at once, vectorised: a JSON list, a CSV body, or an uploaded CSV file (`file`)."""
@@ -378,8 +478,9 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
             async with request.form(max_files=1, max_fields=5) as form:
                 upload = form.get("file")
                 if upload is None or isinstance(upload, str):
-                    raise InvalidInput("upload the CSV as a file in the form field 'file' "
-                                       "(curl -F file=@sessions.csv ...)")
+                    raise InvalidInput(
+                        "upload the CSV as a file in the form field 'file' (curl -F file=@sessions.csv ...)"
+                    )
                 data = await upload.read()
                 name = upload.filename or "sessions.csv"
             return await run_in_threadpool(score_csv, data, name)
@@ -388,13 +489,18 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
             return await run_in_threadpool(score_csv, body, "sessions.csv")
         if content_type in ("application/json", ""):
             return await run_in_threadpool(score_json, body)
-        raise InvalidInput(f"unsupported content type {content_type!r}: send application/json, text/csv "
-                           "or multipart/form-data with a CSV file", 415)
+        raise InvalidInput(
+            f"unsupported content type {content_type!r}: send application/json, text/csv "
+            "or multipart/form-data with a CSV file",
+            415,
+        )
 
     app.description = (
         f"Risk bands: low below {LOW_RISK_BELOW}, high from {HIGH_RISK_FROM}, medium between. "
         f"Optional session features default to: "
-        + ", ".join(f"{s.name}={s.default!r}" for s in CART_FEATURES if not s.required) + ".")
+        + ", ".join(f"{s.name}={s.default!r}" for s in CART_FEATURES if not s.required)
+        + "."
+    )
     return app
 
 

@@ -39,8 +39,10 @@ class ScoringApi:
         try:
             response = httpx.request(method, f"{self.base_url}{path}", timeout=self.timeout, **kwargs)
         except httpx.HTTPError as exc:
-            raise ApiError(f"the scoring API at {self.base_url} is not reachable ({type(exc).__name__}): "
-                           "start it with `make serve`") from exc
+            raise ApiError(
+                f"the scoring API at {self.base_url} is not reachable ({type(exc).__name__}): "
+                "start it with `make serve`"
+            ) from exc
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -64,5 +66,6 @@ class ScoringApi:
 
     def score_csv(self, data: bytes, filename: str = "sessions.csv") -> ScoredFile:
         response = self._call("POST", "/bulk_predict", files={"file": (filename, data, "text/csv")})
-        return ScoredFile(pd.read_csv(io.BytesIO(response.content)), response.content,
-                          response.headers.get("x-model-version", ""))
+        return ScoredFile(
+            pd.read_csv(io.BytesIO(response.content)), response.content, response.headers.get("x-model-version", "")
+        )

@@ -11,15 +11,17 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.ml.feature_specs import CART_FEATURES, EXPERIMENT_GROUPS
 from ecom_assets.serving import app_data
 from ecom_assets.serving.api_client import ApiError, ScoringApi
-from ecom_assets.ecom_home import EcomPaths
 
 RISK_STYLE = {"high": st.error, "medium": st.warning, "low": st.success}
-RISK_TEXT = {"high": "High risk: this cart will probably be abandoned",
-             "medium": "Medium risk: worth a nudge",
-             "low": "Low risk: this session will probably check out"}
+RISK_TEXT = {
+    "high": "High risk: this cart will probably be abandoned",
+    "medium": "Medium risk: worth a nudge",
+    "low": "Low risk: this session will probably check out",
+}
 
 
 def _mtime(path: Path) -> float:
@@ -43,19 +45,23 @@ def predictor_tab(api: ScoringApi) -> None:
         session = {
             "total_views": st.slider("Product views in the session", 0, 60, 6, key="total_views"),
             "total_carts": st.slider("Add-to-carts", 0, 15, 1, key="total_carts"),
-            "session_duration_minutes": st.slider("Session duration (minutes)", 0.0, 180.0, 12.0, 0.5,
-                                                  key="session_duration_minutes"),
-            "experiment_group": st.radio("Checkout experiment arm", EXPERIMENT_GROUPS, horizontal=True,
-                                         key="experiment_group"),
+            "session_duration_minutes": st.slider(
+                "Session duration (minutes)", 0.0, 180.0, 12.0, 0.5, key="session_duration_minutes"
+            ),
+            "experiment_group": st.radio(
+                "Checkout experiment arm", EXPERIMENT_GROUPS, horizontal=True, key="experiment_group"
+            ),
         }
         with st.expander("More about the session (optional; defaults otherwise)"):
             for spec in app_data.optional_session_features():
                 if isinstance(spec.default, float):
-                    session[spec.name] = st.number_input(spec.description, min_value=0.0, value=spec.default,
-                                                         key=spec.name)
+                    session[spec.name] = st.number_input(
+                        spec.description, min_value=0.0, value=spec.default, key=spec.name
+                    )
                 else:
-                    session[spec.name] = int(st.number_input(spec.description, min_value=0, value=int(spec.default),
-                                                             step=1, key=spec.name))
+                    session[spec.name] = int(
+                        st.number_input(spec.description, min_value=0, value=int(spec.default), step=1, key=spec.name)
+                    )
     with right:
         try:
             result = api.predict(session, plot=True)
@@ -63,11 +69,16 @@ def predictor_tab(api: ScoringApi) -> None:
             st.error(f"No prediction: {exc.message}")
             return
         p, band = result["abandonment_probability"], result["risk_band"]
-        st.caption(f"Scored: {session['total_views']} views, {session['total_carts']} add-to-carts, "
-                   f"{session['session_duration_minutes']:g} minutes, {session['experiment_group']} arm")
-        st.metric("Abandonment probability", f"{p:.1%}",
-                  help=f"model {result['model']['name']} v{result['model']['version']}; decision threshold "
-                       f"{result['threshold']:.2f}")
+        st.caption(
+            f"Scored: {session['total_views']} views, {session['total_carts']} add-to-carts, "
+            f"{session['session_duration_minutes']:g} minutes, {session['experiment_group']} arm"
+        )
+        st.metric(
+            "Abandonment probability",
+            f"{p:.1%}",
+            help=f"model {result['model']['name']} v{result['model']['version']}; decision threshold "
+            f"{result['threshold']:.2f}",
+        )
         RISK_STYLE[band](f"**{RISK_TEXT[band]}** ({band} risk, model v{result['model']['version']})")
         if result.get("plot_png"):
             st.image(result["plot_png"], caption="Why: each feature's push from the average session (log-odds)")
@@ -79,11 +90,14 @@ def predictor_tab(api: ScoringApi) -> None:
 def ab_tab(paths: EcomPaths) -> None:
     st.subheader("Checkout experiment")
     results = _published(str(paths.published), app_data.AB_RESULTS, _mtime(paths.published / app_data.AB_RESULTS))
-    by_arm = _published(str(paths.published), app_data.AB_SESSIONS_BY_ARM,
-                        _mtime(paths.published / app_data.AB_SESSIONS_BY_ARM))
+    by_arm = _published(
+        str(paths.published), app_data.AB_SESSIONS_BY_ARM, _mtime(paths.published / app_data.AB_SESSIONS_BY_ARM)
+    )
     if results is None or by_arm is None:
-        st.info(f"No A/B results published yet in {paths.published}: run `make demo` (or the experiment "
-                "assets in `make dev`).")
+        st.info(
+            f"No A/B results published yet in {paths.published}: run `make demo` (or the experiment "
+            "assets in `make dev`)."
+        )
         return
     names = app_data.experiments(results, by_arm)
     experiment = st.selectbox("Experiment", names, key="ab_experiment") if len(names) > 1 else names[0]
@@ -113,13 +127,20 @@ def ab_tab(paths: EcomPaths) -> None:
 def bulk_tab(api: ScoringApi) -> None:
     st.subheader("Score a file of sessions")
     required = [s.name for s in CART_FEATURES if s.required]
-    st.caption(f"A CSV with the columns {', '.join(required)} (optional: "
-               f"{', '.join(s.name for s in app_data.optional_session_features())}; any other column, "
-               "such as an id, is passed through).")
+    st.caption(
+        f"A CSV with the columns {', '.join(required)} (optional: "
+        f"{', '.join(s.name for s in app_data.optional_session_features())}; any other column, "
+        "such as an id, is passed through)."
+    )
     upload = st.file_uploader("CSV file", type=["csv"], key="bulk_upload")
     example = app_data.example_sessions()
-    st.download_button("Download an example file", example.to_csv(index=False), "example_sessions.csv",
-                       "text/csv", key="example_download")
+    st.download_button(
+        "Download an example file",
+        example.to_csv(index=False),
+        "example_sessions.csv",
+        "text/csv",
+        key="example_download",
+    )
     if st.button("Score the example file", key="score_example"):
         st.session_state["bulk_source"] = ("example_sessions.csv", example.to_csv(index=False).encode())
     if upload is not None:
@@ -133,11 +154,14 @@ def bulk_tab(api: ScoringApi) -> None:
         st.error(f"Could not score {name}: {exc.message}")
         return
     bands = scored.frame["risk_band"].value_counts().reindex(["high", "medium", "low"], fill_value=0)
-    st.success(f"Scored {len(scored.frame):,} sessions from {name} with model v{scored.model_version}: "
-               f"{bands['high']:,} high, {bands['medium']:,} medium, {bands['low']:,} low risk.")
+    st.success(
+        f"Scored {len(scored.frame):,} sessions from {name} with model v{scored.model_version}: "
+        f"{bands['high']:,} high, {bands['medium']:,} medium, {bands['low']:,} low risk."
+    )
     st.dataframe(scored.frame.head(200), hide_index=True)
-    st.download_button("Download the scored file", scored.csv, f"{Path(name).stem}_scored.csv", "text/csv",
-                       key="scored_download")
+    st.download_button(
+        "Download the scored file", scored.csv, f"{Path(name).stem}_scored.csv", "text/csv", key="scored_download"
+    )
 
 
 def insights_tab(paths: EcomPaths) -> None:
@@ -161,8 +185,10 @@ def monitoring_tab(paths: EcomPaths) -> None:
     st.subheader("Data drift")
     reports = app_data.latest_drift_reports(paths.reports)
     if not reports:
-        st.info(f"No drift report yet in {paths.reports}. Reports appear after the monitoring assets run "
-                "(`make demo`, or the drift sensor in `make dev`).")
+        st.info(
+            f"No drift report yet in {paths.reports}. Reports appear after the monitoring assets run "
+            "(`make demo`, or the drift sensor in `make dev`)."
+        )
         return
     for report in reports:
         st.markdown(f"**{report.model}**, batch {report.batch}")
@@ -175,8 +201,13 @@ def monitoring_tab(paths: EcomPaths) -> None:
             cols[1].markdown("Drifted: " + (", ".join(report.drifted_columns) or "none"))
             with st.expander("Per-column tests"):
                 st.dataframe(report.columns_frame(), hide_index=True)
-        st.download_button(f"Open the full report ({report.html.name})", report.html.read_bytes(), report.html.name,
-                           "text/html", key=f"drift_{report.model}")
+        st.download_button(
+            f"Open the full report ({report.html.name})",
+            report.html.read_bytes(),
+            report.html.name,
+            "text/html",
+            key=f"drift_{report.model}",
+        )
         st.caption(str(report.html))
 
 

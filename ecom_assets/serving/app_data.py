@@ -62,10 +62,16 @@ def ab_comparisons(results: pd.DataFrame, experiment: str | None = None) -> dict
             continue
         significant = row.get("significant")
         out[row["metric"]] = ArmComparison(
-            row["metric"], float(row["control_value"]), float(row["treatment_value"]),
-            float(row["absolute_lift"]), float(row["relative_lift"]), float(row["p_value"]),
+            row["metric"],
+            float(row["control_value"]),
+            float(row["treatment_value"]),
+            float(row["absolute_lift"]),
+            float(row["relative_lift"]),
+            float(row["p_value"]),
             None if significant is None or pd.isna(significant) else bool(significant),
-            float(row["absolute_ci_low"]), float(row["absolute_ci_high"]))
+            float(row["absolute_ci_low"]),
+            float(row["absolute_ci_high"]),
+        )
     return out
 
 
@@ -78,8 +84,11 @@ def ab_verdict(results: pd.DataFrame, experiment: str | None = None) -> tuple[st
     return verdict, mismatch
 
 
-FUNNEL_STAGES = (("sessions_with_view", "viewed"), ("sessions_with_cart", "carted"),
-                 ("purchasing_sessions", "purchased"))
+FUNNEL_STAGES = (
+    ("sessions_with_view", "viewed"),
+    ("sessions_with_cart", "carted"),
+    ("purchasing_sessions", "purchased"),
+)
 
 
 def session_funnel_by_arm(by_arm: pd.DataFrame) -> pd.DataFrame:
@@ -134,15 +143,17 @@ def example_sessions(rows: int = 200, seed: int = 0) -> pd.DataFrame:
     """A CSV-ready table of plausible sessions (required features, two optional, an id) to try bulk scoring."""
     rng = np.random.default_rng(seed)
     views = rng.poisson(6, rows)
-    return pd.DataFrame({
-        "session_id": [f"s{i:05d}" for i in range(rows)],
-        "total_views": views,
-        "total_carts": np.minimum(rng.poisson(1.2, rows), views + 1),
-        "session_duration_minutes": np.round(rng.gamma(2.0, 6.0, rows), 1),
-        "experiment_group": rng.choice(EXPERIMENT_GROUPS, rows),
-        "cart_value": np.round(rng.gamma(2.0, 20.0, rows), 2),
-        "hour_of_day": rng.integers(0, 24, rows),
-    })
+    return pd.DataFrame(
+        {
+            "session_id": [f"s{i:05d}" for i in range(rows)],
+            "total_views": views,
+            "total_carts": np.minimum(rng.poisson(1.2, rows), views + 1),
+            "session_duration_minutes": np.round(rng.gamma(2.0, 6.0, rows), 1),
+            "experiment_group": rng.choice(EXPERIMENT_GROUPS, rows),
+            "cart_value": np.round(rng.gamma(2.0, 20.0, rows), 2),
+            "hour_of_day": rng.integers(0, 24, rows),
+        }
+    )
 
 
 def optional_session_features() -> list:

@@ -33,7 +33,7 @@ class ModelStore:
         self,
         names: Sequence[str],
         tracking_uri: str,
-        refresh_seconds: float = 5.0,
+        refresh_seconds: float,  # ServingSettings.refresh_seconds (ECOM_API_REFRESH_SECONDS)
         loader: Callable[[str, str], ProductionModel] = load_production_model,
         version_probe: Callable[[str, str], str | None] = production_version,
         on_load: Callable[[ProductionModel], None] | None = None,
@@ -96,7 +96,7 @@ class ModelStore:
         slot.model, slot.error = loaded, None
         log.info("serving %s version %s (was %s)", slot.name, loaded.version, previous)
 
-    def start(self) -> "ModelStore":
+    def start(self) -> ModelStore:
         """Load what exists now, then keep polling in a daemon thread."""
         self.refresh()
         if self.refresh_seconds > 0 and self._thread is None:

@@ -81,7 +81,9 @@ def _rows(mask: np.ndarray, shown: int = 5) -> str:
     """1-based data-row numbers of a mask, the first few and how many more."""
     where = np.flatnonzero(mask) + 1
     text = ", ".join(str(i) for i in where[:shown])
-    return f"row{'s' if len(where) > 1 else ''} {text}" + (f" (+{len(where) - shown} more)" if len(where) > shown else "")
+    return f"row{'s' if len(where) > 1 else ''} {text}" + (
+        f" (+{len(where) - shown} more)" if len(where) > shown else ""
+    )
 
 
 def validate_frame(
@@ -100,8 +102,10 @@ def validate_frame(
     if len(frame) == 0:
         raise InvalidInput("no rows to score: send at least one row")
     if len(frame) > max_rows:
-        raise InvalidInput(f"{len(frame):,} rows is more than the {max_rows:,} rows one request may score: "
-                           "split the file", status_code=413)
+        raise InvalidInput(
+            f"{len(frame):,} rows is more than the {max_rows:,} rows one request may score: split the file",
+            status_code=413,
+        )
     frame = frame.rename(columns=lambda c: str(c).strip())
     if frame.columns.duplicated().any():
         raise InvalidInput(f"duplicate column(s) {sorted(set(frame.columns[frame.columns.duplicated()]))}")
@@ -110,9 +114,10 @@ def validate_frame(
     missing = [name for name in required if name not in frame.columns]
     if missing:
         raise InvalidInput(
-            f"missing required column(s) {missing}. Required: {required}" +
-            (f"; optional (defaults used when absent): {optional}" if optional else "") +
-            f". Got: {[str(c) for c in frame.columns][:20]}")
+            f"missing required column(s) {missing}. Required: {required}"
+            + (f"; optional (defaults used when absent): {optional}" if optional else "")
+            + f". Got: {[str(c) for c in frame.columns][:20]}"
+        )
     errors: list[str] = []
     out = {}
     for spec in specs:
@@ -153,7 +158,9 @@ def validate_frame(
             if rule.kind == "int":
                 fractional = finite & (np.floor(values) != values)
                 if fractional.any():
-                    errors.append(f"{spec.name}: must be a whole number, got {values[fractional][0]:g} in {_rows(fractional)}")
+                    errors.append(
+                        f"{spec.name}: must be a whole number, got {values[fractional][0]:g} in {_rows(fractional)}"
+                    )
             if rule.minimum is not None and (finite & (values < rule.minimum)).any():
                 low = finite & (values < rule.minimum)
                 errors.append(f"{spec.name}: must be >= {rule.minimum:g}, got {values[low][0]:g} in {_rows(low)}")
@@ -163,9 +170,11 @@ def validate_frame(
         out[spec.name] = values
     if errors:
         raise InvalidInput("invalid input: " + "; ".join(errors), errors=errors)
-    # Already the model's dtype contract (`ml.features.coerce`): float64 numbers, str categories.
-    features = pd.DataFrame({name: (values.astype(str) if isinstance(values, pd.Series) else values)
-                             for name, values in out.items()}, index=frame.index)
+    # Already the model's dtype contract (`ml.feature_specs.coerce`): float64 numbers, str categories.
+    features = pd.DataFrame(
+        {name: (values.astype(str) if isinstance(values, pd.Series) else values) for name, values in out.items()},
+        index=frame.index,
+    )
     known = {s.name for s in specs}
     return features, [str(c) for c in frame.columns if c not in known]
 
@@ -195,8 +204,15 @@ def waterfall_png(
     for i, (label, contribution) in enumerate(bars, start=1):
         colour = "#d62728" if contribution > 0 else "#2ca02c"
         ax.barh(i, contribution, left=running, color=colour)
-        ax.annotate(f"{contribution:+.3f}", (max(running, running + contribution), i), xytext=(3, 0),
-                    textcoords="offset points", va="center", ha="left", fontsize=7)  # right of the bar
+        ax.annotate(
+            f"{contribution:+.3f}",
+            (max(running, running + contribution), i),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            ha="left",
+            fontsize=7,
+        )  # right of the bar
         running += contribution
         labels.append(label)
     ax.barh(len(bars) + 1, running, color="#1f77b4")

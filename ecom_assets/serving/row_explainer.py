@@ -54,11 +54,13 @@ class RowExplainer:
             if name == "remainder" and transformer == "drop":
                 continue
             if transformer == "passthrough" or (  # fitted 'passthrough' is an identity FunctionTransformer
-                    isinstance(transformer, FunctionTransformer) and transformer.func is None):
+                isinstance(transformer, FunctionTransformer) and transformer.func is None
+            ):
                 self.columns += [(c, None) for c in cols]
             elif isinstance(transformer, OrdinalEncoder):
-                self.columns += [(c, {v: float(i) for i, v in enumerate(cats)})
-                                 for c, cats in zip(cols, transformer.categories_)]
+                self.columns += [
+                    (c, {v: float(i) for i, v in enumerate(cats)}) for c, cats in zip(cols, transformer.categories_)
+                ]
             else:
                 raise TypeError(f"unsupported transformer {name}: {type(transformer).__name__}")
         import shap  # seconds to import (numba): only on a model load, never on a request
@@ -73,8 +75,10 @@ class RowExplainer:
 
     def explain(self, row: Mapping[str, Any]) -> RowExplanation:
         """`row` holds every feature already validated (defaults filled in)."""
-        x = np.array([[(codes.get(str(row[c]), math.nan) if codes is not None else float(row[c]))
-                       for c, codes in self.columns]], dtype=np.float64)
+        x = np.array(
+            [[(codes.get(str(row[c]), math.nan) if codes is not None else float(row[c])) for c, codes in self.columns]],
+            dtype=np.float64,
+        )
         # No per-call additivity check: `build` compared this path with the model's own output.
         values = np.asarray(self.explainer.shap_values(x, check_additivity=False), dtype=np.float64).reshape(-1)
         raw = self.base_value + float(values.sum())
@@ -85,16 +89,21 @@ class RowExplainer:
 
     def encode(self, features: pd.DataFrame) -> np.ndarray:
         """The model's input matrix for a validated feature frame: what the pipeline's encoder computes."""
-        return np.column_stack([
-            features[c].map(codes).astype(np.float64).to_numpy() if codes is not None
-            else features[c].to_numpy(dtype=np.float64) for c, codes in self.columns])
+        return np.column_stack(
+            [
+                features[c].map(codes).astype(np.float64).to_numpy()
+                if codes is not None
+                else features[c].to_numpy(dtype=np.float64)
+                for c, codes in self.columns
+            ]
+        )
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """P(label = 1) for many rows, skipping the pipeline's pandas encoder (see `build`)."""
         return self.classifier.predict_proba(self.encode(features))[:, 1].astype(np.float64)
 
     @classmethod
-    def build(cls, model, specs: Sequence[FeatureSpec], probe_rows: Sequence[Mapping[str, Any]]) -> "RowExplainer | None":
+    def build(cls, model, specs: Sequence[FeatureSpec], probe_rows: Sequence[Mapping[str, Any]]) -> RowExplainer | None:
         """A checked fast path, or None (use `ml.explain.explain`) when it does not reproduce it."""
         try:
             fast = cls(model, specs)
@@ -106,10 +115,14 @@ class RowExplainer:
                 reference = explain(model, row, specs)
                 mine = fast.explain(row)
                 if abs(reference.probability - mine.probability) > TOLERANCE or any(
-                        abs(reference.contributions[f] - mine.contributions.get(f, math.inf)) > TOLERANCE
-                        for f in reference.contributions):
-                    log.warning("fast explanation disagrees with ml.explain (p %.6f vs %.6f): not used",
-                                mine.probability, reference.probability)
+                    abs(reference.contributions[f] - mine.contributions.get(f, math.inf)) > TOLERANCE
+                    for f in reference.contributions
+                ):
+                    log.warning(
+                        "fast explanation disagrees with ml.explain (p %.6f vs %.6f): not used",
+                        mine.probability,
+                        reference.probability,
+                    )
                     return None
             return fast
         except Exception as exc:

@@ -1,113 +1,32 @@
-"""The checkout experiment end to end: the effect the generator injects is found, no effect is not
-claimed, a skewed split stops the graph, and the simulated uplift for real files behaves.
-
-The true lift is the generator's own: the same simulated users with and without the checkout
-effect (identical random draws up to the effect), averaged over the treated users.
-"""
+"""assets/ab_experiment.py with checks/experiment_checks.py: the built graph finds the injected effect,
+a skewed split stops the graph, and the simulated uplift for real files behaves."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 import pytest
 
 from ecom_assets.assets import ab_experiment as experiment_assets
-from ecom_assets.checks import experiment_checks
 from ecom_assets.assets import gold
-from ecom_assets.assets.ab_experiment import AB_SESSIONS_BY_ARM, AB_TEST_RESULTS, ASSIGNMENTS, SIMULATED_PURCHASES
-from ecom_assets.experiment.ab_results import LEGACY_EXPERIMENT, RESULT_COLUMNS, experiment_results, results_markdown
-from ecom_assets.definitions import build_definitions
-from ecom_assets.experiment.analysis import analyze_experiment
-from ecom_assets.experiment.assignment import DEFAULT_EXPERIMENT_KEY, assign_group, is_treated
-from ecom_assets.experiment.ab_charts import user_funnel_by_arm
-from ecom_assets.generator import PURCHASE, GeneratorConfig, build_catalogue, generate, simulate_block
-from ecom_assets.lakehouse.landing import list_landing_files
-from ecom_assets.partitions import landing_files
-from ecom_assets.resources import EcomSettings, build_resources
+from ecom_assets.assets.ab_experiment import AB_TEST_RESULTS
+from ecom_assets.checks import experiment_checks
+from ecom_assets.experiment.ab_results import LEGACY_EXPERIMENT, RESULT_COLUMNS
+from ecom_assets.experiment.assignment import DEFAULT_EXPERIMENT_KEY, assign_group
+from ecom_assets.generator import GeneratorConfig, generate
 from ecom_assets.lakehouse.warehouse import ensure_schema
-from ecom_assets_tests.conftest import query
+from ecom_assets.resources import EcomSettings, build_resources
+from ecom_assets_tests.conftest import ingest, query
+from ecom_assets_tests.simulated_users import conversion_row as _conversion
+from ecom_assets_tests.simulated_users import true_conversion_lift
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-# --- simulated users straight from the generator's model (no files, no pipeline) -------------
-
-def simulate_users(seed: int, treatment_effect: float, n_users: int) -> pd.DataFrame:
-    """One row per user of one generator block: arm, converted, revenue (no duplicates, no noise)."""
-    config = GeneratorConfig(seed=seed, treatment_effect=treatment_effect, duplicate_share=0.0)
-    catalogue = build_catalogue(np.random.default_rng([seed, 0]), 2_000)
-    events = simulate_block(np.random.default_rng([seed, 1]), config, catalogue,
-                            400_000_000 + seed * 10_000_000, n_users, 0)
-    buys = events[events["event_type"] == PURCHASE]
-    revenue = pd.Series(catalogue.price_cents[buys["item"].to_numpy()] / 100.0,
-                        index=buys["user_id"].to_numpy()).groupby(level=0).sum()
-    users = pd.DataFrame({"user_id": np.unique(events["user_id"].to_numpy())})
-    users["experiment_group"] = np.where(is_treated(users["user_id"]), "treatment", "control")
-    users["converted"] = users["user_id"].isin(buys["user_id"])
-    users["revenue"] = users["user_id"].map(revenue).fillna(0.0)
-    return users
-
-
-@functools.cache
-def true_conversion_lift(treatment_effect: float, n_users: int = 100_000, seed: int = 3) -> float:
-    """The generator's causal effect on user conversion: the same users with and without the
-    effect (identical draws), averaged over the treated ones. SE about 0.1 pp at 100k users."""
-    with_effect = simulate_users(seed, treatment_effect, n_users)
-    without = simulate_users(seed, 0.0, n_users)
-    assert (with_effect["user_id"] == without["user_id"]).all()
-    control = with_effect["experiment_group"] == "control"
-    assert (with_effect.loc[control, "converted"] == without.loc[control, "converted"]).all()
-    treated = ~control
-    return float((with_effect.loc[treated, "converted"].astype(int)
-                  - without.loc[treated, "converted"].astype(int)).mean())
-
-
-def _conversion(results: pd.DataFrame, experiment: str = DEFAULT_EXPERIMENT_KEY) -> pd.Series:
-    rows = results[(results["experiment"] == experiment) & (results["metric"] == "conversion_rate")]
-    assert len(rows) == 1
-    return rows.iloc[0]
-
-
-def test_true_lift_of_the_generator_is_a_few_points():
-    lift = true_conversion_lift(0.05)
-    assert 0.03 < lift < 0.09
-    assert true_conversion_lift(0.0) == 0.0
-
-
-def test_injected_effect_is_found_in_simulated_users():
-    users = simulate_users(seed=21, treatment_effect=0.05, n_users=30_000)
-    conversion = _conversion(analyze_experiment(users, DEFAULT_EXPERIMENT_KEY))
-    assert conversion["p_value"] < 0.05 and conversion["significant"]
-    assert 0 < conversion["absolute_ci_low"] <= true_conversion_lift(0.05) <= conversion["absolute_ci_high"]
-
-
-def test_no_injected_effect_is_not_claimed():
-    users = simulate_users(seed=22, treatment_effect=0.0, n_users=30_000)
-    results = analyze_experiment(users, DEFAULT_EXPERIMENT_KEY)
-    conversion = _conversion(results)
-    assert not conversion["significant"]
-    assert conversion["absolute_ci_low"] <= 0 <= conversion["absolute_ci_high"]
-    assert "No significant difference in conversion" in conversion["verdict"]
-
-
-def test_false_positive_rate_over_seeds_stays_near_alpha():
-    significant = []
-    for seed in range(1_000, 1_200):  # 200 independent worlds of 2,000 users without an effect
-        results = analyze_experiment(simulate_users(seed, 0.0, 2_000), "null").set_index("metric")
-        significant.append([results.loc["conversion_rate", "significant"],
-                            results.loc["revenue_per_user", "significant"],
-                            results.loc["sample_ratio", "significant"]])
-    conversion, revenue, srm = np.mean(significant, axis=0)
-    assert 0.02 <= conversion <= 0.10  # alpha = 0.05; 200 runs give a standard error of 1.5 pp
-    assert 0.02 <= revenue <= 0.10
-    assert srm <= 0.01  # the SRM alarm uses p < 0.001
-
-
 # --- the assets on the shared 60k-event dataset (generated with treatment_effect = 0.05) ----
+
 
 def _results(paths) -> pd.DataFrame:
     with build_resources(paths)["duckdb"].get_connection() as con:
@@ -118,8 +37,10 @@ def test_built_dataset_finds_the_injected_effect(built):
     results = _results(built.paths)
     assert list(results.columns) == RESULT_COLUMNS
     assert set(zip(results["experiment"], results["metric"])) == {
-        (e, m) for e in (DEFAULT_EXPERIMENT_KEY, LEGACY_EXPERIMENT)
-        for m in ("users", "converted_users", "sample_ratio", "conversion_rate", "revenue_per_user")}
+        (e, m)
+        for e in (DEFAULT_EXPERIMENT_KEY, LEGACY_EXPERIMENT)
+        for m in ("users", "converted_users", "sample_ratio", "conversion_rate", "revenue_per_user")
+    }
     conversion = _conversion(results)
     assert conversion["p_value"] < 0.05 and conversion["statistic"] > 0
     assert 0 < conversion["absolute_ci_low"] <= true_conversion_lift(0.05) <= conversion["absolute_ci_high"]
@@ -130,13 +51,15 @@ def test_built_dataset_finds_the_injected_effect(built):
 
 def test_built_results_match_an_independent_count(built):
     """The table's numbers from a plain SQL count over gold.dim_users (not the asset's query)."""
-    (n_c, x_c, rev_c), (n_t, x_t, rev_t) = query(built.paths, """
+    (n_c, x_c, rev_c), (n_t, x_t, rev_t) = query(
+        built.paths,
+        """
         SELECT count(*), count(*) FILTER (WHERE purchases > 0), avg(lifetime_value)
-        FROM gold.dim_users GROUP BY experiment_group ORDER BY experiment_group""")
+        FROM gold.dim_users GROUP BY experiment_group ORDER BY experiment_group""",
+    )
     rows = _results(built.paths).set_index(["experiment", "metric"]).loc[DEFAULT_EXPERIMENT_KEY]
     assert (rows.loc["users", "control_value"], rows.loc["users", "treatment_value"]) == (n_c, n_t)
-    assert (rows.loc["converted_users", "control_value"], rows.loc["converted_users", "treatment_value"]) \
-        == (x_c, x_t)
+    assert (rows.loc["converted_users", "control_value"], rows.loc["converted_users", "treatment_value"]) == (x_c, x_t)
     assert rows.loc["conversion_rate", "control_value"] == pytest.approx(x_c / n_c)
     assert rows.loc["conversion_rate", "treatment_value"] == pytest.approx(x_t / n_t)
     assert rows.loc["revenue_per_user", "absolute_lift"] == pytest.approx(rev_t - rev_c)
@@ -155,8 +78,11 @@ def test_built_published_snapshots_and_charts(built):
     assert len(results) == 10 and {"statistic", "p_value", "verdict"} <= set(results.columns)
     sessions = pd.read_parquet(built.paths.published / "ab_sessions_by_arm.parquet").set_index("experiment_group")
     assert list(sessions.index) == ["control", "treatment"]
-    totals = query(built.paths, """SELECT count(*), count(*) FILTER (WHERE carts > 0 AND purchases = 0)
-                                   FROM gold.fact_user_sessions""")[0]
+    totals = query(
+        built.paths,
+        """SELECT count(*), count(*) FILTER (WHERE carts > 0 AND purchases = 0)
+                                   FROM gold.fact_user_sessions""",
+    )[0]
     assert sessions["sessions"].sum() == totals[0] and sessions["abandoned_cart_sessions"].sum() == totals[1]
     assert ((sessions["cart_abandonment_rate"] > 0) & (sessions["cart_abandonment_rate"] < 1)).all()
     # the checkout effect turns carts into purchases, so treated cart sessions are abandoned less often
@@ -173,28 +99,27 @@ def test_built_published_snapshots_and_charts(built):
     assert metadata["simulated_uplift"].value == "off"
 
 
-def test_experiment_results_and_funnel_helpers():
-    users = simulate_users(seed=5, treatment_effect=0.05, n_users=3_000)
-    users["legacy_group"] = np.where(users["user_id"] % 2 == 0, "control", "treatment")
-    users["viewed"], users["carted"] = True, users["converted"] | (users["user_id"] % 3 == 0)
-    results = experiment_results(users, "exp", 0.5, simulated_uplift=0.1)
-    assert list(results["experiment"].unique()) == ["exp", LEGACY_EXPERIMENT]
-    assert (results["simulated_uplift"] == 0.1).all()
-    assert "| users |" in results_markdown(results[results["experiment"] == "exp"])
-    funnel = user_funnel_by_arm(users).set_index(["experiment_group", "stage"])["share"]
-    for arm in ("control", "treatment"):
-        assert funnel[(arm, "view")] == 1.0 >= funnel[(arm, "cart")] >= funnel[(arm, "purchase")]
-
-
 # --- a deliberately skewed split trips the blocking SRM check --------------------------------
+
 
 def _load_silver(paths, user_ids) -> None:
     """A view and a cart per user, a purchase for every third, straight into silver."""
-    rows = [dict(event_time=pd.Timestamp("2019-10-01") + pd.Timedelta(minutes=i, seconds=20 * k),
-                 event_type=kind, user_id=user, session_id=f"s{user}", item_id=1_000 + i % 50, price=5.0,
-                 source_file="synthetic.csv", source_format="rees46", line_number=3 * i + k + 2)
-            for i, user in enumerate(user_ids)
-            for k, kind in enumerate(("view", "cart", "purchase")) if k < 2 or i % 3 == 0]
+    rows = [
+        dict(
+            event_time=pd.Timestamp("2019-10-01") + pd.Timedelta(minutes=i, seconds=20 * k),
+            event_type=kind,
+            user_id=user,
+            session_id=f"s{user}",
+            item_id=1_000 + i % 50,
+            price=5.0,
+            source_file="synthetic.csv",
+            source_format="rees46",
+            line_number=3 * i + k + 2,
+        )
+        for i, user in enumerate(user_ids)
+        for k, kind in enumerate(("view", "cart", "purchase"))
+        if k < 2 or i % 3 == 0
+    ]
     frame = pd.DataFrame(rows)
     with build_resources(paths)["duckdb"].get_connection() as con:
         ensure_schema(con)
@@ -203,15 +128,20 @@ def _load_silver(paths, user_ids) -> None:
         con.unregister("synthetic_events")
 
 
-EXPERIMENT_GRAPH = [gold.fact_user_sessions, gold.dim_users, experiment_assets.assignments,
-                    experiment_assets.simulated_purchases, experiment_assets.ab_test_results,
-                    experiment_assets.ab_sessions_by_arm, experiment_checks.sample_ratio_mismatch_check,
-                    experiment_checks.arms_match_sessions]
+EXPERIMENT_GRAPH = [
+    gold.fact_user_sessions,
+    gold.dim_users,
+    experiment_assets.assignments,
+    experiment_assets.simulated_purchases,
+    experiment_assets.ab_test_results,
+    experiment_assets.ab_sessions_by_arm,
+    experiment_checks.sample_ratio_mismatch_check,
+    experiment_checks.arms_match_sessions,
+]
 
 
 def _materialize(paths, instance):
-    return dg.materialize(EXPERIMENT_GRAPH, resources=build_resources(paths), instance=instance,
-                          raise_on_error=False)
+    return dg.materialize(EXPERIMENT_GRAPH, resources=build_resources(paths), instance=instance, raise_on_error=False)
 
 
 def _srm_evaluation(result):
@@ -230,8 +160,11 @@ def test_skewed_split_fails_the_blocking_srm_check(paths, instance):
     assert evaluation.description.startswith("Sample ratio mismatch, results are not to be trusted")
     assert "expected 50.0% treatment, observed 55.6%" in evaluation.description
     assert evaluation.metadata["treatment_users"].value == 1_250
-    verdict = query(paths, "SELECT verdict FROM experiment.ab_test_results WHERE metric = 'conversion_rate' "
-                           "AND experiment = ?", [DEFAULT_EXPERIMENT_KEY])[0][0]
+    verdict = query(
+        paths,
+        "SELECT verdict FROM experiment.ab_test_results WHERE metric = 'conversion_rate' AND experiment = ?",
+        [DEFAULT_EXPERIMENT_KEY],
+    )[0][0]
     assert "Fix assignment/logging before reading any metric" in verdict
     others = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert others["arms_match_sessions"]
@@ -258,29 +191,14 @@ def test_too_few_users_get_a_verdict_not_a_crash(paths, instance):
     assert _srm_evaluation(result).passed
 
 
-def test_experiment_assets_are_in_the_refresh_job(paths):
-    job = build_definitions(paths).resolve_job_def("refresh_warehouse")
-    keys = {key for key in job.asset_layer.executable_asset_keys}
-    assert {ASSIGNMENTS, SIMULATED_PURCHASES, AB_TEST_RESULTS, AB_SESSIONS_BY_ARM} <= keys
-
-
 # --- simulated uplift on files without an effect ----------------------------------------------
-
-def _ingest(paths, instance) -> None:
-    """Bronze and silver for every landing file, as run_pipeline does, without the rest of the graph."""
-    defs = build_definitions(paths)
-    files = [f.name for f in list_landing_files(paths.landing)]
-    instance.add_dynamic_partitions(landing_files.name, files)
-    ingest = defs.resolve_job_def("ingest_landing_file")
-    for name in files:
-        assert ingest.execute_in_process(partition_key=name, instance=instance).success
 
 
 def test_simulated_uplift_is_off_by_default_then_found_when_on(paths, instance, monkeypatch):
     # Files without a checkout effect stand in for a real export.
     generate(paths.landing, GeneratorConfig(events=30_000, days=30, seed=8, treatment_effect=0.0))
     monkeypatch.delenv("ECOM_SIMULATED_UPLIFT", raising=False)
-    _ingest(paths, instance)
+    assert all(result.success for result in ingest(paths, instance))
     assert _materialize(paths, instance).success
     off = _results(paths)
     assert not _conversion(off)["significant"]
@@ -291,11 +209,15 @@ def test_simulated_uplift_is_off_by_default_then_found_when_on(paths, instance, 
     monkeypatch.setenv("ECOM_SIMULATED_UPLIFT_SEED", "7")
     result = _materialize(paths, instance)  # resources read the environment again
     assert result.success
-    assert query(paths, "SELECT count(*), count(*) FILTER (WHERE event_type = 'purchase') FROM silver.events") \
-        == silver_before  # silver untouched
+    assert (
+        query(paths, "SELECT count(*), count(*) FILTER (WHERE event_type = 'purchase') FROM silver.events")
+        == silver_before
+    )  # silver untouched
 
     # Every simulated purchase follows a treated user's cart event of the same item, shortly after.
-    (added, orphans, untreated, late, early) = query(paths, """
+    (added, orphans, untreated, late, early) = query(
+        paths,
+        """
         SELECT count(*),
                count(*) FILTER (WHERE c.user_id IS NULL),
                count(*) FILTER (WHERE a.experiment_group <> 'treatment'),
@@ -304,10 +226,14 @@ def test_simulated_uplift_is_off_by_default_then_found_when_on(paths, instance, 
         FROM experiment.simulated_purchases p
         LEFT JOIN silver.events c ON c.source_file = p.cart_source_file AND c.line_number = p.cart_line_number
               AND c.event_type = 'cart' AND c.user_id = p.user_id AND c.item_id = p.item_id
-        LEFT JOIN experiment.assignments a ON a.user_id = p.user_id""")[0]
+        LEFT JOIN experiment.assignments a ON a.user_id = p.user_id""",
+    )[0]
     assert added > 0 and orphans == untreated == late == early == 0
-    treated_carts = query(paths, """SELECT count(*) FROM silver.events e JOIN experiment.assignments a
-                                    USING (user_id) WHERE e.event_type = 'cart' AND a.experiment_group = 'treatment'""")[0][0]
+    treated_carts = query(
+        paths,
+        """SELECT count(*) FROM silver.events e JOIN experiment.assignments a
+                                    USING (user_id) WHERE e.event_type = 'cart' AND a.experiment_group = 'treatment'""",
+    )[0][0]
     assert 0.26 < added / treated_carts < 0.34
 
     on = _results(paths)
@@ -316,7 +242,9 @@ def test_simulated_uplift_is_off_by_default_then_found_when_on(paths, instance, 
     assert (on["simulated_uplift"] == 0.3).all()
     metadata = result.asset_materializations_for_node("experiment__ab_test_results")[0].metadata
     assert metadata["simulated_uplift"].value.startswith("ON: 30.0%")
-    sessions = query(paths, "SELECT simulated_uplift, sum(purchasing_sessions) FROM experiment.ab_sessions_by_arm GROUP BY 1")
+    sessions = query(
+        paths, "SELECT simulated_uplift, sum(purchasing_sessions) FROM experiment.ab_sessions_by_arm GROUP BY 1"
+    )
     assert sessions[0][0] == 0.3
 
     # Deterministic for a seed: materializing again gives the same rows.
@@ -333,8 +261,9 @@ def test_arms_match_sessions_check_fails_when_settings_drift(paths, instance):
     assert _materialize(paths, instance).success
     resources = build_resources(paths)
     resources["settings"] = EcomSettings(home=str(paths.home), treatment_share=0.3)
-    result = dg.materialize([experiment_assets.assignments, experiment_checks.arms_match_sessions],
-                            resources=resources, instance=instance)
+    result = dg.materialize(
+        [experiment_assets.assignments, experiment_checks.arms_match_sessions], resources=resources, instance=instance
+    )
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed
     assert evaluation.metadata["offending_rows"].value > 0

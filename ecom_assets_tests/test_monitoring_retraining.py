@@ -4,7 +4,7 @@ import datetime as dt
 
 from ecom_assets.monitoring.retraining import DriftReportRecord, decide_on_age, decide_on_drift
 
-NOW = dt.datetime(2026, 11, 24, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 24, tzinfo=dt.UTC)
 
 
 def _report(share: float, storage_id: int = 10) -> DriftReportRecord:

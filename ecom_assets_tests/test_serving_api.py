@@ -1,4 +1,4 @@
-"""The scoring service as a client sees it: a real uvicorn server on a free loopback port, serving
+"""serving.api as a client sees it: a real uvicorn server on a free loopback port, serving
 the models the whole graph trained (the session's `built` registry, copied so tests may change it)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ecom_assets.ml.feature_specs import CART_FEATURES, CART_MODEL_NAME, PURCHAS
 from ecom_assets.ml.tracking import PRODUCTION
 from ecom_assets.serving.request_scoring import risk_band
 from ecom_assets_tests.api_server import copy_registry, running_api
+
 
 def client(uri: str):
     # Not ml.tracking.client: that also sets mlflow's process-wide tracking URI, which other tests read.
@@ -40,8 +41,9 @@ def registry(built, tmp_path_factory):
 def api(built, registry, tmp_path_factory):
     log = tmp_path_factory.mktemp("api_log") / "api.log"
     # Small limits so the oversize cases stay small.
-    with running_api(registry, built.paths.home, log, ECOM_API_MAX_BULK_ROWS="2000",
-                     ECOM_API_MAX_UPLOAD_MB="1") as server:
+    with running_api(
+        registry, built.paths.home, log, ECOM_API_MAX_BULK_ROWS="2000", ECOM_API_MAX_UPLOAD_MB="1"
+    ) as server:
         with httpx.Client(base_url=server.url, timeout=60) as http:
             yield http
         assert "Traceback" not in server.output(), server.output()  # no request ever crashed a handler
@@ -54,8 +56,11 @@ def test_predict_returns_probability_band_model_and_contributions(api, registry)
     p = body["abandonment_probability"]
     assert 0 < p < 1 and body["risk_band"] == risk_band(p)
     assert body["will_abandon"] == (p >= body["threshold"])
-    assert body["model"] == {"name": CART_MODEL_NAME, "version": production_version(registry, CART_MODEL_NAME),
-                             "alias": PRODUCTION}
+    assert body["model"] == {
+        "name": CART_MODEL_NAME,
+        "version": production_version(registry, CART_MODEL_NAME),
+        "alias": PRODUCTION,
+    }
     contributions = {c["feature"]: c for c in body["contributions"]}
     assert set(contributions) == set(names(CART_FEATURES))
     assert contributions["total_views"]["value"] == 7 and contributions["experiment_group"]["value"] == "treatment"
@@ -69,13 +74,17 @@ def test_single_and_bulk_scoring_agree_and_defaults_are_the_documented_ones(api)
     implicit = api.post("/predict", json=SESSION).json()
     explicit = api.post("/predict", json={**SESSION, **defaults}).json()
     assert explicit["abandonment_probability"] == implicit["abandonment_probability"]
-    changed = api.post("/predict", json={**SESSION, "previous_purchases": 6, "is_returning_user": 1,
-                                         "previous_sessions": 9}).json()
-    bulk = api.post("/bulk_predict", json=[SESSION, {**SESSION, "previous_purchases": 6, "is_returning_user": 1,
-                                                     "previous_sessions": 9}]).json()
+    changed = api.post(
+        "/predict", json={**SESSION, "previous_purchases": 6, "is_returning_user": 1, "previous_sessions": 9}
+    ).json()
+    bulk = api.post(
+        "/bulk_predict",
+        json=[SESSION, {**SESSION, "previous_purchases": 6, "is_returning_user": 1, "previous_sessions": 9}],
+    ).json()
     # /predict explains one row through SHAP, /bulk_predict runs the sklearn pipeline: same numbers.
     assert [r["abandonment_probability"] for r in bulk["predictions"]] == pytest.approx(
-        [implicit["abandonment_probability"], changed["abandonment_probability"]], abs=1e-5)
+        [implicit["abandonment_probability"], changed["abandonment_probability"]], abs=1e-5
+    )
 
 
 def test_predict_with_plot_adds_a_waterfall_png(api):
@@ -84,16 +93,19 @@ def test_predict_with_plot_adds_a_waterfall_png(api):
     assert png.startswith(b"\x89PNG") and len(png) > 5_000
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({k: v for k, v in SESSION.items() if k != "total_carts"}, "total_carts"),  # missing required
-    ({**SESSION, "total_views": -1}, "total_views"),  # negative count
-    ({**SESSION, "session_duration_minutes": "long"}, "session_duration_minutes"),  # wrong type
-    ({**SESSION, "total_carts": 1.5}, "total_carts"),  # a count must be whole
-    ({**SESSION, "experiment_group": "blue"}, "experiment_group"),
-    ({**SESSION, "hour_of_day": 24}, "hour_of_day"),
-    ({**SESSION, "total_view": 3}, "total_view"),  # a misspelt feature is refused, not ignored
-    ([SESSION], "body"),  # a list sent to the single-session endpoint
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({k: v for k, v in SESSION.items() if k != "total_carts"}, "total_carts"),  # missing required
+        ({**SESSION, "total_views": -1}, "total_views"),  # negative count
+        ({**SESSION, "session_duration_minutes": "long"}, "session_duration_minutes"),  # wrong type
+        ({**SESSION, "total_carts": 1.5}, "total_carts"),  # a count must be whole
+        ({**SESSION, "experiment_group": "blue"}, "experiment_group"),
+        ({**SESSION, "hour_of_day": 24}, "hour_of_day"),
+        ({**SESSION, "total_view": 3}, "total_view"),  # a misspelt feature is refused, not ignored
+        ([SESSION], "body"),  # a list sent to the single-session endpoint
+    ],
+)
 def test_invalid_session_is_422_naming_the_field(api, payload, field):
     response = api.post("/predict", json=payload)
     assert response.status_code == 422, response.text
@@ -111,8 +123,9 @@ def test_malformed_and_oversized_bodies_are_4xx(api):
 
 
 def test_bulk_csv_upload_returns_the_scored_csv(api):
-    frame = pd.DataFrame([{**SESSION, "session_id": "a"},
-                          {**SESSION, "session_id": "b", "total_carts": 0, "cart_value": 35.5}])
+    frame = pd.DataFrame(
+        [{**SESSION, "session_id": "a"}, {**SESSION, "session_id": "b", "total_carts": 0, "cart_value": 35.5}]
+    )
     response = api.post("/bulk_predict", files={"file": ("carts.csv", frame.to_csv(index=False), "text/csv")})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
@@ -124,8 +137,10 @@ def test_bulk_csv_upload_returns_the_scored_csv(api):
     assert list(scored["risk_band"]) == [risk_band(p) for p in scored["abandonment_probability"]]
     # A CSV request body works too, and gives the same scores.
     again = api.post("/bulk_predict", content=frame.to_csv(index=False), headers={"content-type": "text/csv"})
-    assert pd.read_csv(io.StringIO(again.text))["abandonment_probability"].tolist() == \
-        scored["abandonment_probability"].tolist()
+    assert (
+        pd.read_csv(io.StringIO(again.text))["abandonment_probability"].tolist()
+        == scored["abandonment_probability"].tolist()
+    )
 
 
 def test_bulk_json_passes_ids_through(api):
@@ -139,17 +154,20 @@ def _csv(rows: list[dict]) -> str:
     return pd.DataFrame(rows).to_csv(index=False)
 
 
-@pytest.mark.parametrize("upload, status, words", [
-    (_csv([{"views": 1, "carts": 1}]), 422, ["missing required column", "total_views"]),
-    (_csv([SESSION, {**SESSION, "total_views": -4}]), 422, ["total_views", "row 2"]),
-    (_csv([SESSION, {**SESSION, "total_carts": "two"}]), 422, ["total_carts", "'two'", "row 2"]),
-    (_csv([{**SESSION, "experiment_group": "B"}]), 422, ["experiment_group", "'B'"]),
-    ("", 400, ["empty"]),
-    ("total_views,total_carts\n", 422, ["no rows"]),
-    (b"\xff\xfe\x00total_views\n\x80\x81\n", 400, ["could not read the CSV"]),
-    (_csv([SESSION] * 2001), 413, ["2,001 rows", "2,000"]),
-    ('total_views,total_carts\n1,"2\n', 400, ["could not read the CSV"]),  # an unterminated quote
-])
+@pytest.mark.parametrize(
+    "upload, status, words",
+    [
+        (_csv([{"views": 1, "carts": 1}]), 422, ["missing required column", "total_views"]),
+        (_csv([SESSION, {**SESSION, "total_views": -4}]), 422, ["total_views", "row 2"]),
+        (_csv([SESSION, {**SESSION, "total_carts": "two"}]), 422, ["total_carts", "'two'", "row 2"]),
+        (_csv([{**SESSION, "experiment_group": "B"}]), 422, ["experiment_group", "'B'"]),
+        ("", 400, ["empty"]),
+        ("total_views,total_carts\n", 422, ["no rows"]),
+        (b"\xff\xfe\x00total_views\n\x80\x81\n", 400, ["could not read the CSV"]),
+        (_csv([SESSION] * 2001), 413, ["2,001 rows", "2,000"]),
+        ('total_views,total_carts\n1,"2\n', 400, ["could not read the CSV"]),  # an unterminated quote
+    ],
+)
 def test_invalid_bulk_csv_is_4xx_with_a_clear_message(api, upload, status, words):
     response = api.post("/bulk_predict", files={"file": ("bad.csv", upload, "text/csv")})
     assert response.status_code == status, response.text
@@ -210,8 +228,10 @@ def test_without_production_model_503_then_hot_pickup_of_promoted_versions(built
     registry = client(uri)
     first = registry.get_model_version_by_alias(CART_MODEL_NAME, PRODUCTION)
     registry.delete_registered_model_alias(CART_MODEL_NAME, PRODUCTION)
-    with running_api(uri, tmp_path / "home", tmp_path / "api.log", ECOM_API_REFRESH_SECONDS="0.5") as server, \
-            httpx.Client(base_url=server.url, timeout=60) as http:
+    with (
+        running_api(uri, tmp_path / "home", tmp_path / "api.log", ECOM_API_REFRESH_SECONDS="0.5") as server,
+        httpx.Client(base_url=server.url, timeout=60) as http,
+    ):
         refused = http.post("/predict", json=SESSION)
         assert refused.status_code == 503
         assert "make demo" in refused.json()["detail"] and CART_MODEL_NAME in refused.json()["detail"]
@@ -223,8 +243,9 @@ def test_without_production_model_503_then_hot_pickup_of_promoted_versions(built
         registry.set_registered_model_alias(CART_MODEL_NAME, PRODUCTION, first.version)
         assert _wait_for_version(http, str(first.version))["abandonment_probability"] > 0
 
-        newer = registry.create_model_version(CART_MODEL_NAME, source=first.source, run_id=first.run_id,
-                                              tags=dict(first.tags))
+        newer = registry.create_model_version(
+            CART_MODEL_NAME, source=first.source, run_id=first.run_id, tags=dict(first.tags)
+        )
         registry.set_registered_model_alias(CART_MODEL_NAME, PRODUCTION, newer.version)
         started = time.monotonic()
         _wait_for_version(http, str(newer.version))
@@ -233,47 +254,3 @@ def test_without_production_model_503_then_hot_pickup_of_promoted_versions(built
         pid = server.process.pid
         assert server.process.poll() is None and server.process.pid == pid  # no restart
         assert "Traceback" not in server.output(), server.output()
-
-
-# ---------------------------------------------------------------------------------------------
-# the pure validation under the bulk endpoint (no server)
-
-
-def test_validate_frame_fills_documented_defaults_and_passes_ids_through():
-    from ecom_assets.serving.request_scoring import validate_frame
-
-    frame = pd.DataFrame([{**SESSION, "session_id": "x", "cart_value": None},
-                          {**SESSION, "session_id": "y", "cart_value": 12.5, "experiment_group": " control "}])
-    features, extras = validate_frame(frame)
-    assert extras == ["session_id"] and list(features.columns) == names(CART_FEATURES)
-    defaults = {s.name: s.default for s in CART_FEATURES if not s.required}
-    assert features["cart_value"].tolist() == [defaults["cart_value"], 12.5]
-    assert features["hour_of_day"].tolist() == [defaults["hour_of_day"]] * 2
-    assert features["experiment_group"].tolist() == ["treatment", "control"]
-
-
-def test_validate_frame_names_every_bad_column_with_rows():
-    from ecom_assets.serving.request_scoring import InvalidInput, validate_frame
-
-    frame = pd.DataFrame([SESSION] * 8)
-    frame.loc[[1, 3, 4, 5, 6, 7], "total_views"] = -1
-    frame.loc[2, "day_of_week"] = 9
-    frame.loc[0, "session_duration_minutes"] = float("inf")
-    with pytest.raises(InvalidInput) as refused:
-        validate_frame(frame)
-    message = refused.value.message
-    assert "total_views: must be >= 0, got -1 in rows 2, 4, 5, 6, 7 (+1 more)" in message
-    assert "day_of_week: must be <= 7, got 9 in row 3" in message
-    assert "session_duration_minutes: must be finite" in message
-    with pytest.raises(InvalidInput) as too_many:
-        validate_frame(pd.DataFrame([SESSION] * 3), max_rows=2)
-    assert too_many.value.status_code == 413
-
-
-def test_risk_bands_agree_one_by_one_and_vectorised():
-    import numpy as np
-
-    from ecom_assets.serving.request_scoring import HIGH_RISK_FROM, LOW_RISK_BELOW, risk_band, risk_bands
-
-    p = np.array([0.0, LOW_RISK_BELOW - 1e-9, LOW_RISK_BELOW, HIGH_RISK_FROM - 1e-9, HIGH_RISK_FROM, 1.0])
-    assert risk_bands(p).tolist() == [risk_band(x) for x in p] == ["low", "low", "medium", "medium", "high", "high"]

@@ -2,7 +2,11 @@ import duckdb
 import pytest
 
 from ecom_assets.experiment.assignment import (
-    assign_group, group_sql, is_treated, legacy_group, legacy_group_sql,
+    assign_group,
+    group_sql,
+    is_treated,
+    legacy_group,
+    legacy_group_sql,
 )
 
 
@@ -41,8 +45,7 @@ def test_legacy_parity_sql_matches_the_full_md5_integer_for_many_ids():
     import hashlib
 
     ids = list(range(0, 5_000)) + list(range(512_000_000, 512_005_000)) + [2**62, 9_223_372_036_854_775_807]
-    expected = {u: "treatment" if int(hashlib.md5(str(u).encode()).hexdigest(), 16) % 2 else "control"
-                for u in ids}
+    expected = {u: "treatment" if int(hashlib.md5(str(u).encode()).hexdigest(), 16) % 2 else "control" for u in ids}
     with duckdb.connect() as con:
         con.execute("CREATE TABLE u AS SELECT unnest(?::BIGINT[]) AS user_id", [ids])
         sql = dict(con.execute(f"SELECT user_id, {legacy_group_sql('user_id')} FROM u").fetchall())
@@ -63,7 +66,10 @@ def test_legacy_parity_for_known_rees46_user_ids():
         assert group == ("treatment" if int(digest, 16) % 2 else "control")
         assert legacy_group(user_id) == group
     with duckdb.connect() as con:
-        rows = dict(con.execute(
-            f"SELECT x, md5(CAST(x AS VARCHAR)) || ' ' || {legacy_group_sql('x')} FROM unnest(?::BIGINT[]) t(x)",
-            [list(known)]).fetchall())
+        rows = dict(
+            con.execute(
+                f"SELECT x, md5(CAST(x AS VARCHAR)) || ' ' || {legacy_group_sql('x')} FROM unnest(?::BIGINT[]) t(x)",
+                [list(known)],
+            ).fetchall()
+        )
     assert rows == {u: f"{d} {g}" for u, (d, g) in known.items()}

@@ -1,4 +1,5 @@
-"""Leak-free features: nothing at or after a cutoff (or a session's first purchase) reaches a feature."""
+"""ml.feature_specs and the feature SQL (ml/sql): leak-free features, nothing at or after a cutoff (or a
+session's first purchase) reaches a feature."""
 
 from __future__ import annotations
 
@@ -7,12 +8,18 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from ecom_assets.ml.feature_specs import (CART_FEATURES, PURCHASE_FEATURES, FeatureWindows, cart_feature_defaults,
-                                     cart_feature_frame, names)
-from ecom_assets.resources import build_resources, open_warehouse
 from ecom_assets.lakehouse import SQL as LAKEHOUSE_SQL
 from ecom_assets.lakehouse.warehouse import run_sql_file
 from ecom_assets.ml import SQL as ML_SQL
+from ecom_assets.ml.feature_specs import (
+    CART_FEATURES,
+    PURCHASE_FEATURES,
+    FeatureWindows,
+    cart_feature_defaults,
+    cart_feature_frame,
+    names,
+)
+from ecom_assets.resources import build_resources, open_warehouse
 
 T0 = dt.datetime(2019, 10, 1)
 WINDOWS = FeatureWindows(horizon_days=7, lookback_days=28, min_history_days=7, max_cutoffs=8)
@@ -21,9 +28,21 @@ CUTOFF = dt.datetime(2019, 10, 22)
 
 
 def _event(when, event_type, user_id, item_id, price=5.0, session="s"):
-    return {"event_time": when, "event_type": event_type, "user_id": user_id, "session_id": f"{user_id}-{session}",
-            "item_id": item_id, "category_id": None, "category": None, "brand": None, "price": price,
-            "transaction_id": None, "source_file": "t.csv", "source_format": "rees46", "line_number": 0}
+    return {
+        "event_time": when,
+        "event_type": event_type,
+        "user_id": user_id,
+        "session_id": f"{user_id}-{session}",
+        "item_id": item_id,
+        "category_id": None,
+        "category": None,
+        "brand": None,
+        "price": price,
+        "transaction_id": None,
+        "source_file": "t.csv",
+        "source_format": "rees46",
+        "line_number": 0,
+    }
 
 
 def _load(con, events: list[dict]) -> None:
@@ -100,20 +119,30 @@ def _cart_features(paths, events) -> pd.DataFrame:
         _load(con, events)
         run_sql_file(con, LAKEHOUSE_SQL / "gold_fact_user_sessions.sql", {"session_gap_minutes": 30})
         run_sql_file(con, ML_SQL / "gold_cart_session_features.sql", {"horizon_days": 7})
-        return con.execute("SELECT * FROM gold.cart_session_features ORDER BY session_start").df().set_index("session_id")
+        return (
+            con.execute("SELECT * FROM gold.cart_session_features ORDER BY session_start").df().set_index("session_id")
+        )
 
 
 def test_cart_features_stop_at_the_first_purchase(paths):
     start = dt.datetime(2019, 10, 3, 18)
     minute = dt.timedelta(minutes=1)
-    bought = [_event(start, "view", 7, 1), _event(start + minute, "cart", 7, 1),
-              _event(start + 3 * minute, "purchase", 7, 1),
-              # after the decision point: must not count
-              _event(start + 10 * minute, "view", 7, 2), _event(start + 11 * minute, "cart", 7, 2),
-              _event(start + 12 * minute, "remove_from_cart", 7, 2)]
+    bought = [
+        _event(start, "view", 7, 1),
+        _event(start + minute, "cart", 7, 1),
+        _event(start + 3 * minute, "purchase", 7, 1),
+        # after the decision point: must not count
+        _event(start + 10 * minute, "view", 7, 2),
+        _event(start + 11 * minute, "cart", 7, 2),
+        _event(start + 12 * minute, "remove_from_cart", 7, 2),
+    ]
     later = start + dt.timedelta(days=2)
-    abandoned = [_event(later, "view", 7, 3), _event(later + minute, "cart", 7, 3),
-                 _event(later + 4 * minute, "remove_from_cart", 7, 3), _event(later + 6 * minute, "view", 7, 4)]
+    abandoned = [
+        _event(later, "view", 7, 3),
+        _event(later + minute, "cart", 7, 3),
+        _event(later + 4 * minute, "remove_from_cart", 7, 3),
+        _event(later + 6 * minute, "view", 7, 4),
+    ]
     no_cart = [_event(later + dt.timedelta(days=1), "view", 8, 5)]
     frame = _cart_features(paths, bought + abandoned + no_cart)
     assert list(frame.index) == ["7-1", "7-2"]  # the session without a cart is not a row
@@ -129,8 +158,9 @@ def test_cart_features_stop_at_the_first_purchase(paths):
 
 
 def test_cart_feature_frame_fills_defaults_and_refuses_bad_rows():
-    frame = cart_feature_frame([{"total_views": 3, "total_carts": 1, "session_duration_minutes": 2.5,
-                                 "experiment_group": "treatment"}])
+    frame = cart_feature_frame(
+        [{"total_views": 3, "total_carts": 1, "session_duration_minutes": 2.5, "experiment_group": "treatment"}]
+    )
     assert list(frame.columns) == names(CART_FEATURES)
     for name, default in cart_feature_defaults().items():
         assert frame.loc[0, name] == default
@@ -138,5 +168,6 @@ def test_cart_feature_frame_fills_defaults_and_refuses_bad_rows():
     with pytest.raises(ValueError, match="session_duration_minutes"):
         cart_feature_frame([{"total_views": 3, "total_carts": 1, "experiment_group": "control"}])
     with pytest.raises(ValueError, match="experiment_group"):
-        cart_feature_frame([{"total_views": 3, "total_carts": 1, "session_duration_minutes": 1,
-                             "experiment_group": "blue"}])
+        cart_feature_frame(
+            [{"total_views": 3, "total_carts": 1, "session_duration_minutes": 1, "experiment_group": "blue"}]
+        )

@@ -1,8 +1,11 @@
-"""The Streamlit app, tab by tab, through Streamlit's AppTest, against the real scoring API and the
-snapshots the whole graph published (the session's `built` home)."""
+"""serving.app, tab by tab, through Streamlit's AppTest and then in a real browser, against the real
+scoring API and the snapshots the whole graph published (the session's `built` home)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +16,7 @@ from ecom_assets.assets.insight_tables import INSIGHTS
 from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.serving import app_data
 from ecom_assets_tests.api_server import copy_registry, running_api
-from ecom_assets_tests.servers import free_port
+from ecom_assets_tests.servers import free_port, serving
 
 APP = str(Path(__file__).parents[1] / "ecom_assets" / "serving" / "app.py")
 TABS = ["Real-time predictor", "A/B dashboard", "Bulk scoring", "Insights", "Monitoring"]
@@ -59,8 +62,12 @@ def test_predictor_tab_shows_probability_verdict_and_explanation(app):
 def test_ab_tab_shows_arms_deltas_funnel_and_verdict(app, built):
     tab = app.tabs[1]
     labels = [m.label for m in tab.metric]
-    assert labels == ["Conversion, control", "Conversion, treatment", "Revenue per user, control",
-                      "Revenue per user, treatment"]
+    assert labels == [
+        "Conversion, control",
+        "Conversion, treatment",
+        "Revenue per user, control",
+        "Revenue per user, treatment",
+    ]
     assert tab.metric[1].delta.endswith("pp")
     results = pd.read_parquet(built.paths.published / app_data.AB_RESULTS)
     by_arm = pd.read_parquet(built.paths.published / app_data.AB_SESSIONS_BY_ARM)
@@ -119,18 +126,102 @@ def test_an_empty_home_and_no_api_say_what_to_do(tmp_path, monkeypatch):
     assert "No drift report yet" in at.tabs[4].info[0].value
 
 
-def test_drift_reports_without_a_summary_are_listed(tmp_path):
-    reports = tmp_path / "reports"
-    reports.mkdir()
-    (reports / "cart_abandonment_gb_drift_2019-11-01.html").write_text("<html>old</html>")
-    newer = reports / "cart_abandonment_gb_drift_2019-11-08.html"
-    newer.write_text("<html>new</html>")
-    (reports / "other_model_drift_2019-11-08.html").write_text("<html></html>")
-    (reports / "other_model_drift_2019-11-08.json").write_text(
-        '{"drift_share": 0.25, "drifted_columns": ["price"], "columns": [{"column": "price", "drifted": true}]}')
-    import os
-    os.utime(newer, (2_000_000_000, 2_000_000_000))
-    found = {r.model: r for r in app_data.latest_drift_reports(reports)}
-    assert found["cart_abandonment_gb"].batch == "2019-11-08" and found["cart_abandonment_gb"].summary is None
-    assert found["other_model"].drift_share == 0.25 and found["other_model"].drifted_columns == ["price"]
-    assert list(found["other_model"].columns_frame()["column"]) == ["price"]
+# --- the same app in a real browser: `streamlit run` against the same API, driven by headless Chromium
+# (Debian's `chromium` and `chromium-driver`, installed by `.ci/run`; nothing is downloaded) ------------
+
+CHROMIUM = os.environ.get("ECOM_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("ECOM_CHROMEDRIVER", shutil.which("chromedriver") or "/usr/bin/chromedriver")
+needs_chromium = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+    reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver; .ci/run does)",
+)
+
+
+@pytest.fixture(scope="module")
+def app_url(built, api_url, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("browser")
+    port = free_port()
+    env = {**os.environ, "ECOM_HOME": str(built.paths.home), "ECOM_API_URL": api_url}
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        APP,
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with serving(
+        command,
+        f"{url}/_stcore/health",
+        folder / "streamlit.log",
+        env=env,
+        healthy=lambda response: response.text == "ok",
+        startup_seconds=120,
+    ):
+        yield url
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not look for a driver online
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@needs_chromium
+def test_a_prediction_appears_and_follows_the_sliders(app_url, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(app_url)
+    wait = WebDriverWait(browser, 120, poll_frequency=0.5)
+
+    def probability(driver):
+        for metric in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'):
+            if "Abandonment probability" in metric.text:
+                value = metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text
+                return value if value.endswith("%") else False
+        return False
+
+    first = wait.until(probability)
+    assert 0 <= float(first.rstrip("%")) <= 100
+    assert wait.until(
+        lambda d: any("risk" in a.text for a in d.find_elements(By.CSS_SELECTOR, '[data-testid="stAlert"]'))
+    )
+
+    # Move "Add-to-carts" to its maximum with the keyboard; the app reruns and asks the API again.
+    carts = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, 'input[type="range"][aria-label="Add-to-carts"]'))
+    browser.execute_script("arguments[0].focus()", carts)  # the range input itself is visually hidden
+    ActionChains(browser).send_keys(Keys.END).perform()
+    wait.until(lambda d: carts.get_attribute("value") == "15")
+    wait.until(lambda d: "15 add-to-carts" in d.find_element(By.TAG_NAME, "body").text)
+    assert wait.until(probability)

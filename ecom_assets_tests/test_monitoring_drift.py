@@ -11,12 +11,14 @@ from ecom_assets.monitoring.drift import DriftSummary, compute_drift, latest_rep
 
 def _sessions(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "total_views": rng.poisson(4, rows),
-        "total_carts": rng.poisson(1.5, rows),
-        "session_duration_minutes": rng.exponential(6, rows),
-        "experiment_group": rng.choice(["control", "treatment"], rows),
-    })
+    return pd.DataFrame(
+        {
+            "total_views": rng.poisson(4, rows),
+            "total_carts": rng.poisson(1.5, rows),
+            "session_duration_minutes": rng.exponential(6, rows),
+            "experiment_group": rng.choice(["control", "treatment"], rows),
+        }
+    )
 
 
 def test_identical_data_shows_no_drift():

@@ -1,0 +1,11 @@
+-- The consumer table: holdout (converted known) and forward-looking purchase predictions.
+CREATE SCHEMA IF NOT EXISTS ecommerce;
+CREATE OR REPLACE TABLE ecommerce.predicted_purchase AS
+SELECT visitorid, itemid, cutoff, label_window_end, dataset,
+       dataset = 'score'   AS is_forward_looking,
+       interaction_score, funnel_depth, engagement_score,
+       actual_label        AS converted,
+       predicted_prob, predicted_label, model_version
+FROM gold.ecommerce_predictions
+WHERE dataset IN ('test', 'score')
+ORDER BY cutoff, predicted_prob DESC, visitorid, itemid;

@@ -1,0 +1,66 @@
+"""assets/models.py: both models trained and promoted by the graph, their metadata, a clear refusal on tiny data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from ecom_assets.ml.feature_specs import CART_MODEL_NAME, PURCHASE_MODEL_NAME, PURCHASE_TASK
+from ecom_assets.ml.tracking import production_version, tracking_uri
+from ecom_assets.one_shot import run_pipeline
+from ecom_assets.resources import build_resources
+from ecom_assets_tests.conftest import land
+
+
+def _uri(built) -> str:
+    return tracking_uri(built.paths, configured="")
+
+
+def test_both_models_are_in_production(built):
+    assert built.outcome.ok, built.outcome
+    for name in (PURCHASE_MODEL_NAME, CART_MODEL_NAME):
+        assert production_version(_uri(built), name) is not None, name
+
+
+@pytest.mark.parametrize("key", [["ml", "purchase_model"], ["ml", "cart_abandonment_model"]])
+def test_model_metadata_shows_comparison_curves_and_promotion(built, key):
+    event = built.instance.get_latest_materialization_event(dg.AssetKey(key))
+    metadata = event.asset_materialization.metadata
+    comparison = metadata["comparison"].value
+    for family in ("gradient_boosting", "logistic_regression", "random_forest"):
+        assert family in comparison
+    for metric in ("roc_auc", "pr_auc", "f1", "precision_at_k", "brier"):
+        assert metric in comparison
+    assert Path(metadata["curves"].value).exists()
+    assert "Challenger v" in metadata["promotion"].value
+    assert metadata["production_version"].value
+
+
+def test_training_asset_fails_clearly_on_a_tiny_file_and_keeps_the_data_layers(paths, instance):
+    land(paths, "rees46_quirks.csv")
+    outcome = run_pipeline(paths, instance, log=lambda _: None)
+    failed = {step.split(":")[1].strip() for step in outcome.failed_steps}
+    assert {"ml__purchase_model", "ml__cart_abandonment_model"} <= failed, outcome.failed_steps
+    messages = _failure_descriptions(instance)
+    for step in ("ml__purchase_model", "ml__cart_abandonment_model"):
+        assert "Not enough labelled data" in messages[step]
+        assert "train: 0 rows" in messages[step] and "needs at least" in messages[step]
+    with build_resources(paths)["duckdb"].get_connection() as con:
+        assert con.execute("SELECT count(*) FROM silver.events").fetchone()[0] > 0
+        assert con.execute("SELECT count(*) FROM gold.user_item_features").fetchone()[0] > 0
+        assert (
+            con.execute("SELECT count(*) FROM gold.user_item_features WHERE converted IS NOT NULL").fetchone()[0] == 0
+        )
+    assert production_version(tracking_uri(paths), PURCHASE_TASK.registered_model) is None
+
+
+def _failure_descriptions(instance) -> dict[str, str]:
+    found = {}
+    for run in instance.get_runs():
+        for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+            data = entry.dagster_event.step_failure_data
+            text = (data.user_failure_data.description if data.user_failure_data else None) or str(data.error)
+            found[entry.dagster_event.step_key] = text
+    return found

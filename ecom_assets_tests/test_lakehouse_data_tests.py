@@ -1,0 +1,74 @@
+"""lakehouse.data_tests: every data test finds the rows planted to break it (a check that cannot fail
+checks nothing)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ecom_assets.lakehouse.data_tests import DATA_TESTS, find_violations
+from ecom_assets.lakehouse.warehouse import ensure_schema
+from ecom_assets.resources import build_resources
+
+
+@pytest.mark.parametrize("test", DATA_TESTS, ids=lambda t: f"{t.table}/{t.name}")
+def test_each_check_can_fail(paths, test):
+    """Every check finds the rows planted to break it (a check that cannot fail checks nothing)."""
+    with build_resources(paths)["duckdb"].get_connection() as con:
+        ensure_schema(con)
+        _plant_violation(con, test)
+        found = find_violations(con, test)
+    assert found.count > 0
+    assert found.sample_markdown != "_none_"
+
+
+def _plant_violation(con, test) -> None:
+    """Create the tables a check reads with rows that break exactly its rule."""
+    table = test.table
+    if test.name == "landing_files_accepted":
+        con.execute(
+            "INSERT INTO bronze.landing_files (source_file, status, message, ingested_at) "
+            "VALUES ('empty.csv', 'rejected', 'empty file', now())"
+        )
+        return
+    if test.name == "accounting_balances":
+        con.execute("INSERT INTO bronze.events VALUES ('a.csv', 'rees46', 2, 'x', now())")
+        return
+    if test.name == "sessions_cover_every_event":
+        con.execute("CREATE OR REPLACE TABLE silver.events AS SELECT 1 AS user_id")
+        con.execute("CREATE OR REPLACE TABLE gold.fact_user_sessions AS SELECT 0 AS events")
+        return
+    # Two identical rows break uniqueness; nulls, negatives and odd values break the rest.
+    bad = {
+        "price": -1.0,
+        "event_type": "'click'",
+        "session_end": "TIMESTAMP '2019-01-01'",
+        "session_start": "TIMESTAMP '2019-01-02'",
+        "days_since_last_session": -1,
+    }
+    columns = _check_columns(test)
+    select = ", ".join(f"{bad.get(c, 'NULL')} AS {c}" for c in columns)
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM range(2)")
+
+
+def _check_columns(test) -> list[str]:
+    sql = test.offending_rows_sql
+    words = set(re.findall(r"\b([a-z_]+)\b", sql))
+    known = {
+        "source_file",
+        "line_number",
+        "event_time",
+        "event_type",
+        "user_id",
+        "item_id",
+        "price",
+        "session_id",
+        "session_start",
+        "session_end",
+        "experiment_group",
+        "first_seen",
+        "last_seen",
+        "days_since_last_session",
+    }
+    return sorted(words & known)

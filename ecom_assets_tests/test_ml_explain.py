@@ -1,0 +1,46 @@
+"""ml.explain: SHAP contributions that add up to the served probability (what the API and the app show)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ecom_assets.ml.explain import explain
+from ecom_assets.ml.feature_specs import CART_FEATURES, CART_MODEL_NAME, CART_TASK, cart_feature_frame, names
+from ecom_assets.ml.lifecycle import train_register_promote
+from ecom_assets.ml.tracking import load_production_model, tracking_uri
+from ecom_assets.ml.training import TrainingConfig, predict_proba
+
+SMALL = TrainingConfig(gb_max_iter=40, rf_trees=15)
+
+
+def test_scoring_and_explanations_for_the_service(paths, cart_frame):
+    report = train_register_promote(
+        cart_frame, CART_TASK, SMALL, tracking_uri(paths), paths.mlflow_artifacts, paths.reports
+    )
+    model = load_production_model(CART_MODEL_NAME).model  # MLFLOW_TRACKING_URI points at the temp registry
+    requests = [
+        {"total_views": 2, "total_carts": 1, "session_duration_minutes": 3.0, "experiment_group": "control"},
+        {
+            "total_views": 9,
+            "total_carts": 4,
+            "session_duration_minutes": 25.0,
+            "experiment_group": "treatment",
+            "previous_purchases": 3,
+            "distinct_items": 4,
+        },
+    ]
+    probabilities = predict_proba(model, cart_feature_frame(requests))
+    assert probabilities.shape == (2,) and ((probabilities > 0) & (probabilities < 1)).all()
+    assert probabilities[0] != probabilities[1]
+
+    why = explain(model, cart_feature_frame([requests[1]]), CART_FEATURES)
+    assert set(why.contributions) == set(names(CART_FEATURES))
+    log_odds = why.base_value + sum(why.contributions.values())
+    assert 1 / (1 + math.exp(-log_odds)) == pytest.approx(probabilities[1], abs=1e-6)
+    assert abs(why.top(1)[0][1]) == max(abs(v) for v in why.contributions.values())
+    assert explain(
+        model, requests[1] | {k: v for k, v in why.values.items() if k not in requests[1]}, CART_FEATURES
+    ).probability == pytest.approx(probabilities[1])
+    assert list(report.importance["feature"])[:1] and report.importance["mean_abs_shap"].ge(0).all()

@@ -1,0 +1,134 @@
+"""one_shot.run_pipeline, the whole graph on generated data: every table built, every check green,
+nothing lost, idempotent, and a summary a person can read."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
+
+from ecom_assets.definitions import build_definitions
+from ecom_assets.one_shot import highlights, run_pipeline, warehouse_summary
+from ecom_assets.resources import build_resources
+from ecom_assets.sensors import landing_sensor
+from ecom_assets_tests.conftest import land, query
+
+KEY_COLUMNS = {
+    "bronze.events": {"source_file", "line_number", "raw_line"},
+    "silver.events": {
+        "event_time",
+        "user_id",
+        "session_id",
+        "item_id",
+        "event_type",
+        "price",
+        "brand",
+        "category",
+        "transaction_id",
+        "source_file",
+    },
+    "silver.events_quarantine": {"source_file", "line_number", "raw_line", "reason"},
+    "gold.fact_user_sessions": {
+        "session_id",
+        "user_id",
+        "session_start",
+        "session_end",
+        "duration_seconds",
+        "views",
+        "carts",
+        "removes",
+        "purchases",
+        "revenue",
+        "experiment_group",
+    },
+    "gold.dim_users": {"user_id", "first_seen", "last_seen", "sessions", "lifetime_value", "days_since_last_session"},
+}
+
+
+def _columns(paths, table):
+    schema, name = table.split(".")
+    return {
+        r[0]
+        for r in query(
+            paths,
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        )
+    }
+
+
+def test_every_table_is_built_with_its_key_columns(built):
+    assert built.outcome.ok, built.outcome
+    for table, columns in KEY_COLUMNS.items():
+        assert columns <= _columns(built.paths, table), table
+        assert query(built.paths, f"SELECT count(*) FROM {table}")[0][0] > 0, table
+
+
+def test_every_asset_check_ran_and_passed(built):
+    assert not built.outcome.failed_checks and not built.outcome.warnings
+    defs = build_definitions(built.paths)
+    declared = {key for checks in defs.asset_checks or [] for key in checks.check_keys}
+    evaluated = set()
+    for key in declared:
+        latest = built.instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).get(key)
+        assert latest is not None, f"{key} never ran"
+        evaluation = latest.event.dagster_event.event_specific_data  # AssetCheckEvaluation
+        assert evaluation.passed, f"{key}: {evaluation.description}"
+        evaluated.add(key)
+    assert evaluated == declared
+
+
+def test_nothing_is_lost_per_file(built):
+    rows = query(
+        built.paths,
+        """
+        SELECT b.source_file, b.n, s.n, d.n, q.n FROM
+          (SELECT source_file, count(*) n FROM bronze.events GROUP BY 1) b
+          JOIN (SELECT source_file, count(*) n FROM silver.events GROUP BY 1) s USING (source_file)
+          JOIN (SELECT source_file, count(*) n FROM silver.events_duplicates GROUP BY 1) d USING (source_file)
+          JOIN (SELECT source_file, count(*) n FROM silver.events_quarantine GROUP BY 1) q USING (source_file)
+        ORDER BY 1""",
+    )
+    assert [r[0] for r in rows] == ["2019-Nov.csv", "2019-Oct.csv"]
+    for _, bronze, silver, duplicates, quarantined in rows:
+        assert bronze == silver + duplicates + quarantined
+        assert duplicates > 0 and quarantined > 0  # the generator plants both
+
+
+def test_sessions_are_recovered_and_split_by_arm(built):
+    multi_event, groups = query(
+        built.paths,
+        """
+        SELECT avg((events > 1)::INT), count(DISTINCT experiment_group) FROM gold.fact_user_sessions""",
+    )[0]
+    assert multi_event > 0.7
+    assert groups == 2
+
+
+def test_materializing_again_changes_no_counts(built, built_copy, instance):
+    """Every file ingested again and everything rebuilt, on a copy of the built home (the shared one
+    stays as built) with a fresh instance: no count changes."""
+    before = warehouse_summary(built_copy)
+    assert before == warehouse_summary(built.paths) and any(count for _, count in before)  # a faithful copy
+    outcome = run_pipeline(built_copy, instance, log=lambda _: None)
+    assert outcome.ok, outcome
+    assert warehouse_summary(built_copy) == before
+
+
+def test_the_run_summary_names_the_verdict_the_models_and_the_files(built):
+    lines = highlights(built.paths)
+    assert lines[0].startswith("A/B test: ") and "conversion" in lines[0]
+    assert any(line.startswith("purchase model (production v") for line in lines)
+    assert any(line.startswith("cart-abandonment model (production v") for line in lines)
+    assert any("predicted_purchase.parquet" in line for line in lines)
+    assert any("purchase_drift_" in line for line in lines)
+
+
+def test_a_headless_run_is_not_ingested_again_by_the_sensor(paths, instance):
+    """`ecom-assets run` tags its ingest runs with the sensor's run key, which the daemon skips."""
+    land(paths, "rees46_quirks.csv")
+    run_pipeline(paths, instance, log=lambda _: None)
+    (request,) = landing_sensor(
+        dg.build_sensor_context(instance=instance, resources={"settings": build_resources(paths)["settings"]})
+    ).run_requests
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: request.run_key}))
+    assert [run.tags[SENSOR_NAME_TAG] for run in runs] == ["landing_sensor"]
