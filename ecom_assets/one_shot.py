@@ -78,10 +78,7 @@ def landing_run_tags(path) -> dict[str, str]:
 
 
 def ingest_landing_files(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    files: list[Path],
-    log: Callable[[str], None] = print,
+    defs: dg.Definitions, instance: dg.DagsterInstance, files: list[Path], log: Callable[[str], None] = print
 ) -> Iterator[tuple[Path, dg.ExecuteInProcessResult]]:
     """Register each landing file as a partition and run the ingest job on it, one file at a time."""
     known = set(instance.get_dynamic_partitions(landing_files.name))
@@ -100,9 +97,7 @@ def ingest_landing_files(
 
 
 def run_pipeline(
-    paths: EcomPaths | None = None,
-    instance: dg.DagsterInstance | None = None,
-    log: Callable[[str], None] = print,
+    paths: EcomPaths | None = None, instance: dg.DagsterInstance | None = None, log: Callable[[str], None] = print
 ) -> PipelineOutcome:
     paths = (paths or EcomPaths.from_env()).ensure()
     files = list_landing_files(paths.landing)

@@ -5,17 +5,8 @@ import json
 
 import dagster as dg
 
-from ecom_assets.assets.drift_reports import (
-    CART_ABANDONMENT_MONITOR,
-    MONITORS,
-    PURCHASE_MONITOR,
-    latest_drift_record,
-)
-from ecom_assets.jobs import (
-    ingest_landing_file_job,
-    retrain_cart_abandonment_model_job,
-    retrain_purchase_model_job,
-)
+from ecom_assets.assets.drift_reports import CART_ABANDONMENT_MONITOR, MONITORS, PURCHASE_MONITOR, latest_drift_record
+from ecom_assets.jobs import ingest_landing_file_job, retrain_cart_abandonment_model_job, retrain_purchase_model_job
 from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.ml.tracking import production_model_version
 from ecom_assets.monitoring.retraining import decide_on_age, decide_on_drift
@@ -43,17 +34,13 @@ def landing_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings) 
     for path in files:
         stat = path.stat()
         run_requests.append(
-            dg.RunRequest(
-                run_key=landing_run_key(path.name, stat.st_size, stat.st_mtime_ns),
-                partition_key=path.name,
-            )
+            dg.RunRequest(run_key=landing_run_key(path.name, stat.st_size, stat.st_mtime_ns), partition_key=path.name)
         )
     context.log.info(
         f"{len(files)} landing file(s) in {settings.paths.landing}; {len(new)} new: {', '.join(new) or 'none'}"
     )
     return dg.SensorResult(
-        run_requests=run_requests,
-        dynamic_partitions_requests=[landing_files.build_add_request(new)] if new else [],
+        run_requests=run_requests, dynamic_partitions_requests=[landing_files.build_add_request(new)] if new else []
     )
 
 

@@ -1,13 +1,7 @@
 import duckdb
 import pytest
 
-from ecom_assets.experiment.assignment import (
-    assign_group,
-    group_sql,
-    is_treated,
-    legacy_group,
-    legacy_group_sql,
-)
+from ecom_assets.experiment.assignment import assign_group, group_sql, is_treated, legacy_group, legacy_group_sql
 
 
 def test_sql_and_python_assign_every_user_identically():

@@ -10,11 +10,7 @@ from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
 
 
 @dg.asset(
-    key=["bronze", "events"],
-    group_name="bronze",
-    partitions_def=landing_files,
-    kinds={"duckdb"},
-    pool=WAREHOUSE_POOL,
+    key=["bronze", "events"], group_name="bronze", partitions_def=landing_files, kinds={"duckdb"}, pool=WAREHOUSE_POOL
 )
 def bronze_events(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings

@@ -6,8 +6,9 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.silver import SILVER_EVENTS
+from ecom_assets.assets.ui_metadata import table_metadata
 from ecom_assets.lakehouse import SQL
-from ecom_assets.lakehouse.warehouse import markdown_preview, run_sql_file, scalar
+from ecom_assets.lakehouse.warehouse import run_sql_file
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
 
 FACT_USER_SESSIONS = dg.AssetKey(["gold", "fact_user_sessions"])
@@ -18,11 +19,7 @@ _gold = dict(group_name="gold", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 
 def _rebuild(con, sql_file: Path, table: str, params=None, order_by: str = "1") -> dict:
     run_sql_file(con, sql_file, params)
-    return {
-        "dagster/row_count": scalar(con, f"SELECT count(*) FROM {table}"),
-        "table": table,
-        "preview": dg.MetadataValue.md(markdown_preview(con, f"SELECT * FROM {table} ORDER BY {order_by}")),
-    }
+    return table_metadata(con, table, order_by)
 
 
 @dg.asset(key=FACT_USER_SESSIONS, deps=[SILVER_EVENTS], **_gold)

@@ -5,7 +5,8 @@ from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.gold import FACT_USER_SESSIONS
 from ecom_assets.assets.silver import SILVER_EVENTS
-from ecom_assets.lakehouse.warehouse import markdown_preview, run_sql_file, scalar
+from ecom_assets.assets.ui_metadata import table_metadata
+from ecom_assets.lakehouse.warehouse import load_sql, markdown_preview, run_sql_file
 from ecom_assets.ml import SQL
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
 
@@ -23,27 +24,19 @@ def user_item_features(
     windows = ml_settings.windows
     with open_warehouse(duckdb, settings) as con:
         run_sql_file(con, SQL / "gold_user_item_features.sql", windows.sql_params())
-        rows = scalar(con, "SELECT count(*) FROM gold.user_item_features")
-        per_cutoff = markdown_preview(
-            con,
-            """
-            SELECT cutoff, dataset, count(*) AS rows, sum(converted) AS converted,
-                   round(avg(converted), 4) AS conversion_rate
-            FROM gold.user_item_features GROUP BY ALL ORDER BY cutoff""",
-            limit=50,
+        metadata = table_metadata(
+            con, "gold.user_item_features", "cutoff DESC, interaction_score DESC, user_id, item_id"
         )
-        preview = markdown_preview(
-            con, "SELECT * FROM gold.user_item_features ORDER BY cutoff DESC, interaction_score DESC, user_id, item_id"
-        )
-    context.log.info(f"gold.user_item_features: {rows:,} rows, horizon {windows.horizon_days} days")
+        per_cutoff = markdown_preview(con, load_sql(SQL / "user_item_features_per_cutoff.sql"), limit=50)
+    context.log.info(
+        f"gold.user_item_features: {metadata['dagster/row_count']:,} rows, horizon {windows.horizon_days} days"
+    )
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": rows,
-            "table": "gold.user_item_features",
+            **metadata,
             "horizon_days": windows.horizon_days,
             "lookback_days": windows.lookback_days,
             "rows_per_cutoff": dg.MetadataValue.md(per_cutoff),
-            "preview": dg.MetadataValue.md(preview),
         }
     )
 
@@ -55,23 +48,7 @@ def cart_session_features(
     """Cart-abandonment features per session with a cart, from events before its first purchase; label: no purchase."""
     with open_warehouse(duckdb, settings) as con:
         run_sql_file(con, SQL / "gold_cart_session_features.sql", {"horizon_days": ml_settings.horizon_days})
-        rows = scalar(con, "SELECT count(*) FROM gold.cart_session_features")
-        per_split = markdown_preview(
-            con,
-            """
-            SELECT dataset, count(*) AS sessions, min(session_start) AS first_session,
-                   max(session_start) AS last_session, round(avg(abandoned_cart), 4) AS abandonment_rate
-            FROM gold.cart_session_features GROUP BY ALL ORDER BY first_session""",
-        )
-        preview = markdown_preview(
-            con, "SELECT * FROM gold.cart_session_features ORDER BY session_start DESC, session_id"
-        )
-    context.log.info(f"gold.cart_session_features: {rows:,} sessions with a cart")
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": rows,
-            "table": "gold.cart_session_features",
-            "rows_per_split": dg.MetadataValue.md(per_split),
-            "preview": dg.MetadataValue.md(preview),
-        }
-    )
+        metadata = table_metadata(con, "gold.cart_session_features", "session_start DESC, session_id")
+        per_split = markdown_preview(con, load_sql(SQL / "cart_session_features_per_split.sql"))
+    context.log.info(f"gold.cart_session_features: {metadata['dagster/row_count']:,} sessions with a cart")
+    return dg.MaterializeResult(metadata={**metadata, "rows_per_split": dg.MetadataValue.md(per_split)})

@@ -5,6 +5,7 @@ from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.model_inputs import CART_SESSION_FEATURES, USER_ITEM_FEATURES
 from ecom_assets.assets.models import CART_ABANDONMENT_MODEL, PURCHASE_MODEL
+from ecom_assets.assets.ui_metadata import table_metadata
 from ecom_assets.lakehouse.warehouse import load_sql, markdown_preview, run_sql_file, scalar
 from ecom_assets.ml import SQL
 from ecom_assets.ml.batch_scoring import score_table
@@ -49,21 +50,18 @@ def _score(context, duckdb, settings, ml_settings, task: ModelTask, temp: str, t
             SQL / f"{table.replace('.', '_')}.sql",
             {"threshold": production.threshold, "version": int(production.version)},
         )
-        rows = scalar(con, f"SELECT count(*) FROM {table}")
+        metadata = table_metadata(con, table, "predicted_prob DESC")
         calibration = markdown_preview(con, load_sql(SQL / "prediction_calibration.sql"), {"predictions_table": table})
-        preview = markdown_preview(con, f"SELECT * FROM {table} ORDER BY predicted_prob DESC")
-    context.log.info(f"{table}: {rows:,} rows scored at {batch.rows_per_second:,.0f} rows/s")
+    context.log.info(f"{table}: {metadata['dagster/row_count']:,} rows scored at {batch.rows_per_second:,.0f} rows/s")
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": rows,
-            "table": table,
+            **metadata,
             "model": f"models:/{task.registered_model}@production",
             "model_version": int(production.version),
             "model_trained_at": production.trained_at,
             "threshold": round(production.threshold, 4),
             "scoring_rows_per_second": round(batch.rows_per_second),
             "actual_vs_predicted": dg.MetadataValue.md(calibration),
-            "preview": dg.MetadataValue.md(preview),
         }
     )
 

@@ -53,8 +53,5 @@ def _leakage_check(asset: dg.AssetKey, task: ModelTask) -> dg.AssetChecksDefinit
     return _check
 
 
-leakage_checks = [
-    _leakage_check(USER_ITEM_FEATURES, PURCHASE_TASK),
-    _leakage_check(CART_SESSION_FEATURES, CART_TASK),
-]
+leakage_checks = [_leakage_check(USER_ITEM_FEATURES, PURCHASE_TASK), _leakage_check(CART_SESSION_FEATURES, CART_TASK)]
 model_data_checks = [build_data_test(t) for t in ML_DATA_TESTS]

@@ -137,10 +137,7 @@ def _log_ratio_ci(mean_t: float, se_t: float, mean_c: float, se_c: float, z: flo
 
 
 def sample_ratio_mismatch(
-    n_control: int,
-    n_treatment: int,
-    treatment_share: float = DEFAULT_TREATMENT_SHARE,
-    threshold: float = SRM_THRESHOLD,
+    n_control: int, n_treatment: int, treatment_share: float = DEFAULT_TREATMENT_SHARE, threshold: float = SRM_THRESHOLD
 ) -> SampleRatioResult:
     """Chi-square goodness of fit of the observed split against the intended one.
 
@@ -273,11 +270,7 @@ def revenue_test(revenue_control, revenue_treatment, alpha: float = 0.05) -> Rev
 
 
 def minimum_detectable_effect(
-    users_control: int,
-    users_treatment: int,
-    baseline_rate: float,
-    alpha: float = 0.05,
-    power: float = 0.8,
+    users_control: int, users_treatment: int, baseline_rate: float, alpha: float = 0.05, power: float = 0.8
 ) -> MinimumDetectableEffect:
     """Smallest absolute lift over ``baseline_rate`` that the two-sided two-proportion test
     (pooled SE under H0, as in ``conversion_test``) detects with probability ``power`` at these
@@ -371,6 +364,20 @@ def verdict(
 # the whole experiment
 
 
+# What a conversion or revenue test reports, named alike in both result types and in OUTPUT_COLUMNS.
+_LIFT_FIELDS = OUTPUT_COLUMNS[OUTPUT_COLUMNS.index("absolute_lift") : OUTPUT_COLUMNS.index("significant") + 1]
+
+
+def _lift_row(metric: str, control: float, treatment: float, result, **extra) -> dict:
+    return dict(
+        metric=metric,
+        control_value=control,
+        treatment_value=treatment,
+        **{name: getattr(result, name) for name in _LIFT_FIELDS},
+        **extra,
+    )
+
+
 def analyze_experiment(
     users: pd.DataFrame,
     experiment: str,
@@ -414,7 +421,6 @@ def analyze_experiment(
     )
     text = verdict(srm, conv_res, mde, rev)
 
-    nan = math.nan
     rows = [
         dict(metric="users", control_value=n_c, treatment_value=n_t),
         dict(
@@ -428,37 +434,14 @@ def analyze_experiment(
             p_value=srm.p_value,
             significant=srm.mismatch,
         ),
-        dict(
-            metric="conversion_rate",
-            control_value=conv_res.rate_control,
-            treatment_value=conv_res.rate_treatment,
-            absolute_lift=conv_res.absolute_lift,
-            absolute_ci_low=conv_res.absolute_ci_low,
-            absolute_ci_high=conv_res.absolute_ci_high,
-            relative_lift=conv_res.relative_lift,
-            relative_ci_low=conv_res.relative_ci_low,
-            relative_ci_high=conv_res.relative_ci_high,
-            test=conv_res.test,
-            statistic=conv_res.statistic,
-            p_value=conv_res.p_value,
-            significant=conv_res.significant,
-            mde_absolute=mde.absolute if mde else nan,
+        _lift_row(
+            "conversion_rate",
+            conv_res.rate_control,
+            conv_res.rate_treatment,
+            conv_res,
+            mde_absolute=mde.absolute if mde else math.nan,
         ),
-        dict(
-            metric="revenue_per_user",
-            control_value=rev.revenue_per_user_control,
-            treatment_value=rev.revenue_per_user_treatment,
-            absolute_lift=rev.absolute_lift,
-            absolute_ci_low=rev.absolute_ci_low,
-            absolute_ci_high=rev.absolute_ci_high,
-            relative_lift=rev.relative_lift,
-            relative_ci_low=rev.relative_ci_low,
-            relative_ci_high=rev.relative_ci_high,
-            test=rev.test,
-            statistic=rev.statistic,
-            p_value=rev.p_value,
-            significant=rev.significant,
-        ),
+        _lift_row("revenue_per_user", rev.revenue_per_user_control, rev.revenue_per_user_treatment, rev),
     ]
     out = pd.DataFrame(rows).reindex(columns=OUTPUT_COLUMNS)
     out["experiment"] = experiment

@@ -32,9 +32,7 @@ def bucket(user_id: int | str, experiment_key: str = DEFAULT_EXPERIMENT_KEY) -> 
 
 
 def assign_group(
-    user_id: int | str,
-    experiment_key: str = DEFAULT_EXPERIMENT_KEY,
-    treatment_share: float = DEFAULT_TREATMENT_SHARE,
+    user_id: int | str, experiment_key: str = DEFAULT_EXPERIMENT_KEY, treatment_share: float = DEFAULT_TREATMENT_SHARE
 ) -> str:
     return TREATMENT if bucket(user_id, experiment_key) < _threshold(treatment_share) else CONTROL
 
@@ -59,9 +57,7 @@ def _sql_str(value: str) -> str:
 
 
 def group_sql(
-    user_expr: str,
-    experiment_key: str = DEFAULT_EXPERIMENT_KEY,
-    treatment_share: float = DEFAULT_TREATMENT_SHARE,
+    user_expr: str, experiment_key: str = DEFAULT_EXPERIMENT_KEY, treatment_share: float = DEFAULT_TREATMENT_SHARE
 ) -> str:
     """The same assignment as a DuckDB SQL expression over ``user_expr``."""
     digest = f"md5({_sql_str(experiment_key + ':')} || CAST({user_expr} AS VARCHAR))"

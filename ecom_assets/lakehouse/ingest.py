@@ -111,8 +111,7 @@ def load_bronze(con: duckdb.DuckDBPyConnection, path: Path) -> LandingFileReport
 
 def landing_file_status(con: duckdb.DuckDBPyConnection, source_file: str) -> tuple[str, str | None, str]:
     row = con.execute(
-        "SELECT status, source_format, message FROM bronze.landing_files WHERE source_file = ?",
-        [source_file],
+        "SELECT status, source_format, message FROM bronze.landing_files WHERE source_file = ?", [source_file]
     ).fetchone()
     if row is None:
         raise LookupError(f"{source_file}: not in bronze.landing_files; materialize bronze/events first")

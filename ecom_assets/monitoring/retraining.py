@@ -50,11 +50,7 @@ def decide_on_drift(report: DriftReportRecord | None, model: str, threshold: flo
 
 
 def decide_on_age(
-    model: str,
-    version: str | None,
-    trained_at: dt.datetime | None,
-    now: dt.datetime,
-    max_age_days: float,
+    model: str, version: str | None, trained_at: dt.datetime | None, now: dt.datetime, max_age_days: float
 ) -> RetrainDecision:
     if version is None:
         return RetrainDecision(model, False, f"{model}: no production version yet")

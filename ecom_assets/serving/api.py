@@ -303,10 +303,7 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         errors = exc.errors()
         return JSONResponse(
             status_code=422,
-            content={
-                "message": _message(errors),
-                "detail": json.loads(json.dumps(errors, default=str)),
-            },
+            content={"message": _message(errors), "detail": json.loads(json.dumps(errors, default=str))},
         )
 
     @app.exception_handler(InvalidInput)
