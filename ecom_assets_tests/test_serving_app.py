@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ecom_assets.assets.insight_tables import INSIGHTS
 from ecom_assets.ecom_home import EcomPaths
+from ecom_assets.insights.questions import INSIGHTS
 from ecom_assets.serving import app_data
 from ecom_assets_tests.api_server import copy_registry, running_api
 from ecom_assets_tests.servers import free_port, serving
