@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -30,10 +31,34 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
+
+
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def _run(args: argparse.Namespace) -> int:
+    # SIGTERM (`kill`, `timeout`, a container stop) ends a run as Ctrl-C does. While a run executes
+    # Dagster handles both, then puts this handler back for both.
+    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _run_and_report(EcomPaths.from_env())
+    except KeyboardInterrupt as exc:
+        print(
+            f"\ninterrupted{f' ({exc})' if str(exc) else ''}: stopped. A run cut short is marked failed; "
+            "`ecom-assets run` again ingests and rebuilds everything (re-runs are idempotent).",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run_and_report(paths: EcomPaths) -> int:
     from ecom_assets.one_shot import highlights, run_pipeline, warehouse_summary
 
-    paths = EcomPaths.from_env()
     try:
         outcome = run_pipeline(paths)
     except FileNotFoundError as exc:
@@ -57,9 +82,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _init_home(args: argparse.Namespace) -> int:
+    import dagster as dg
+
     from ecom_assets.one_shot import init_dagster_home
+    from ecom_assets.orphan_runs import recover_orphan_runs
 
     print(init_dagster_home(EcomPaths.from_env().ensure()))
+    # `make dev` starts here: runs a reboot or a kill left STARTED would hold the warehouse pool.
+    with dg.DagsterInstance.get() as instance:
+        for recovered in recover_orphan_runs(instance):
+            print(recovered.describe(), file=sys.stderr)
     return 0
 
 
@@ -97,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="ingest every landing file and materialize the whole graph in-process")
     run.set_defaults(func=_run)
 
-    init = sub.add_parser("init-home", help="create DAGSTER_HOME (default $ECOM_HOME/dagster_home) and print it")
+    init = sub.add_parser(
+        "init-home",
+        help="create DAGSTER_HOME (default $ECOM_HOME/dagster_home), print it, and fail the runs a killed process left",
+    )
     init.set_defaults(func=_init_home)
 
     serve = sub.add_parser("serve", help="the scoring API (FastAPI + uvicorn) over the production models")

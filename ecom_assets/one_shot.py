@@ -1,12 +1,15 @@
 """The headless one-shot: register every landing file, ingest each, rebuild everything downstream.
 
 What `make demo` calls after generating data and what a cron job without a Dagster daemon calls.
+It recovers the runs a killed process left behind and waits for its turn at the warehouse itself,
+visibly and interruptibly (warehouse_turns, orphan_runs).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -18,9 +21,11 @@ from ecom_assets import run_summary
 from ecom_assets.definitions import build_definitions
 from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.lakehouse.landing import list_landing_files
+from ecom_assets.orphan_runs import process_tags, recover_orphan_runs
 from ecom_assets.partitions import landing_files
-from ecom_assets.resources import build_resources
+from ecom_assets.resources import WAREHOUSE_POOL, build_resources
 from ecom_assets.sensors import landing_run_key, landing_sensor
+from ecom_assets.warehouse_turns import one_run_at_a_time, wait_for_pool, watching_pool
 
 
 @dataclass
@@ -77,6 +82,45 @@ def landing_run_tags(path) -> dict[str, str]:
     }
 
 
+# What Dagster records when Ctrl-C or SIGTERM reaches a run (in a step, or between steps).
+_INTERRUPTIONS = {"KeyboardInterrupt", "DagsterExecutionInterruptedError"}
+
+
+def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None) if event.is_failure else None
+        while error is not None:
+            if error.cls_name in _INTERRUPTIONS:
+                return True
+            error = error.cause
+    return False
+
+
+def execute_when_free(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    log: Callable[[str], None] = print,
+    tags: dict[str, str] | None = None,
+    **kwargs,
+) -> dg.ExecuteInProcessResult:
+    """Execute `job` in this process once the warehouse pool can give it a slot.
+
+    Waits in `wait_for_pool` (visible, interruptible, recovering orphan runs) rather than in
+    Dagster's step loop, tags the run with this process so that a later run can tell if it is
+    orphaned, and watches the pool while it executes. Raises KeyboardInterrupt when the run was
+    interrupted (Dagster only records it in the run): the caller stops instead of going on.
+    """
+    wait_for_pool(instance, WAREHOUSE_POOL, log)
+    run_id = str(uuid.uuid4())
+    with watching_pool(instance, run_id, WAREHOUSE_POOL, log):
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, run_id=run_id, tags={**(tags or {}), **process_tags()}, **kwargs
+        )
+    if _interrupted(result):
+        raise KeyboardInterrupt(f"in run {run_id[:8]} of {job.name}")
+    return result
+
+
 def ingest_landing_files(
     defs: dg.Definitions, instance: dg.DagsterInstance, files: list[Path], log: Callable[[str], None] = print
 ) -> Iterator[tuple[Path, dg.ExecuteInProcessResult]]:
@@ -88,12 +132,7 @@ def ingest_landing_files(
     ingest = defs.resolve_job_def("ingest_landing_file")
     for index, path in enumerate(files, start=1):
         log(f"[{index}/{len(files)}] ingesting {path.name}")
-        yield (
-            path,
-            ingest.execute_in_process(
-                partition_key=path.name, instance=instance, raise_on_error=False, tags=landing_run_tags(path)
-            ),
-        )
+        yield (path, execute_when_free(ingest, instance, log, tags=landing_run_tags(path), partition_key=path.name))
 
 
 def run_pipeline(
@@ -111,11 +150,14 @@ def run_pipeline(
         instance = dg.DagsterInstance.get()
     defs = build_definitions(paths)
     outcome = PipelineOutcome()
-    for path, result in ingest_landing_files(defs, instance, files, log=log):
-        _collect(result, path.name, outcome)
-    log("rebuilding everything downstream of silver")
-    refresh = defs.resolve_job_def("refresh_warehouse")
-    _collect(refresh.execute_in_process(instance=instance, raise_on_error=False), "refresh_warehouse", outcome)
+    with one_run_at_a_time(paths, log):
+        for recovered in recover_orphan_runs(instance):
+            log(recovered.describe())
+        for path, result in ingest_landing_files(defs, instance, files, log=log):
+            _collect(result, path.name, outcome)
+        log("rebuilding everything downstream of silver")
+        refresh = defs.resolve_job_def("refresh_warehouse")
+        _collect(execute_when_free(refresh, instance, log), "refresh_warehouse", outcome)
     return outcome
 
 

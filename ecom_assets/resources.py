@@ -10,6 +10,7 @@ has no float EnvVar. An unset or blank variable keeps the default.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from ecom_assets import warehouse_lock
 from ecom_assets.ecom_home import DEFAULT_HOME, EcomPaths, env_float, env_str
 from ecom_assets.experiment.assignment import DEFAULT_EXPERIMENT_KEY, DEFAULT_TREATMENT_SHARE
 from ecom_assets.lakehouse.warehouse import ensure_schema, register_experiment_macro
@@ -54,6 +56,12 @@ class EcomSettings(dg.ConfigurableResource):
     drift_threshold: float = _env("ECOM_DRIFT_THRESHOLD", 0.5, "Share of drifted columns that retrains")
     drift_sample_rows: int = _env("ECOM_DRIFT_SAMPLE_ROWS", 5_000, "Rows per side of a drift report")
     max_model_age_days: float = _env("ECOM_MAX_MODEL_AGE_DAYS", 30.0, "Age that makes a model stale, days")
+    # Silver's plausibility rules (docs/data.md): lines outside them go to quarantine with the reason.
+    earliest_event_time: str = _env("ECOM_EARLIEST_EVENT_TIME", "2000-01-01", "Events before this are implausible")
+    max_days_after_landing: float = _env(
+        "ECOM_MAX_DAYS_AFTER_LANDING", 1.0, "Events later than landing + this are implausible, days"
+    )
+    max_price: float = _env("ECOM_MAX_PRICE", 1_000_000.0, "Prices above this are implausible")
 
     @property
     def paths(self) -> EcomPaths:
@@ -131,14 +139,57 @@ def open_warehouse(db: DuckDBResource, settings: EcomSettings) -> Iterator[duckd
     with db.get_connection() as con:
         ensure_schema(con)
         register_experiment_macro(con, settings.experiment_key, settings.treatment_share)
+        _set_plausibility_rules(con, settings)
         yield con
 
 
-def _warehouse(paths: EcomPaths) -> DuckDBResource:
+def _set_plausibility_rules(con: duckdb.DuckDBPyConnection, settings: EcomSettings) -> None:
+    """The bounds silver_parse_*.sql reads; on a connection without them it uses the same defaults."""
+    try:
+        con.execute("SET VARIABLE ecom_earliest_event_time = CAST(? AS TIMESTAMP)", [settings.earliest_event_time])
+    except duckdb.ConversionException as exc:
+        raise ValueError(f"ECOM_EARLIEST_EVENT_TIME={settings.earliest_event_time!r} is not a date or time") from exc
+    con.execute("SET VARIABLE ecom_max_days_after_landing = ?", [settings.max_days_after_landing])
+    con.execute("SET VARIABLE ecom_max_price = ?", [settings.max_price])
+
+
+def _say_waiting(message: str) -> None:
+    # In a run, Dagster captures its logger into the run's log at INFO. Outside one (the CLI's
+    # summary, a script) no handler would show it: then stderr.
+    logger = dg.get_dagster_logger("ecom_assets.warehouse")
+    if logger.hasHandlers():
+        logger.info(message)
+    else:
+        print(f"ecom_assets.warehouse: {message}", file=sys.stderr)
+
+
+class WarehouseResource(DuckDBResource):
+    """DuckDB's warehouse file; a connection waits (and says so) while another process holds its lock."""
+
+    lock_timeout_seconds: float = _env(
+        "ECOM_WAREHOUSE_LOCK_TIMEOUT_SECONDS", 600.0, "Wait for another process's warehouse lock, seconds"
+    )
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        # Instead of DuckDBResource's ~100 s of retries then "Could not set lock" (warehouse_lock).
+        con = warehouse_lock.connect(
+            self.database,
+            {"custom_user_agent": "dagster", **self.connection_config},
+            timeout_seconds=self.lock_timeout_seconds,
+            log=_say_waiting,
+        )
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def _warehouse(paths: EcomPaths) -> WarehouseResource:
     # Plain values read now, not EnvVars: Dagster does not resolve them inside `connection_config`,
     # and code outside a run (one_shot's summary, the tests' `query`) opens this same resource
     # directly, where DuckDB refuses a second, differently configured connection to an open file.
-    return DuckDBResource(
+    return WarehouseResource(
         database=str(paths.warehouse),
         connection_config={
             # A limit below the machine's memory makes DuckDB spill big sorts to disk.
@@ -147,6 +198,7 @@ def _warehouse(paths: EcomPaths) -> DuckDBResource:
             "temp_directory": str(paths.duckdb_spill),
             "preserve_insertion_order": True,
         },
+        **_from_environment(WarehouseResource),
     )
 
 

@@ -1,12 +1,16 @@
-"""What `ecom-assets run` prints at the end: rows per table, the A/B verdict, the models, the files."""
+"""What `ecom-assets run` prints at the end: rows per table, landing files that did not land whole
+(with the cause), the A/B verdict, the models, the files."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import duckdb
 
 from ecom_assets import experiment, lakehouse, ml
 from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.experiment.ab_results import LEGACY_EXPERIMENT
+from ecom_assets.lakehouse.ingest import ACCEPTED, RETRACTED, pending_silver_files, vanished_landing_files
 from ecom_assets.lakehouse.warehouse import load_sql, scalar, table_exists
 
 SUMMARY_TABLES = [
@@ -37,9 +41,43 @@ def table_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int | None]]:
     return [(t, scalar(con, sql, {"table_name": t}) if table_exists(con, t) else None) for t in SUMMARY_TABLES]
 
 
-def highlights(con: duckdb.DuckDBPyConnection | None, paths: EcomPaths) -> list[str]:
-    """The A/B verdict, each model's production version and holdout PR-AUC, and where the files are."""
+def shown(name: str) -> str:
+    """A file name as printed: quoted and escaped when it holds a tab, a newline or another control."""
+    return name if name.isprintable() else repr(name)
+
+
+def landing_file_problems(con: duckdb.DuckDBPyConnection, landing: Path) -> list[str]:
+    """One line per landing file that did not land whole, with its cause; files gone from the landing
+    folder whose rows stay; files whose latest bronze load silver has not routed yet."""
+    if not table_exists(con, "bronze.landing_files"):
+        return []
     lines = []
+    rows = con.execute(
+        "SELECT source_file, status, message FROM bronze.landing_files WHERE status NOT IN (?, ?) ORDER BY 1",
+        [ACCEPTED, RETRACTED],
+    ).fetchall()
+    for name, status, message in rows:
+        cause = (message or "").removeprefix(f"{name}: ").replace(name, shown(name))
+        lines.append(f"landing file {shown(name)} {status}: {cause}")
+    for name, count, at in vanished_landing_files(con, landing):
+        if name not in {r[0] for r in rows}:
+            lines.append(
+                f"landing file {shown(name)} gone from {landing}: its {count:,} lines (loaded {at:%Y-%m-%d %H:%M}) "
+                "stay in bronze and silver until it is retracted (docs/data.md)"
+            )
+    if table_exists(con, "silver.routed_files"):
+        for name, status, *_ in pending_silver_files(con):
+            lines.append(
+                f"landing file {shown(name)}: silver pending, its latest bronze load ({status}) is not routed yet; "
+                "materialize its silver/events partition"
+            )
+    return lines
+
+
+def highlights(con: duckdb.DuckDBPyConnection | None, paths: EcomPaths) -> list[str]:
+    """Landing files that did not land whole, the A/B verdict, each model's production version and
+    holdout PR-AUC, and where the files are."""
+    lines = landing_file_problems(con, paths.landing) if con is not None else []
     if con is not None and table_exists(con, "experiment.ab_test_results"):
         verdict = scalar(
             con, load_sql(experiment.SQL / "experiment_verdict.sql"), {"legacy_experiment": LEGACY_EXPERIMENT}

@@ -24,21 +24,32 @@ def landing_run_key(name: str, size: int, mtime_ns: int) -> str:
     job=ingest_landing_file_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Registers every *.csv / *.csv.gz in the landing folder as a partition and ingests it.",
+    description="Registers every *.csv / *.csv.gz (any case) in the landing folder as a partition and ingests "
+    "it; bronze refuses symlinks with a reason. Says which known files are gone from the folder.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings) -> dg.SensorResult:
     known = set(context.instance.get_dynamic_partitions(landing_files.name))
     files = list_landing_files(settings.paths.landing)
-    new = [p.name for p in files if p.name not in known]
     run_requests = []
     for path in files:
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except OSError:  # gone (or a link gone dangling) since the listing: the next tick sees it
+            continue
         run_requests.append(
             dg.RunRequest(run_key=landing_run_key(path.name, stat.st_size, stat.st_mtime_ns), partition_key=path.name)
         )
+    listed = {r.partition_key for r in run_requests}
+    new = [name for name in sorted(listed) if name not in known]
     context.log.info(
-        f"{len(files)} landing file(s) in {settings.paths.landing}; {len(new)} new: {', '.join(new) or 'none'}"
+        f"{len(listed)} landing file(s) in {settings.paths.landing}; {len(new)} new: {', '.join(new) or 'none'}"
     )
+    gone = sorted(known - listed)
+    if gone:
+        context.log.warning(
+            f"{len(gone)} partition(s) whose file is gone from the landing folder: {', '.join(gone[:10])}. "
+            "Their rows stay in the warehouse until retracted (docs/data.md, 'Retracting a file')."
+        )
     return dg.SensorResult(
         run_requests=run_requests, dynamic_partitions_requests=[landing_files.build_add_request(new)] if new else []
     )

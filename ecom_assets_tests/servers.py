@@ -56,3 +56,12 @@ def serving(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def resident_mb(pid: int) -> float:
+    """A process's resident memory (VmRSS) in MiB, from /proc: psutil is not a dependency."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")

@@ -33,7 +33,17 @@ def _plant_violation(con, test) -> None:
         )
         return
     if test.name == "accounting_balances":
-        con.execute("INSERT INTO bronze.events VALUES ('a.csv', 'rees46', 2, 'x', now())")
+        con.execute(
+            "INSERT INTO bronze.events (source_file, source_format, line_number, raw_line, ingested_at) "
+            "VALUES ('a.csv', 'rees46', 2, 'x', now())"
+        )
+        return
+    if test.name == "silver_up_to_date":  # a bronze load that silver has not routed
+        con.execute(
+            "INSERT INTO bronze.landing_files (source_file, status, ingested_at, load_id) "
+            "VALUES ('a.csv', 'accepted', now(), 'load-2')"
+        )
+        con.execute("INSERT INTO silver.routed_files VALUES ('a.csv', 'load-1', now())")
         return
     if test.name == "sessions_cover_every_event":
         con.execute("CREATE OR REPLACE TABLE silver.events AS SELECT 1 AS user_id")

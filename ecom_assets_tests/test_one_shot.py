@@ -4,10 +4,12 @@ nothing lost, idempotent, and a summary a person can read."""
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from ecom_assets.definitions import build_definitions
-from ecom_assets.one_shot import highlights, run_pipeline, warehouse_summary
+from ecom_assets.one_shot import execute_when_free, highlights, run_pipeline, warehouse_summary
+from ecom_assets.orphan_runs import PID_TAG
 from ecom_assets.resources import build_resources
 from ecom_assets.sensors import landing_sensor
 from ecom_assets_tests.conftest import land, query
@@ -132,3 +134,17 @@ def test_a_headless_run_is_not_ingested_again_by_the_sensor(paths, instance):
     ).run_requests
     runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: request.run_key}))
     assert [run.tags[SENSOR_NAME_TAG] for run in runs] == ["landing_sensor"]
+
+
+def test_an_interrupted_run_stops_the_one_shot_instead_of_going_on(instance):
+    """Dagster records Ctrl-C or SIGTERM in the run and returns; the one-shot must not go on."""
+
+    @dg.asset
+    def cut_short() -> None:
+        raise KeyboardInterrupt
+
+    job = dg.Definitions(assets=[cut_short], jobs=[dg.define_asset_job("cut")]).resolve_job_def("cut")
+    with pytest.raises(KeyboardInterrupt, match="in run .+ of cut"):
+        execute_when_free(job, instance, log=lambda _: None)
+    (run,) = instance.get_runs()
+    assert run.status == dg.DagsterRunStatus.FAILURE and run.tags[PID_TAG]

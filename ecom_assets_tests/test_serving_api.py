@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 import time
+from urllib.parse import unquote
 
 import httpx
 import pandas as pd
@@ -235,6 +237,10 @@ def test_without_production_model_503_then_hot_pickup_of_promoted_versions(built
         refused = http.post("/predict", json=SESSION)
         assert refused.status_code == 503
         assert "make demo" in refused.json()["detail"] and CART_MODEL_NAME in refused.json()["detail"]
+        # what to do, not where the registry is on the server
+        assert "MLFLOW_TRACKING_URI" in refused.json()["detail"]
+        for shown in (refused.text, http.get("/health").text):
+            assert str(tmp_path) not in shown and "sqlite" not in shown and "mlflow.db" not in shown
         assert http.get("/model").status_code == 503
         assert http.get("/health").json()["status"] == "degraded"
         # the purchase model still has its production version: it keeps answering
@@ -254,3 +260,160 @@ def test_without_production_model_503_then_hot_pickup_of_promoted_versions(built
         pid = server.process.pid
         assert server.process.poll() is None and server.process.pid == pid  # no restart
         assert "Traceback" not in server.output(), server.output()
+
+
+# --------------------------------------------------------------------------------------------
+# issue 11: every input gets a 4xx with a clear message, never a 500 or a dropped connection
+
+
+def _raw_json(text: str) -> dict:
+    return {"content": text.encode(), "headers": {"content-type": "application/json"}}
+
+
+PURCHASE_ROW = {spec.name: 1.0 for spec in PURCHASE_FEATURES}
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e400"])
+@pytest.mark.parametrize("field", ["session_duration_minutes", "total_views", "cart_value"])
+def test_non_finite_numbers_in_a_session_are_422_naming_the_field(api, token, field):
+    """Python's JSON reads these as floats; the 422 handler once failed to serialise them (a 500)."""
+    body = {**SESSION, field: "TOKEN"}
+    response = api.post("/predict", **_raw_json(json.dumps(body).replace('"TOKEN"', token)))
+    assert response.status_code == 422, response.text
+    assert f"{field}: Input should be a finite number" in response.json()["message"]
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "1e400"])
+def test_non_finite_numbers_in_a_purchase_row_are_422(api, token):
+    text = json.dumps({**PURCHASE_ROW, "price": "TOKEN"}).replace('"TOKEN"', token)
+    response = api.post("/purchase/predict", **_raw_json(text))
+    assert response.status_code == 422, response.text
+    assert "price: Input should be a finite number" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"total_views": True}, "total_views: must be a number, not true or false"),
+        ({"previous_purchases": False}, "previous_purchases: must be a number, not true or false"),
+        ({"cart_value": True}, "cart_value: must be a number, not true or false"),
+        ({"total_carts": 10**40}, "total_carts: Input should be less than or equal to 1000000"),
+        ({"total_views": 1_000_001}, "total_views: Input should be less than or equal to 1000000"),
+        ({"session_duration_minutes": 10_081}, "session_duration_minutes: Input should be less than or equal to 10080"),
+    ],
+)
+def test_booleans_absurd_counts_and_durations_are_422(api, change, words):
+    response = api.post("/predict", json={**SESSION, **change})
+    assert response.status_code == 422, response.text
+    assert words in response.json()["message"]
+
+
+def test_the_largest_plausible_count_and_duration_are_scored(api):
+    response = api.post("/predict", json={**SESSION, "total_views": 1_000_000, "session_duration_minutes": 10_080})
+    assert response.status_code == 200, response.text
+
+
+def test_a_boolean_in_a_purchase_row_is_422(api):
+    response = api.post("/purchase/predict", json={**PURCHASE_ROW, "views": True})
+    assert response.status_code == 422 and "views: must be a number" in response.json()["message"]
+
+
+def test_bulk_rows_with_absurd_counts_or_durations_are_422_naming_the_row(api):
+    response = api.post(
+        "/bulk_predict",
+        json=[SESSION, {**SESSION, "total_views": 10**40}, {**SESSION, "session_duration_minutes": 1e6}],
+    )
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert "total_views: must be <= 1,000,000, got 1e+40 in row 2" in detail
+    assert "session_duration_minutes: must be <= 10,080, got 1,000,000 in row 3" in detail
+
+
+def test_lone_surrogates_in_a_session_are_422(api):
+    """JSON may escape half a UTF-16 pair; echoing it back once failed to encode (a 500)."""
+    for text in ('{"\\ud800": 1}', '{"experiment_group": "\\udc00"}'):
+        response = api.post("/predict", **_raw_json(text))
+        assert response.status_code == 422, response.text
+
+
+def test_a_422_lists_at_most_twenty_problems(api):
+    response = api.post("/predict", json={**SESSION, **{f"extra_{i}": 0 for i in range(3000)}})
+    assert response.status_code == 422, response.text
+    assert response.json()["message"].endswith("; and 2,980 more") and len(response.json()["detail"]) == 20
+
+
+@pytest.mark.parametrize(
+    "column", ["Ж", "客户编号", "id 🛒", "a\r\nb", "line\nbreak", 'quote " and \\ backslash', "tab\there"]
+)
+def test_any_column_name_is_passed_through_and_encoded_in_the_header(api, column):
+    """A name outside Latin-1 once made a 500, a name with CR/LF dropped the connection."""
+    upload = pd.DataFrame([{**SESSION, column: "x1"}]).to_csv(index=False)
+    response = api.post("/bulk_predict", content=upload, headers={"content-type": "text/csv"})
+    assert response.status_code == 200, response.text
+    assert [unquote(name) for name in response.headers["x-passed-through"].split(",")] == [column]
+    assert pd.read_csv(io.StringIO(response.text))[column].tolist() == ["x1"]
+
+
+@pytest.mark.parametrize(
+    "filename, plain, exact",
+    [
+        ("Жёлтый.csv", "_______scored.csv", "Жёлтый_scored.csv"),
+        ("客户.CSV", "___scored.csv", "客户_scored.csv"),
+        ("C:\\Users\\me\\Жук.csv", "____scored.csv", "Жук_scored.csv"),  # a path, as old browsers send
+    ],
+)
+def test_an_upload_named_outside_latin1_gets_an_encoded_attachment_name(api, filename, plain, exact):
+    upload = pd.DataFrame([SESSION]).to_csv(index=False)
+    response = api.post("/bulk_predict", files={"file": (filename, upload, "text/csv")})
+    assert response.status_code == 200, response.text
+    disposition = response.headers["content-disposition"]
+    assert f'filename="{plain}"' in disposition
+    assert unquote(disposition.split("filename*=UTF-8''")[1]) == exact
+
+
+def test_a_csv_wider_than_the_limit_is_refused_from_its_header(api):
+    """Default limit 64 columns; one 1 MB line of ~150k columns once took seconds and a GB per MB."""
+    wide = ",".join(f"c{i}" for i in range(150_000)).encode()[: 1024 * 1024 - 100] + b"\n1\n"
+    started = time.monotonic()
+    response = api.post("/bulk_predict", content=wide, headers={"content-type": "text/csv"})
+    assert response.status_code == 413, response.text
+    assert "more than 64 columns" in response.json()["detail"]
+    assert time.monotonic() - started < 2
+    at_the_limit = pd.DataFrame([{**SESSION, **{f"id_{i}": i for i in range(60)}}]).to_csv(index=False)
+    assert api.post("/bulk_predict", content=at_the_limit, headers={"content-type": "text/csv"}).status_code == 200
+
+
+def test_json_rows_with_too_many_keys_are_refused_before_a_table_is_built(api):
+    one_wide_row = [{**SESSION, **{f"k{i}": 0 for i in range(60_000)}}]
+    response = api.post("/bulk_predict", json=one_wide_row)
+    assert response.status_code == 413, response.text
+    assert "row 1 has 60,004 keys" in response.json()["detail"]
+    spread = [{**SESSION, f"id_{i}": i} for i in range(100)]  # few keys per row, too many together
+    response = api.post("/bulk_predict", json=spread)
+    assert response.status_code == 413 and "rows 1-61 have more than 64 distinct keys" in response.json()["detail"]
+
+
+def test_new_limits_are_read_from_the_environment_when_the_service_starts(monkeypatch):
+    from ecom_assets.serving.api import ServingSettings
+
+    for variable in ("ECOM_API_MAX_BULK_COLUMNS", "ECOM_API_BULK_CONCURRENCY"):
+        monkeypatch.delenv(variable, raising=False)
+    defaults = ServingSettings.from_env()
+    assert (defaults.max_bulk_columns, defaults.bulk_concurrency) == (64, 2)
+    monkeypatch.setenv("ECOM_API_MAX_BULK_COLUMNS", "20")
+    monkeypatch.setenv("ECOM_API_BULK_CONCURRENCY", "0")  # at least one request is always scored
+    assert (ServingSettings.from_env().max_bulk_columns, ServingSettings.from_env().bulk_concurrency) == (20, 1)
+
+
+def test_header_values_from_caller_names_are_latin1_without_line_breaks():
+    from ecom_assets.serving.api import _attachment, _header_list
+
+    assert _attachment("carts.csv") == 'attachment; filename="carts_scored.csv"'
+    assert _attachment(None) == 'attachment; filename="sessions_scored.csv"'
+    tricky = _attachment('a"b\r\n\ud800.csv')
+    tricky.encode("latin-1")
+    assert "\r" not in tricky and "\n" not in tricky and 'filename="a_b___' in tricky
+    names = ["id", "a\r\nb", "Ж", "x" * 2000]
+    header = _header_list(names)
+    header.encode("ascii")
+    assert header == "id,a%0D%0Ab,%D0%96,(+1 more)"

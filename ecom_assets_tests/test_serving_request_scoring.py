@@ -52,3 +52,60 @@ def test_risk_bands_agree_one_by_one_and_vectorised():
 
     p = np.array([0.0, LOW_RISK_BELOW - 1e-9, LOW_RISK_BELOW, HIGH_RISK_FROM - 1e-9, HIGH_RISK_FROM, 1.0])
     assert risk_bands(p).tolist() == [risk_band(x) for x in p] == ["low", "low", "medium", "medium", "high", "high"]
+
+
+def test_counts_and_durations_have_upper_bounds_in_bulk_too():
+    from ecom_assets.serving.request_scoring import MAX_COUNT, MAX_SESSION_MINUTES, InvalidInput, validate_frame
+
+    fine = pd.DataFrame([{**SESSION, "previous_sessions": MAX_COUNT, "session_duration_minutes": MAX_SESSION_MINUTES}])
+    validate_frame(fine)
+    absurd = pd.DataFrame([SESSION, {**SESSION, "previous_sessions": 1e40, "session_duration_minutes": 10_081}])
+    with pytest.raises(InvalidInput) as refused:
+        validate_frame(absurd)
+    assert "previous_sessions: must be <= 1,000,000, got 1e+40 in row 2" in refused.value.message
+    assert "session_duration_minutes: must be <= 10,080, got 10,081 in row 2" in refused.value.message
+
+
+def test_csv_width_is_counted_from_the_header_alone():
+    from ecom_assets.serving.request_scoring import InvalidInput, check_csv_width
+
+    # quoted commas and line breaks are inside one name; the data rows are never looked at
+    check_csv_width(b'a,"b,c","d\r\ne",f\n' + b",".join([b"1"] * 500) + b"\n", max_columns=4)
+    check_csv_width(b"a,b,c,d", max_columns=4)  # a header without a line break
+    with pytest.raises(InvalidInput) as refused:
+        check_csv_width(b"a,b,c,d,e\n1,2,3,4,5\n", max_columns=4)
+    assert refused.value.status_code == 413 and "more than 4 columns" in refused.value.message
+
+
+def test_a_header_of_millions_of_columns_is_refused_in_milliseconds():
+    import time
+
+    from ecom_assets.serving.request_scoring import InvalidInput, check_csv_width
+
+    header = b",".join(b"c%d" % i for i in range(2_000_000)) + b"\n"
+    started = time.perf_counter()
+    with pytest.raises(InvalidInput):
+        check_csv_width(header, max_columns=64)
+    assert time.perf_counter() - started < 0.05
+
+
+def test_json_rows_are_refused_past_the_distinct_key_limit():
+    from ecom_assets.serving.request_scoring import InvalidInput, check_row_keys
+
+    check_row_keys([SESSION, {**SESSION, "id": 1}], max_columns=5)
+    with pytest.raises(InvalidInput, match="row 2 has 6 keys"):
+        check_row_keys([SESSION, {**SESSION, "id": 1, "other": 2}], max_columns=5)
+    with pytest.raises(InvalidInput, match="rows 1-2 have more than 5 distinct keys") as refused:
+        check_row_keys([{**SESSION, "a": 1}, {**SESSION, "b": 1}], max_columns=5)
+    assert refused.value.status_code == 413
+
+
+def test_messages_quote_caller_text_short_and_encodable():
+    from ecom_assets.serving.request_scoring import InvalidInput, validate_frame
+
+    frame = pd.DataFrame([{**SESSION, "experiment_group": "x" * 10_000 + "\ud800"}])
+    with pytest.raises(InvalidInput) as refused:
+        validate_frame(frame)
+    message = refused.value.message
+    message.encode("utf-8")
+    assert len(message) < 300 and "xxx..." in message

@@ -2,6 +2,7 @@
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from ecom_assets.lakehouse.ingest import ACCEPTED, load_bronze
 from ecom_assets.lakehouse.warehouse import markdown_preview
@@ -9,19 +10,31 @@ from ecom_assets.partitions import landing_files
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
 
 
+class BronzeLoadConfig(dg.Config):
+    retract: bool = Field(
+        default=False,
+        description="Remove the file's lines from bronze (and silver, in the same run) instead of loading it; "
+        "the file must be gone from the landing folder (docs/data.md, 'Retracting a file').",
+    )
+
+
 @dg.asset(
     key=["bronze", "events"], group_name="bronze", partitions_def=landing_files, kinds={"duckdb"}, pool=WAREHOUSE_POOL
 )
 def bronze_events(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings
+    context: dg.AssetExecutionContext, config: BronzeLoadConfig, duckdb: DuckDBResource, settings: EcomSettings
 ) -> dg.MaterializeResult:
     """Every line of one landing file as landed (file, line number, raw text), malformed lines too."""
     path = settings.paths.landing / context.partition_key
     with open_warehouse(duckdb, settings) as con:
-        report = load_bronze(con, path)
+        try:
+            report = load_bronze(con, path, retract=config.retract)
+        except ValueError as exc:
+            raise dg.Failure(str(exc)) from exc
         preview = markdown_preview(
             con,
-            "SELECT line_number, raw_line FROM bronze.events WHERE source_file = ? ORDER BY line_number",
+            "SELECT line_number, raw_line, line_ending, raw_bytes IS NOT NULL AS not_utf8 FROM bronze.events "
+            "WHERE source_file = ? ORDER BY line_number",
             [report.source_file],
             limit=5,
         )
@@ -33,6 +46,7 @@ def bronze_events(
             "message": report.message,
             "source_format": report.source_format or "unknown",
             "dagster/row_count": report.data_lines,
+            "load_id": report.load_id or "",
             "path": dg.MetadataValue.path(str(path)),
             "preview": dg.MetadataValue.md(preview),
         }

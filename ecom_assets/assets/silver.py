@@ -58,7 +58,8 @@ def with_landing_freshness(assets: list) -> list:
             SILVER_DUPLICATES,
             deps=_deps,
             kinds={"duckdb"},
-            description="Exact repeats of an earlier line of the same file, with the line they repeat.",
+            description="Exact repeats of an earlier line of the same file, and events already in silver "
+            "from another file (a copy landed under another name), with the line they repeat.",
         ),
     ],
 )
@@ -84,7 +85,12 @@ def silver_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, set
     else:
         context.log.info(
             f"{source_file}: {report.bronze_lines:,} lines -> {report.events:,} events, "
-            f"{report.duplicates:,} duplicates, {report.quarantined:,} quarantined"
+            f"{report.duplicates:,} duplicates ({report.duplicates_of_other_files:,} of events from other files), "
+            f"{report.quarantined:,} quarantined"
+        )
+    if report.rerouted:
+        context.log.info(
+            f"Routed again, as their duplicates pointed at this file's previous lines: {', '.join(report.rerouted)}"
         )
     reasons = "\n".join(f"| {k} | {v:,} |" for k, v in report.quarantine_reasons.items())
     common = {"bronze_lines": report.bronze_lines, "skipped_because": report.skipped_because or ""}
@@ -107,4 +113,12 @@ def silver_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, set
             "preview": dg.MetadataValue.md(quarantine_preview),
         },
     )
-    yield dg.MaterializeResult(asset_key=SILVER_DUPLICATES, metadata={**common, "dagster/row_count": report.duplicates})
+    yield dg.MaterializeResult(
+        asset_key=SILVER_DUPLICATES,
+        metadata={
+            **common,
+            "dagster/row_count": report.duplicates,
+            "duplicates_of_other_files": report.duplicates_of_other_files,
+            "rerouted_files": ", ".join(report.rerouted),
+        },
+    )

@@ -1,14 +1,37 @@
 """The lakehouse's data tests (`ecom_assets.lakehouse.data_tests`) as asset checks.
 
 A check passes when its query returns no row; its metadata carries the count and a sample, so the
-UI shows what broke without opening a notebook.
+UI shows what broke without opening a notebook. The checks of one table run in one step on one
+warehouse connection (each is still its own check in the UI and can run alone); every landing file
+is one ingest run, so this keeps a run's steps few. One check also looks at the landing folder:
+files whose rows are in the warehouse but which are gone from it.
 """
 
+from collections.abc import Callable, Iterator
+
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.lakehouse.data_tests import DATA_TESTS, DataTest, find_violations
+from ecom_assets.lakehouse.ingest import vanished_landing_files
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
+
+BRONZE_EVENTS = dg.AssetKey(["bronze", "events"])
+
+
+def data_test_result(test: DataTest, con: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
+    found = find_violations(con, test)
+    return dg.AssetCheckResult(
+        asset_key=dg.AssetKey(test.table.split(".")),
+        check_name=test.name,
+        passed=found.count == 0,
+        severity=dg.AssetCheckSeverity.WARN if test.warn_only else dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"{found.count:,} offending row(s), e.g. {', '.join(found.first_keys)}" if found.count else "passed"
+        ),
+        metadata={"offending_rows": found.count, "sample": dg.MetadataValue.md(found.sample_markdown)},
+    )
 
 
 def build_data_test(test: DataTest) -> dg.AssetChecksDefinition:
@@ -21,17 +44,78 @@ def build_data_test(test: DataTest) -> dg.AssetChecksDefinition:
     )
     def _check(duckdb: DuckDBResource, settings: EcomSettings) -> dg.AssetCheckResult:
         with open_warehouse(duckdb, settings) as con:
-            found = find_violations(con, test)
-        return dg.AssetCheckResult(
-            passed=found.count == 0,
-            severity=dg.AssetCheckSeverity.WARN if test.warn_only else dg.AssetCheckSeverity.ERROR,
-            description=(
-                f"{found.count:,} offending row(s), e.g. {', '.join(found.first_keys)}" if found.count else "passed"
-            ),
-            metadata={"offending_rows": found.count, "sample": dg.MetadataValue.md(found.sample_markdown)},
-        )
+            return data_test_result(test, con)
 
     return _check
 
 
-lakehouse_data_checks = [build_data_test(t) for t in DATA_TESTS]
+# A check that needs more than the connection: (spec, evaluate(con, settings)).
+ExtraCheck = tuple[dg.AssetCheckSpec, Callable[[duckdb.DuckDBPyConnection, EcomSettings], dg.AssetCheckResult]]
+
+
+def build_table_checks(table: str, tests: list[DataTest], extra: list[ExtraCheck] = ()) -> dg.AssetChecksDefinition:
+    """All data tests of one table (plus `extra` checks on it) as one multi-asset check."""
+    asset = dg.AssetKey(table.split("."))
+    specs = [dg.AssetCheckSpec(t.name, asset=asset, description=t.description, blocking=t.blocking) for t in tests]
+
+    @dg.multi_asset_check(
+        name=f"{table.replace('.', '__')}_data_tests",
+        specs=[*specs, *(spec for spec, _ in extra)],
+        can_subset=True,
+        pool=WAREHOUSE_POOL,
+    )
+    def _checks(
+        context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, settings: EcomSettings
+    ) -> Iterator[dg.AssetCheckResult]:
+        selected = context.selected_asset_check_keys
+        with open_warehouse(duckdb, settings) as con:
+            for test in tests:
+                if dg.AssetCheckKey(asset, test.name) in selected:
+                    yield data_test_result(test, con)
+            for spec, evaluate in extra:
+                if spec.key in selected:
+                    yield evaluate(con, settings)
+
+    return _checks
+
+
+def landing_files_present(con: duckdb.DuckDBPyConnection, settings: EcomSettings) -> dg.AssetCheckResult:
+    gone = vanished_landing_files(con, settings.paths.landing)
+    table = "\n".join(f"| {name!r} | {lines:,} | {at:%Y-%m-%d %H:%M} |" for name, lines, at in gone[:20])
+    return dg.AssetCheckResult(
+        asset_key=BRONZE_EVENTS,
+        check_name="landing_files_present",
+        passed=not gone,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{len(gone):,} file(s) gone from {settings.paths.landing} whose lines stay in bronze and silver: "
+            + ", ".join(repr(name) for name, _, _ in gone[:5])
+            + "; retract them to remove their rows (docs/data.md, 'Retracting a file')"
+            if gone
+            else "passed"
+        ),
+        metadata={
+            "offending_rows": len(gone),
+            "sample": dg.MetadataValue.md(
+                "| file | lines | loaded at |\n|---|---|---|\n" + table if gone else "_none_"
+            ),
+        },
+    )
+
+
+LANDING_FILES_PRESENT = dg.AssetCheckSpec(
+    "landing_files_present",
+    asset=BRONZE_EVENTS,
+    description="Every file whose lines are in the warehouse is still in the landing folder; a vanished "
+    "file keeps its rows until retracted (docs/data.md, 'Retracting a file').",
+)
+
+_tables = dict.fromkeys(t.table for t in DATA_TESTS)
+lakehouse_data_checks = [
+    build_table_checks(
+        table,
+        [t for t in DATA_TESTS if t.table == table],
+        [(LANDING_FILES_PRESENT, landing_files_present)] if table == "bronze.events" else [],
+    )
+    for table in _tables
+]

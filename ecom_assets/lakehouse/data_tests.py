@@ -38,8 +38,9 @@ DATA_TESTS = [
     DataTest(
         "bronze.events",
         "landing_files_accepted",
-        "Every landing file was readable (not empty, not header-only, a known format).",
-        "SELECT source_file, status, message FROM bronze.landing_files WHERE status <> 'accepted'",
+        "Every landing file was read whole (not empty, not header-only, a known format, not cut short, "
+        "not changed while read, still in the landing folder).",
+        "SELECT source_file, status, message FROM bronze.landing_files WHERE status NOT IN ('accepted', 'retracted')",
         warn_only=True,
     ),
     DataTest(
@@ -54,6 +55,14 @@ DATA_TESTS = [
         "Nothing lost: for every landing file, bronze lines = events + duplicates + quarantined.",
         load_sql(SQL / "accounting_unbalanced_files.sql"),
         blocking=True,
+    ),
+    DataTest(
+        "silver.events",
+        "silver_up_to_date",
+        "Silver holds every file's latest bronze load (pending: a run stopped between bronze and silver; "
+        "materialize the file's silver partition).",
+        load_sql(SQL / "silver_pending_files.sql"),
+        warn_only=True,
     ),
     DataTest(
         "silver.events",

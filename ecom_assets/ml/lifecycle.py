@@ -14,6 +14,7 @@ from ecom_assets.ml.model_plots import roc_pr_curves
 from ecom_assets.ml.tracking import (
     LoggedModel,
     PromotionDecision,
+    close_orphan_runs,
     ensure_experiment,
     log_training_run,
     promote_if_better,
@@ -72,6 +73,8 @@ def train_register_promote(
         reports_dir / f"{task.registered_model}_curves.png",
     )
     experiment_id = ensure_experiment(uri, task.experiment, artifact_root)
+    for run_id in close_orphan_runs(uri, experiment_id):
+        log(f"{task.experiment}: run {run_id} was left RUNNING by a process that is gone: marked it KILLED")
     logged = log_training_run(
         uri,
         experiment_id,

@@ -5,6 +5,9 @@ unless MLFLOW_TRACKING_URI says otherwise: `tracking_uri` is that rule, for the 
 and the tests alike. Every training run registers a new version with the alias `challenger`; the
 alias `production` moves to it only when it beats the current production version on the same
 holdout (DESIGN decision 7). Scoring always loads `models:/<name>@production`.
+
+A training run is tagged with the process that logs it; one whose process was killed stays
+RUNNING in MLflow, so `close_orphan_runs` marks it KILLED, with a note, before the next training.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecom_assets import processes
 from ecom_assets.ecom_home import EcomPaths, env_str
 from ecom_assets.ml.feature_specs import FeatureSpec, coerce, names
 from ecom_assets.ml.training import PRIMARY_METRIC, TrainingResult, predict_proba
@@ -86,6 +90,52 @@ def ensure_experiment(uri: str, name: str, artifact_root: Path) -> str:
     return mlflow_client.create_experiment(name, artifact_location=(artifact_root / name).as_uri())
 
 
+HOST_TAG, PID_TAG = "ecom.host", "ecom.pid"  # the process that logs a run
+NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
+
+
+def process_tags() -> dict[str, str]:
+    return {HOST_TAG: processes.HOST, PID_TAG: str(os.getpid())}
+
+
+def _orphaned(run, uri: str) -> bool:
+    """Whether a RUNNING run's process is gone. Only this machine's processes can be checked: a
+    run logged elsewhere is judged only with a local (sqlite) store, whose runs all ran here (or in
+    an earlier container on the same volume). A run without process tags (logged by an older
+    version) is orphaned if it began before this process started."""
+    tags = run.data.tags
+    started = run.info.start_time / 1000
+    if PID_TAG not in tags:
+        return started < (processes.started_at(os.getpid()) or 0.0)
+    if tags.get(HOST_TAG) != processes.HOST and not uri.startswith("sqlite:"):
+        return False
+    return not processes.is_running(int(tags[PID_TAG]), seen_at=started)
+
+
+def close_orphan_runs(uri: str, experiment_id: str) -> list[str]:
+    """Mark KILLED, with a note, the experiment's RUNNING runs whose process is gone; their ids."""
+    from mlflow.entities import ViewType
+
+    mlflow_client = client(uri)
+    closed = []
+    running = mlflow_client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", run_view_type=ViewType.ACTIVE_ONLY
+    )
+    for run in running:
+        if not _orphaned(run, uri):
+            continue
+        pid = run.data.tags.get(PID_TAG, "unknown")
+        mlflow_client.set_tag(
+            run.info.run_id,
+            NOTE_TAG,
+            f"Marked KILLED by ecom-assets: the process that logged this run (pid {pid}) ended without "
+            "closing it (killed, out of memory or a reboot). Nothing was registered from it.",
+        )
+        mlflow_client.set_terminated(run.info.run_id, status="KILLED")
+        closed.append(run.info.run_id)
+    return closed
+
+
 def _pip_requirements() -> list[str]:
     # Named explicitly: inferring them starts a subprocess that loads the model (slow, offline).
     from importlib.metadata import version
@@ -127,7 +177,9 @@ def log_training_run(
     trained_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with (
         using_tracking_uri(uri),
-        mlflow.start_run(experiment_id=experiment_id, run_name=f"{model_name} {trained_at}") as run,
+        mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"{model_name} {trained_at}", tags=process_tags()
+        ) as run,
     ):
         mlflow.log_params(
             {k: (v if not isinstance(v, (list, tuple, dict)) else json.dumps(v)) for k, v in params.items()}

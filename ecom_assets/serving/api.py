@@ -2,20 +2,23 @@
 
 `create_app()` builds the app; `serve()` runs it with uvicorn (what `ecom-assets serve` calls).
 Request schemas come from the models' feature contracts (`ecom_assets.ml.feature_specs`) and the
-rules in `scoring`, so the API, batch scoring and training agree on every feature. Invalid input
-is answered with a 4xx naming the offending field; a missing production model with a 503 saying
-how to train one.
+rules in `request_scoring`, so the API, batch scoring and training agree on every feature. Any
+invalid input is answered with a 4xx naming the offending field, never a 500; a missing production
+model with a 503 saying how to train one. Requests are bounded in bytes, rows and columns, and
+bulk requests are scored a few at a time, so one request cannot take the service's memory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
-import json
 import math
+import re
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import numpy as np
 import orjson
@@ -24,7 +27,8 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic_core import PydanticCustomError
 from starlette.datastructures import Headers
 
 from ecom_assets.ecom_home import env_float
@@ -47,9 +51,12 @@ from ecom_assets.serving.request_scoring import (
     HIGH_RISK_FROM,
     LOW_RISK_BELOW,
     InvalidInput,
+    check_csv_width,
+    check_row_keys,
     risk_band,
     risk_bands,
     rule_for,
+    shorten,
     validate_frame,
     waterfall_png,
 )
@@ -66,6 +73,8 @@ class ServingSettings:
     max_body_bytes: int = 64 * 1024  # one session or one purchase row
     max_upload_bytes: int = 20 * MB  # /bulk_predict, JSON or CSV
     max_bulk_rows: int = 100_000
+    max_bulk_columns: int = 64  # CSV columns, or distinct keys of the JSON rows, of one /bulk_predict
+    bulk_concurrency: int = 2  # /bulk_predict requests parsed and scored at once; the others queue
 
     @classmethod
     def from_env(cls) -> ServingSettings:
@@ -75,6 +84,8 @@ class ServingSettings:
             refresh_seconds=env_float("ECOM_API_REFRESH_SECONDS", cls.refresh_seconds),
             max_upload_bytes=int(env_float("ECOM_API_MAX_UPLOAD_MB", cls.max_upload_bytes / MB) * MB),
             max_bulk_rows=int(env_float("ECOM_API_MAX_BULK_ROWS", cls.max_bulk_rows)),
+            max_bulk_columns=int(env_float("ECOM_API_MAX_BULK_COLUMNS", cls.max_bulk_columns)),
+            bulk_concurrency=max(1, int(env_float("ECOM_API_BULK_CONCURRENCY", cls.bulk_concurrency))),
         )
 
 
@@ -82,19 +93,27 @@ class ServingSettings:
 # schemas, generated from the feature contracts
 
 
+def _not_a_boolean(value: Any) -> Any:
+    # Pydantic's lax mode reads JSON true as 1; a count or an amount is never true or false.
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_type", "must be a number, not true or false")
+    return value
+
+
 def _field(spec: FeatureSpec, rules: dict) -> tuple[Any, Any]:
     rule = rule_for(spec, rules)
     if rule.kind == "category":
         kind: Any = Literal[spec.categories]  # type: ignore[valid-type]
-        bounds = {}
     else:
-        kind = int if rule.kind == "int" else float
-        bounds = {k: v for k, v in (("ge", rule.minimum), ("le", rule.maximum)) if v is not None}
+        bounds: dict[str, Any] = {k: v for k, v in (("ge", rule.minimum), ("le", rule.maximum)) if v is not None}
         if rule.kind == "float":
             bounds["allow_inf_nan"] = False
+        # Bounds inside the type, before the validator: NaN is then "not finite", not "not >= 0".
+        number = int if rule.kind == "int" else float
+        kind = Annotated[number, Field(**bounds), BeforeValidator(_not_a_boolean)]
     if spec.required:
-        return kind, Field(..., description=spec.description, **bounds)
-    return kind | None, Field(None, description=f"{spec.description} (default {spec.default!r})", **bounds)
+        return kind, Field(..., description=spec.description)
+    return kind | None, Field(None, description=f"{spec.description} (default {spec.default!r})")
 
 
 _forbid = ConfigDict(extra="forbid")
@@ -186,14 +205,16 @@ class BodySizeLimit:
 
 
 def _no_model(store: ModelStore, name: str) -> HTTPException:
+    # Says what to do, not where the registry is: a path on the server is nobody's business.
     slot = store.slot(name)
     return HTTPException(
         status_code=503,
         detail=(
-            f"No '{PRODUCTION}' version of model '{name}' in the MLflow registry ({store.tracking_uri})"
-            f"{': ' + slot.error if slot.error else ''}. Train one: `make demo` (synthetic data, whole graph), "
-            "`ecom-assets run` after landing files, or materialize the ml assets in `make dev`. The service "
-            f"picks up a newly promoted version within {store.refresh_seconds:g} s, without a restart."
+            f"No '{PRODUCTION}' version of model '{name}' in the MLflow registry this service reads "
+            f"(MLFLOW_TRACKING_URI, by default the one in ECOM_HOME){': ' + slot.error if slot.error else ''}. "
+            "Train one: `make demo` (synthetic data, whole graph), `ecom-assets run` after landing files, "
+            "or materialize the ml assets in `make dev`. The service picks up a newly promoted version "
+            f"within {store.refresh_seconds:g} s, without a restart."
         ),
     )
 
@@ -202,12 +223,65 @@ def _model_ref(model: ProductionModel) -> dict:
     return {"name": model.name, "version": model.version, "alias": PRODUCTION}
 
 
+MAX_ERRORS_SHOWN = 20  # a body of 10,000 unknown keys gets a short answer, not 10,000 lines
+
+
 def _message(errors) -> str:
     parts = []
-    for error in errors:
-        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query")]
-        parts.append(f"{'.'.join(loc) or 'body'}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts)
+    for error in errors[:MAX_ERRORS_SHOWN]:
+        loc = [shorten(str(p)) for p in error.get("loc", ()) if p not in ("body", "query")]
+        parts.append(f"{'.'.join(loc) or 'body'}: {shorten(str(error.get('msg', 'invalid')), 200)}")
+    more = len(errors) - MAX_ERRORS_SHOWN
+    return "; ".join(parts) + (f"; and {more:,} more" if more > 0 else "")
+
+
+def _plain_json(value: Any, depth: int = 0) -> Any:
+    """Any part of a validation error as strict JSON: NaN and infinity as text, no lone surrogates,
+    long text and deep or large containers cut short (the input is echoed, not the whole body)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() < 64 else f"an integer of {value.bit_length()} bits"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return shorten(value, 200)
+    if isinstance(value, (list, tuple)) and depth < 2 and len(value) <= 20:
+        return [_plain_json(v, depth + 1) for v in value]
+    if isinstance(value, dict) and depth < 2 and len(value) <= 20:
+        return {shorten(str(k)): _plain_json(v, depth + 1) for k, v in value.items()}
+    return shorten(repr(value), 200)
+
+
+def _validation_detail(errors) -> list[dict]:
+    keys = ("type", "loc", "msg", "input", "ctx")
+    return [{k: _plain_json(e[k]) for k in keys if k in e} for e in errors[:MAX_ERRORS_SHOWN]]
+
+
+def _header_list(names: list[str], limit: int = 1024) -> str:
+    """Column names for a response header: each percent-encoded (RFC 3986), comma-separated, and
+    cut at about `limit` characters with a count of the rest, so no name can break the header."""
+    encoded, size = [], 0
+    for name in names:
+        item = quote(name.encode("utf-8", "replace"), safe="")
+        if size + len(item) > limit:
+            return ",".join(encoded) + f",(+{len(names) - len(encoded)} more)"
+        encoded.append(item)
+        size += len(item) + 1
+    return ",".join(encoded)
+
+
+def _attachment(filename: str | None) -> str:
+    """Content-Disposition for the scored file, named after the upload (RFC 6266): a plain ASCII
+    `filename` every client reads, and `filename*` with the exact name when it is not plain ASCII."""
+    stem = re.split(r"[/\\]", filename or "")[-1]
+    stem = stem[:-4] if stem.lower().endswith(".csv") else stem
+    name = f"{stem[:100] or 'sessions'}_scored.csv"
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in name)
+    if fallback == name:
+        return f'attachment; filename="{name}"'
+    exact = quote(name.encode("utf-8", "replace"), safe="")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
 
 
 def _scored_json(model: ProductionModel, frame: pd.DataFrame, extras: list[str], p: np.ndarray) -> bytes:
@@ -302,8 +376,7 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
     async def _invalid(request: Request, exc: RequestValidationError):
         errors = exc.errors()
         return JSONResponse(
-            status_code=422,
-            content={"message": _message(errors), "detail": json.loads(json.dumps(errors, default=str))},
+            status_code=422, content={"message": _message(errors), "detail": _validation_detail(errors)}
         )
 
     @app.exception_handler(InvalidInput)
@@ -395,7 +468,9 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
     def score_frame(frame: pd.DataFrame):
         model = require(CART_MODEL_NAME)
         frame = frame.drop(columns=[c for c in SCORE_COLUMNS if c in frame.columns])
-        features, extras = validate_frame(frame, CART_FEATURES, CART_RULES, settings.max_bulk_rows)
+        features, extras = validate_frame(
+            frame, CART_FEATURES, CART_RULES, settings.max_bulk_rows, settings.max_bulk_columns
+        )
         fast = fast_paths.get((model.name, model.version))
         p = fast.predict_proba(features) if fast is not None else predict_proba(model.model, features)
         return model, frame, features, extras, p
@@ -412,6 +487,7 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
                 f"{len(rows):,} rows is more than the {settings.max_bulk_rows:,} one request may score: split the list",
                 413,
             )
+        check_row_keys(rows, settings.max_bulk_columns)  # before a table is built from them
         model, frame, _, extras, p = score_frame(pd.DataFrame.from_records(rows))
         return Response(
             _scored_json(model, frame, extras, p),
@@ -420,26 +496,39 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         )
 
     def score_csv(data: bytes, filename: str):
-        if not data.strip():
+        if not data or data.isspace():  # not .strip(): that copies a 20 MB body to look at its ends
             raise InvalidInput("the CSV file is empty: send a header line and at least one row", 400)
-        try:
-            frame = pd.read_csv(io.BytesIO(data), skipinitialspace=True)
+        check_csv_width(data, settings.max_bulk_columns)  # before pandas splits a million names
+        most = settings.max_bulk_rows
+        try:  # one row past the limit is enough to refuse: the rest is never parsed
+            frame = pd.read_csv(io.BytesIO(data), skipinitialspace=True, nrows=most + 1)
         except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-            raise InvalidInput(f"could not read the CSV: {str(exc).strip()}", 400) from exc
+            raise InvalidInput(f"could not read the CSV: {shorten(str(exc).strip(), 300)}", 400) from exc
+        if len(frame) > most:
+            raise InvalidInput(
+                f"at least {most + 1:,} rows, more than the {most:,} one request may score: split the file", 413
+            )
         model, frame, _, extras, p = score_frame(frame)
-        scored = frame.copy()
-        scored["abandonment_probability"] = np.round(p, 6)
-        scored["risk_band"] = risk_bands(p)
-        stem = (filename or "sessions.csv").rsplit("/", 1)[-1].removesuffix(".csv") or "sessions"
+        frame["abandonment_probability"] = np.round(p, 6)  # `frame` is score_frame's own copy
+        frame["risk_band"] = risk_bands(p)
         return Response(
-            scored.to_csv(index=False),
+            frame.to_csv(index=False),
             media_type="text/csv",
             headers={
-                "Content-Disposition": f'attachment; filename="{stem}_scored.csv"',
+                # Header values must be Latin-1 without line breaks: names the caller chose are encoded.
+                "Content-Disposition": _attachment(filename),
                 "X-Model-Version": model.version,
-                "X-Passed-Through": ",".join(extras),
+                "X-Passed-Through": _header_list(extras),
             },
         )
+
+    # Parsing and scoring a full-size bulk request peaks at a few hundred MB: only a few at a time,
+    # the others wait their turn with their bodies already received (each within the upload limit).
+    bulk_slots = asyncio.Semaphore(settings.bulk_concurrency)
+
+    async def in_turn(score, *args):
+        async with bulk_slots:
+            return await run_in_threadpool(score, *args)
 
     @app.post(
         "/bulk_predict",
@@ -480,12 +569,12 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
                     )
                 data = await upload.read()
                 name = upload.filename or "sessions.csv"
-            return await run_in_threadpool(score_csv, data, name)
+            return await in_turn(score_csv, data, name)
         body = await request.body()
         if content_type in ("text/csv", "application/csv", "text/plain"):
-            return await run_in_threadpool(score_csv, body, "sessions.csv")
+            return await in_turn(score_csv, body, "sessions.csv")
         if content_type in ("application/json", ""):
-            return await run_in_threadpool(score_json, body)
+            return await in_turn(score_json, body)
         raise InvalidInput(
             f"unsupported content type {content_type!r}: send application/json, text/csv "
             "or multipart/form-data with a CSV file",

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ecom_assets.ml.feature_specs import CART_FEATURES, EXPERIMENT_GROUPS
 from ecom_assets.monitoring.drift import DriftReportFile, latest_reports
+from ecom_assets.publishing import sql_literal
 
 AB_RESULTS = "ab_test_results.parquet"
 AB_SESSIONS_BY_ARM = "ab_sessions_by_arm.parquet"
@@ -119,8 +120,10 @@ def insight_tables(predicted_purchase: Path) -> list[tuple[object, pd.DataFrame]
     con = duckdb.connect()
     try:
         con.execute("CREATE SCHEMA ecommerce")
-        literal = "'" + str(predicted_purchase).replace("'", "''") + "'"  # DDL takes no parameters
-        con.execute(f"CREATE VIEW ecommerce.predicted_purchase AS SELECT * FROM read_parquet({literal})")
+        # DDL takes no parameters: the path goes in as a quoted literal.
+        con.execute(
+            f"CREATE VIEW ecommerce.predicted_purchase AS SELECT * FROM read_parquet({sql_literal(predicted_purchase)})"
+        )
         return [(insight, con.execute(insight.sql).df()) for insight in INSIGHTS]
     finally:
         con.close()

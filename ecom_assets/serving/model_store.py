@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 class ModelSlot:
     name: str
     model: ProductionModel | None = None
-    error: str | None = None  # why there is no model (or why the last reload failed)
+    error: str | None = None  # why there is no model (or why the last reload failed), fit for a client
     checked_at: float = 0.0
 
 
@@ -68,7 +68,11 @@ class ModelStore:
         try:
             version = self._probe(self.tracking_uri, slot.name)
         except Exception as exc:  # the registry is unreachable: keep serving what we have
-            slot.error = f"registry lookup failed: {type(exc).__name__}: {exc}"
+            # Clients see the kind of failure; its text (paths, URIs) goes to the service's log only.
+            error = f"the registry could not be read ({type(exc).__name__}; the service log has the details)"
+            if slot.error != error:
+                log.warning("registry lookup for %s failed: %s: %s", slot.name, type(exc).__name__, exc)
+            slot.error = error
             return
         finally:
             slot.checked_at = time.time()
@@ -84,7 +88,7 @@ class ModelStore:
             slot.error = f"no '{PRODUCTION}' version registered"
             return
         except Exception as exc:
-            slot.error = f"loading version {version} failed: {type(exc).__name__}: {exc}"
+            slot.error = f"loading version {version} failed ({type(exc).__name__}; the service log has the details)"
             log.exception("loading %s version %s failed", slot.name, version)
             return
         if self._on_load is not None:

@@ -3,6 +3,8 @@
 - `FeatureRule`s say what a valid value of each request feature is; the API's Pydantic schemas
   and the vectorised validation of bulk input (JSON lists, CSV files) both come from them, so a
   single session and a 100k-row file are held to the same rules.
+- `check_csv_width` and `check_row_keys` refuse a request too wide to score before it is
+  parsed into a table, so a row of a million columns costs milliseconds, not gigabytes.
 - `risk_band(s)` turns a probability into the word the growth team acts on.
 - `waterfall_png` draws one prediction's explanation.
 """
@@ -10,6 +12,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,20 +31,25 @@ class FeatureRule:
     maximum: float | None = None
 
 
-# Counts are whole and non-negative; times of day and week have their calendar ranges.
+# Bounds no real session reaches: a count above a million or a session longer than a week is a
+# bot or a bug upstream, and the model never saw anything like it.
+MAX_COUNT = 1_000_000
+MAX_SESSION_MINUTES = 7 * 24 * 60
+
+# Counts are whole, non-negative and bounded; times of day and week have their calendar ranges.
 CART_RULES: dict[str, FeatureRule] = {
-    "total_views": FeatureRule("int"),
-    "total_carts": FeatureRule("int"),
-    "session_duration_minutes": FeatureRule("float"),
+    "total_views": FeatureRule("int", 0, MAX_COUNT),
+    "total_carts": FeatureRule("int", 0, MAX_COUNT),
+    "session_duration_minutes": FeatureRule("float", 0, MAX_SESSION_MINUTES),
     "experiment_group": FeatureRule("category"),
-    "total_removes": FeatureRule("int"),
-    "distinct_items": FeatureRule("int"),
+    "total_removes": FeatureRule("int", 0, MAX_COUNT),
+    "distinct_items": FeatureRule("int", 0, MAX_COUNT),
     "cart_value": FeatureRule("float"),
     "hour_of_day": FeatureRule("int", 0, 23),
     "day_of_week": FeatureRule("int", 1, 7),
     "is_returning_user": FeatureRule("int", 0, 1),
-    "previous_sessions": FeatureRule("int"),
-    "previous_purchases": FeatureRule("int"),
+    "previous_sessions": FeatureRule("int", 0, MAX_COUNT),
+    "previous_purchases": FeatureRule("int", 0, MAX_COUNT),
 }
 
 
@@ -77,6 +85,61 @@ class InvalidInput(ValueError):
         self.message, self.status_code, self.errors = message, status_code, list(errors)
 
 
+def shorten(text: str, limit: int = 60) -> str:
+    """A caller's text as it may appear in a message: cut to `limit` characters, always encodable."""
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return text.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate from JSON becomes "?"
+
+
+# One CSV token: a quoted field (commas and line breaks inside do not count), a comma or a line break.
+_CSV_TOKEN = re.compile(rb'"[^"]*(?:""[^"]*)*"|,|\r\n?|\n')
+
+
+def check_csv_width(data: bytes, max_columns: int) -> None:
+    """Refuse (413) a CSV whose header has more than `max_columns` columns, reading only the header.
+
+    Counting stops at the first line break outside quotes or one column past the limit, whichever
+    comes first, so a header of millions of columns is refused without being split into names.
+    """
+    columns = 1
+    for token in _CSV_TOKEN.finditer(data):
+        kind = token.group()
+        if kind == b",":
+            columns += 1
+            if columns > max_columns:
+                raise InvalidInput(
+                    f"the CSV header has more than {max_columns:,} columns: one request may have at most "
+                    f"{max_columns:,} (the {len(CART_FEATURES)} features and any ids to pass through)",
+                    status_code=413,
+                )
+        elif kind[:1] != b'"':
+            return  # the end of the header line
+
+
+def check_row_keys(rows: Sequence[dict], max_columns: int) -> None:
+    """Refuse (413) JSON rows that together have more than `max_columns` distinct keys."""
+    seen: set[str] = set()
+    for number, row in enumerate(rows, start=1):
+        if len(row) > max_columns:
+            where = f"row {number:,} has {len(row):,} keys"
+        else:
+            seen.update(row)
+            if len(seen) <= max_columns:
+                continue
+            where = f"rows 1-{number:,} have more than {max_columns:,} distinct keys"
+        raise InvalidInput(
+            f"too many fields: {where}; one request may have at most {max_columns:,} "
+            f"(the {len(CART_FEATURES)} features and any ids to pass through)",
+            status_code=413,
+        )
+
+
+def _number(value: float) -> str:
+    """1000000 as "1,000,000", 1.5 as "1.5", 1e+40 as "1e+40"."""
+    value = float(value)
+    return f"{int(value):,}" if value.is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
 def _rows(mask: np.ndarray, shown: int = 5) -> str:
     """1-based data-row numbers of a mask, the first few and how many more."""
     where = np.flatnonzero(mask) + 1
@@ -91,12 +154,13 @@ def validate_frame(
     specs: Sequence[FeatureSpec] = CART_FEATURES,
     rules: dict[str, FeatureRule] | None = None,
     max_rows: int = 100_000,
+    max_columns: int | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Check a table of feature rows column by column; return the model input and the extra columns.
 
     Missing optional columns and empty optional cells take the feature's documented default.
     Raises `InvalidInput` naming every offending column with its first offending rows (1 = the
-    first data row), or 413 when there are more than `max_rows` rows.
+    first data row), or 413 when there are more than `max_rows` rows or `max_columns` columns.
     """
     rules = CART_RULES if rules is None and specs is CART_FEATURES else rules
     if len(frame) == 0:
@@ -106,9 +170,14 @@ def validate_frame(
             f"{len(frame):,} rows is more than the {max_rows:,} rows one request may score: split the file",
             status_code=413,
         )
+    if max_columns is not None and len(frame.columns) > max_columns:
+        raise InvalidInput(
+            f"{len(frame.columns):,} columns is more than the {max_columns:,} one request may have", status_code=413
+        )
     frame = frame.rename(columns=lambda c: str(c).strip())
     if frame.columns.duplicated().any():
-        raise InvalidInput(f"duplicate column(s) {sorted(set(frame.columns[frame.columns.duplicated()]))}")
+        duplicated = sorted({shorten(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise InvalidInput(f"duplicate column(s) {duplicated}")
     required = [s.name for s in specs if s.required]
     optional = [s.name for s in specs if not s.required]
     missing = [name for name in required if name not in frame.columns]
@@ -116,7 +185,7 @@ def validate_frame(
         raise InvalidInput(
             f"missing required column(s) {missing}. Required: {required}"
             + (f"; optional (defaults used when absent): {optional}" if optional else "")
-            + f". Got: {[str(c) for c in frame.columns][:20]}"
+            + f". Got: {[shorten(str(c)) for c in frame.columns[:20]]}"
         )
     errors: list[str] = []
     out = {}
@@ -137,7 +206,7 @@ def validate_frame(
             values[empty] = str(spec.default) if spec.default is not None else ""
             bad = ~values.isin(spec.categories).to_numpy() & ~empty
             if bad.any():
-                sample = values[bad].iloc[0]
+                sample = shorten(values[bad].iloc[0])
                 errors.append(f"{spec.name}: must be one of {list(spec.categories)}, got {sample!r} in {_rows(bad)}")
             out[spec.name] = values
             continue
@@ -147,6 +216,7 @@ def validate_frame(
         not_number = numbers.isna().to_numpy() & ~empty
         if not_number.any():
             sample = raw[not_number].iloc[0]
+            sample = shorten(sample) if isinstance(sample, str) else shorten(repr(sample))
             errors.append(f"{spec.name}: must be a number, got {sample!r} in {_rows(not_number)}")
         values = numbers.to_numpy()
         if not spec.required and spec.default is not None:
@@ -159,14 +229,19 @@ def validate_frame(
                 fractional = finite & (np.floor(values) != values)
                 if fractional.any():
                     errors.append(
-                        f"{spec.name}: must be a whole number, got {values[fractional][0]:g} in {_rows(fractional)}"
+                        f"{spec.name}: must be a whole number, got {_number(values[fractional][0])} "
+                        f"in {_rows(fractional)}"
                     )
             if rule.minimum is not None and (finite & (values < rule.minimum)).any():
                 low = finite & (values < rule.minimum)
-                errors.append(f"{spec.name}: must be >= {rule.minimum:g}, got {values[low][0]:g} in {_rows(low)}")
+                errors.append(
+                    f"{spec.name}: must be >= {_number(rule.minimum)}, got {_number(values[low][0])} in {_rows(low)}"
+                )
             if rule.maximum is not None and (finite & (values > rule.maximum)).any():
                 high = finite & (values > rule.maximum)
-                errors.append(f"{spec.name}: must be <= {rule.maximum:g}, got {values[high][0]:g} in {_rows(high)}")
+                errors.append(
+                    f"{spec.name}: must be <= {_number(rule.maximum)}, got {_number(values[high][0])} in {_rows(high)}"
+                )
         out[spec.name] = values
     if errors:
         raise InvalidInput("invalid input: " + "; ".join(errors), errors=errors)

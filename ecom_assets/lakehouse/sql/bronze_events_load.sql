@@ -1,23 +1,15 @@
--- Replace one landing file's lines in bronze. The file is read as one raw VARCHAR column (a
--- delimiter that never occurs, no quoting), so no line can be refused: malformed lines, a cut-off
--- last line and blank lines (NULL) all land. DuckDB's CSV reader keeps the file's row order, which
--- makes row_number() the line number (+1 for the header).
+-- Replace one landing file's lines in bronze. The lines come from `landing_lines`, an Arrow stream
+-- that `lakehouse.landing` reads from exactly this file (no glob, no CSV sniffing, so no line can
+-- be refused): line numbers (the header is line 1), the text, the exact bytes of a line that is
+-- not UTF-8, and each line's ending.
 DELETE FROM bronze.events WHERE source_file = $source_file;
-INSERT INTO bronze.events
+INSERT INTO bronze.events BY NAME
 SELECT
-    $source_file                AS source_file,
-    $source_format              AS source_format,
-    row_number() OVER () + 1    AS line_number,
+    $source_file                     AS source_file,
+    $source_format                   AS source_format,
+    line_number,
     raw_line,
-    $ingested_at                AS ingested_at
-FROM read_csv(
-    $path,
-    columns = {'raw_line': 'VARCHAR'},
-    header = false,
-    skip = 1,
-    delim = $delimiter,
-    quote = '',
-    escape = '',
-    auto_detect = false,
-    compression = 'auto'
-);
+    $ingested_at                     AS ingested_at,
+    raw_bytes,
+    CAST(line_ending AS VARCHAR)     AS line_ending
+FROM landing_lines;

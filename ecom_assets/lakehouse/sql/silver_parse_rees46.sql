@@ -1,8 +1,20 @@
 -- REES46 export lines -> typed canonical columns plus the first rule each line breaks (NULL: valid).
 -- Columns: event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session
+-- Plausibility (docs/data.md): event times from earliest_event_time (default 2000-01-01) to the
+-- landing time + max_days_after_landing (default 1), prices up to max_price (default 1,000,000),
+-- no control characters in any field. The bounds are session variables that `open_warehouse` sets
+-- from EcomSettings; a connection that did not set them gets the same defaults here.
 CREATE OR REPLACE TEMP TABLE parsed_events AS
-WITH fields AS (
-    SELECT line_number, raw_line, csv_fields(raw_line) AS f
+WITH rules AS (
+    SELECT coalesce(CAST(getvariable('ecom_earliest_event_time') AS TIMESTAMP), TIMESTAMP '2000-01-01')
+               AS earliest,
+           coalesce(CAST(getvariable('ecom_max_days_after_landing') AS DOUBLE), 1.0) AS days_after,
+           coalesce(CAST(getvariable('ecom_max_price') AS DOUBLE), 1000000.0) AS max_price
+),
+fields AS (
+    SELECT line_number, raw_line, ingested_at, csv_fields(raw_line) AS f,
+           -- the first C0 or C1 control character (NUL, tab, ...) or DEL; a CR ending the line is its end
+           regexp_extract(regexp_replace(raw_line, '\r$', ''), '[\x00-\x1f\x7f\x{80}-\x{9f}]') AS control
     FROM bronze.events
     WHERE source_file = $source_file
 ),
@@ -11,11 +23,21 @@ typed AS (
         line_number,
         raw_line,
         len(f) AS field_count,
+        CASE WHEN control <> '' THEN
+            coalesce(['event_time', 'event_type', 'product_id', 'category_id', 'category_code', 'brand',
+                      'price', 'user_id', 'user_session']
+                         [list_position(list_transform(f, lambda x: contains(x, control)), true)], 'a field')
+            || ' holds control character ' || printf('U+%04X', ord(control))
+        END AS control_character,
         f[1] AS event_time_raw,
         f[2] AS event_type_raw,
         f[3] AS item_id_raw,
         f[7] AS price_raw,
         f[8] AS user_id_raw,
+        r.earliest,
+        r.days_after,
+        ingested_at + to_seconds(r.days_after * 86400) AS latest,
+        r.max_price,
         try_strptime(f[1], ['%Y-%m-%d %H:%M:%S UTC', '%Y-%m-%d %H:%M:%S']) AS event_time,
         CASE WHEN f[2] IN ('view', 'cart', 'remove_from_cart', 'purchase') THEN f[2] END AS event_type,
         CASE WHEN regexp_full_match(f[8], '[0-9]+') THEN try_cast(f[8] AS BIGINT) END AS user_id,
@@ -26,19 +48,28 @@ typed AS (
         nullif(f[6], '') AS brand,
         CASE WHEN regexp_full_match(f[7], '-?[0-9]+(\.[0-9]+)?') THEN CAST(f[7] AS DOUBLE) END AS price,
         CAST(NULL AS VARCHAR) AS transaction_id
-    FROM fields
+    FROM fields, rules AS r
 )
 SELECT
-    * EXCLUDE (field_count, event_time_raw, event_type_raw, item_id_raw, price_raw, user_id_raw),
+    * EXCLUDE (field_count, control_character, event_time_raw, event_type_raw, item_id_raw, price_raw,
+               user_id_raw, earliest, days_after, latest, max_price),
     CASE
         WHEN raw_line IS NULL OR trim(raw_line) = '' THEN 'empty line'
         WHEN field_count <> 9 THEN 'expected 9 fields, found ' || field_count
+        WHEN control_character IS NOT NULL THEN control_character
         WHEN event_time IS NULL THEN 'unparseable event_time ''' || event_time_raw || ''''
+        WHEN event_time < earliest
+            THEN 'event_time before ' || strftime(earliest, '%Y-%m-%d %H:%M:%S') || ' ''' || event_time_raw || ''''
+        WHEN event_time > latest
+            THEN 'event_time more than ' || printf('%g', days_after) || ' day(s) after landing '''
+                 || event_time_raw || ''''
         WHEN user_id IS NULL THEN 'missing or invalid user_id ''' || user_id_raw || ''''
         WHEN event_type IS NULL THEN 'unknown event type ''' || event_type_raw || ''''
         WHEN item_id IS NULL THEN 'missing or invalid product_id ''' || item_id_raw || ''''
         WHEN price IS NULL THEN 'missing or invalid price ''' || price_raw || ''''
         WHEN price < 0 THEN 'negative price ' || price_raw
+        WHEN NOT isfinite(price) OR price > max_price
+            THEN 'price above ' || max_price || ' ''' || price_raw || ''''
         WHEN session_id IS NULL THEN 'missing user_session'
     END AS reject_reason
 FROM typed;

@@ -6,16 +6,25 @@ CREATE SCHEMA IF NOT EXISTS gold;
 CREATE SCHEMA IF NOT EXISTS experiment;
 CREATE SCHEMA IF NOT EXISTS ml;
 
--- Every data line of every landing file, exactly as landed (line 1 is the header).
+-- Every data line of every landing file, byte for byte (line 1 is the header): raw_line is the
+-- line without its ending; when the line's bytes are not UTF-8, raw_line shows each bad byte as
+-- U+FFFD and raw_bytes holds the exact bytes. line_ending is '\n', '\r\n', '\r' or '' (a last
+-- line with none).
 CREATE TABLE IF NOT EXISTS bronze.events (
     source_file   VARCHAR NOT NULL,
     source_format VARCHAR NOT NULL,
     line_number   BIGINT  NOT NULL,
     raw_line      VARCHAR,
-    ingested_at   TIMESTAMP NOT NULL
+    ingested_at   TIMESTAMP NOT NULL,
+    raw_bytes     BLOB,
+    line_ending   VARCHAR
 );
+ALTER TABLE bronze.events ADD COLUMN IF NOT EXISTS raw_bytes BLOB;
+ALTER TABLE bronze.events ADD COLUMN IF NOT EXISTS line_ending VARCHAR;
 
--- One row per landing file seen: accepted, header-only or rejected, and why.
+-- One row per landing file seen: its status (accepted, header_only, truncated,
+-- changed_during_load, rejected, missing, retracted), why, and load_id: the bronze load whose
+-- lines bronze.events holds for it (NULL: none).
 CREATE TABLE IF NOT EXISTS bronze.landing_files (
     source_file   VARCHAR NOT NULL,
     source_format VARCHAR,
@@ -24,8 +33,10 @@ CREATE TABLE IF NOT EXISTS bronze.landing_files (
     header        VARCHAR,
     size_bytes    BIGINT,
     data_lines    BIGINT,
-    ingested_at   TIMESTAMP NOT NULL
+    ingested_at   TIMESTAMP NOT NULL,
+    load_id       VARCHAR
 );
+ALTER TABLE bronze.landing_files ADD COLUMN IF NOT EXISTS load_id VARCHAR;
 
 -- Canonical events (event_time is UTC). Keys are guarded by asset checks, not constraints,
 -- so a broken rule is reported with its offending rows instead of failing the load.
@@ -53,18 +64,42 @@ CREATE TABLE IF NOT EXISTS silver.events_quarantine (
     reason      VARCHAR NOT NULL
 );
 
--- Exact repeats of an earlier line of the same file, pointing at the line they repeat.
+-- Exact repeats of an earlier line of the same file, and events already in silver from another
+-- file (a copy landed under another name), pointing at the line they repeat.
 CREATE TABLE IF NOT EXISTS silver.events_duplicates (
     source_file       VARCHAR NOT NULL,
     line_number       BIGINT  NOT NULL,
-    duplicate_of_line BIGINT  NOT NULL
+    duplicate_of_line BIGINT  NOT NULL,
+    duplicate_of_file VARCHAR
+);
+ALTER TABLE silver.events_duplicates ADD COLUMN IF NOT EXISTS duplicate_of_file VARCHAR;
+
+-- Which bronze load of each file silver's rows were routed from. A file whose bronze.landing_files
+-- load_id differs is "silver pending" (a run stopped between the two steps), not unbalanced.
+CREATE TABLE IF NOT EXISTS silver.routed_files (
+    source_file VARCHAR NOT NULL,
+    load_id     VARCHAR,
+    routed_at   TIMESTAMP NOT NULL
 );
 
--- A landed CSV line split into its fields, quotes and padding trimmed. Both formats' silver
--- parsers use it. Trimming every field is the costliest step, so only lines that need it pay.
+-- A landed CSV line split into its fields (RFC 4180 quoting: "a,b" is one field, "" inside quotes
+-- is one quote), padding spaces trimmed. Both formats' silver parsers use it. Most lines have no
+-- quote and no padding: they take the plain split, the costliest paths only run where needed.
+-- Each physical line is parsed alone: a quoted field spanning lines is malformed quoting.
 CREATE OR REPLACE MACRO csv_fields(line) AS
     CASE
-        WHEN contains(line, '"') OR contains(line, ' ,') OR contains(line, ', ')
-            THEN list_transform(string_split(line, ','), lambda f: trim(f, ' "'))
+        WHEN contains(line, '"') THEN list_transform(
+            regexp_extract_all(',' || line, ',( *"(?:[^"]|"")*" *|[^,"]*)', 1),
+            lambda f: CASE WHEN starts_with(trim(f), '"') THEN replace(trim(f)[2:-2], '""', '"') ELSE trim(f) END
+        )
+        WHEN contains(line, ' ,') OR contains(line, ', ') THEN list_transform(string_split(line, ','), lambda f: trim(f))
         ELSE string_split(line, ',')
+    END;
+
+-- Why a line's quoting is not RFC 4180 (a stray quote inside a field, an unclosed quote), or NULL.
+CREATE OR REPLACE MACRO csv_quoting_error(line) AS
+    CASE
+        WHEN contains(line, '"')
+         AND NOT regexp_full_match(line, ' *(?:"(?:[^"]|"")*"|[^,"]*) *(?:, *(?:"(?:[^"]|"")*"|[^,"]*) *)*')
+            THEN 'malformed CSV quoting (a stray or unclosed double quote)'
     END;

@@ -41,8 +41,23 @@ features AS (
     FROM before_decision
     GROUP BY session_id
 ),
+daily AS (
+    SELECT date_trunc('day', session_start) AS day, count(*) AS sessions
+    FROM gold.fact_user_sessions
+    GROUP BY day
+),
+typical_day AS (
+    -- the size of the day the median session falls on: stray days, however many, barely weigh
+    SELECT min(sessions) AS sessions
+    FROM (SELECT sessions, sum(sessions) OVER (ORDER BY sessions, day) AS running FROM daily)
+    WHERE running >= (SELECT sum(sessions) FROM daily) / 2.0
+),
 bounds AS (
-    SELECT date_trunc('day', max(session_start)) + INTERVAL 1 DAY AS data_end FROM gold.fact_user_sessions
+    -- the day after the last day holding a real share of sessions (at least a tenth of a typical
+    -- day): a stray session dated years away cannot empty the validation and test splits
+    SELECT max(day) + INTERVAL 1 DAY AS data_end
+    FROM daily
+    WHERE sessions >= 0.1 * (SELECT sessions FROM typical_day)
 )
 SELECT
     s.session_id,

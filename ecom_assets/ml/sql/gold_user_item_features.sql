@@ -1,14 +1,27 @@
 -- Purchase prediction features, one row per (cutoff, user, item). Leak-free by construction:
 -- every feature reads events strictly before the row's cutoff (and at most $lookback_days before
 -- it); the label `converted` reads only [cutoff, cutoff + $horizon_days). Cutoffs step back from
--- the day after the last event by the horizon, so the label windows of consecutive cutoffs tile
+-- the day after the data's last day by the horizon, so the label windows of consecutive cutoffs tile
 -- time without overlap: the latest cutoff is forward-looking (label unknown, NULL), the one
 -- before is the test set, the one before that validation, older ones train.
+-- The data's first and last day are the first and last day holding a real share of events (at
+-- least a tenth of a typical day), so a stray event dated years away cannot move the cutoffs.
 CREATE OR REPLACE TABLE gold.user_item_features AS
-WITH bounds AS (
-    SELECT date_trunc('day', min(event_time)) AS data_start,
-           date_trunc('day', max(event_time)) + INTERVAL 1 DAY AS data_end
+WITH daily AS (
+    SELECT date_trunc('day', event_time) AS day, count(*) AS events
     FROM silver.events
+    GROUP BY day
+),
+typical_day AS (
+    -- the size of the day the median event falls on: stray days, however many, barely weigh
+    SELECT min(events) AS events
+    FROM (SELECT events, sum(events) OVER (ORDER BY events, day) AS running FROM daily)
+    WHERE running >= (SELECT sum(events) FROM daily) / 2.0
+),
+bounds AS (
+    SELECT min(day) AS data_start, max(day) + INTERVAL 1 DAY AS data_end
+    FROM daily
+    WHERE events >= 0.1 * (SELECT events FROM typical_day)
 ),
 cutoffs AS (
     SELECT CAST(b.data_end - to_days(CAST(k * $horizon_days AS INTEGER)) AS TIMESTAMP) AS cutoff,

@@ -1,0 +1,99 @@
+"""The models' time splits (ml/sql/gold_*_features.sql) come from the days that hold a real share of
+the data: one stray event, dated 2099 or 2000, moves no cutoff and empties no split."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from ecom_assets.lakehouse import SQL as LAKEHOUSE_SQL
+from ecom_assets.lakehouse.warehouse import run_sql_file
+from ecom_assets.ml import SQL as ML_SQL
+from ecom_assets.ml.feature_specs import FeatureWindows
+from ecom_assets.resources import build_resources, open_warehouse
+
+T0 = dt.datetime(2019, 10, 1)
+DAYS = 28  # Oct 1-28: cutoffs Oct 29 (score), 22 (test), 15 (validation), 8 (train)
+WINDOWS = FeatureWindows(horizon_days=7, lookback_days=28, min_history_days=7, max_cutoffs=8)
+
+
+def _event(when: dt.datetime, event_type: str, user_id: int, item_id: int, session: str) -> dict:
+    return {
+        "event_time": when,
+        "event_type": event_type,
+        "user_id": user_id,
+        "session_id": session,
+        "item_id": item_id,
+        "price": 5.0,
+        "source_file": "t.csv",
+        "source_format": "rees46",
+    }
+
+
+def _month(days: int = DAYS) -> list[dict]:
+    """40 users a day, each viewing and carting an item; every third buys it."""
+    events = []
+    for day in range(days):
+        for user in range(40):
+            start, session = T0 + dt.timedelta(days=day, minutes=10 + 20 * user), f"{user}-{day}"
+            item = (user + day) % 9
+            events.append(_event(start, "view", user, item, session))
+            events.append(_event(start + dt.timedelta(minutes=1), "cart", user, item, session))
+            if (user + day) % 3 == 0:
+                events.append(_event(start + dt.timedelta(minutes=2), "purchase", user, item, session))
+    return events
+
+
+def _stray(when: dt.datetime, user_id: int = 999) -> list[dict]:
+    return [_event(when, "view", user_id, 1, f"stray-{when:%Y}"), _event(when, "cart", user_id, 1, f"stray-{when:%Y}")]
+
+
+def _build(paths, events: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """gold.user_item_features and gold.cart_session_features over `events` as silver."""
+    resources = build_resources(paths)
+    with open_warehouse(resources["duckdb"], resources["settings"]) as con:
+        frame = pd.DataFrame(events)
+        frame["line_number"] = range(1, len(frame) + 1)
+        con.execute("DELETE FROM silver.events")
+        con.register("events_df", frame)
+        con.execute("INSERT INTO silver.events BY NAME SELECT * FROM events_df")
+        con.unregister("events_df")
+        run_sql_file(con, ML_SQL / "gold_user_item_features.sql", WINDOWS.sql_params())
+        run_sql_file(con, LAKEHOUSE_SQL / "gold_fact_user_sessions.sql", {"session_gap_minutes": 30})
+        run_sql_file(con, ML_SQL / "gold_cart_session_features.sql", {"horizon_days": WINDOWS.horizon_days})
+        items = con.execute("SELECT * FROM gold.user_item_features ORDER BY cutoff, user_id, item_id").df()
+        carts = con.execute("SELECT * FROM gold.cart_session_features ORDER BY session_id").df()
+    return items, carts
+
+
+def _cutoffs(items: pd.DataFrame) -> dict[str, list[pd.Timestamp]]:
+    return {name: sorted(group["cutoff"].unique()) for name, group in items.groupby("dataset")}
+
+
+def test_a_2099_event_moves_no_cutoff(paths):
+    items, carts = _build(paths, _month())
+    assert _cutoffs(items)["score"] == [pd.Timestamp("2019-10-29")]
+    assert _cutoffs(items)["test"] == [pd.Timestamp("2019-10-22")]
+
+    stray_items, stray_carts = _build(paths, _month() + _stray(dt.datetime(2099, 1, 1)) + _stray(T0.replace(year=2000)))
+    assert _cutoffs(stray_items) == _cutoffs(items)
+    normal = stray_items[stray_items.user_id != 999].reset_index(drop=True)
+    pd.testing.assert_frame_equal(normal, items)  # every feature and label as without the strays
+    # The cart model's splits: the same sessions in test and validation as without the strays.
+    kept = stray_carts[~stray_carts.session_id.str.startswith("999-")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept[["session_id", "dataset"]], carts[["session_id", "dataset"]])
+    assert set(carts.dataset) == {"train", "validation", "test"}
+
+
+def test_a_quiet_but_real_last_day_still_counts(paths):
+    """A day is not dropped for being small: a fifth of a typical day's events is data (the
+    threshold is a tenth), a stray event or two in a month of thousands is not."""
+    quiet_day = [
+        _event(T0 + dt.timedelta(days=DAYS, hours=1, minutes=m), kind, 500 + m, 3, f"q-{m}")
+        for m in range(10)
+        for kind in ("view", "cart")
+    ]
+    items, carts = _build(paths, _month() + quiet_day)
+    assert _cutoffs(items)["score"] == [pd.Timestamp("2019-10-30")]
+    assert carts.loc[carts.session_id.str.startswith("q-"), "dataset"].eq("test").all()
