@@ -21,9 +21,9 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from ecom_assets import warehouse_lock
 from ecom_assets.ecom_home import DEFAULT_HOME, EcomPaths, env_float, env_str
 from ecom_assets.experiment.assignment import DEFAULT_EXPERIMENT_KEY, DEFAULT_TREATMENT_SHARE
+from ecom_assets.lakehouse import warehouse_lock
 from ecom_assets.lakehouse.warehouse import ensure_schema, register_experiment_macro
 from ecom_assets.ml.feature_specs import FeatureWindows
 from ecom_assets.ml.tracking import tracking_uri

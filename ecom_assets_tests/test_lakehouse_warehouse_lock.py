@@ -13,8 +13,8 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 
+from ecom_assets.lakehouse.warehouse_lock import WarehouseLocked, connect
 from ecom_assets.resources import build_resources
-from ecom_assets.warehouse_lock import WarehouseLocked, connect
 
 HOLD = """
 import sys, time, duckdb

@@ -2,7 +2,7 @@
 
 No Dagster import. DuckDB lets one process write a database file, or several read it. Any other
 connection is refused at once ("Could not set lock on file ...: Conflicting lock is held in
-<program> (PID n)"), and dagster-duckdb retried for about 100 s before failing the step: a long
+<program> (PID n)"), and the orchestrator's DuckDB resource retried for about 100 s before failing the step: a long
 read (a notebook, the app) or another process's write failed the pipeline. `connect` waits
 instead, sleeping between attempts (doubling up to `max_sleep_seconds`), reports whom it waits for
 every `report_every_seconds`, and after `timeout_seconds` raises `WarehouseLocked` naming the
