@@ -103,3 +103,17 @@ CREATE OR REPLACE MACRO csv_quoting_error(line) AS
          AND NOT regexp_full_match(line, ' *(?:"(?:[^"]|"")*"|[^,"]*) *(?:, *(?:"(?:[^"]|"")*"|[^,"]*) *)*')
             THEN 'malformed CSV quoting (a stray or unclosed double quote)'
     END;
+
+-- The span of the data's busy days from a (day, n) count table: the first day and the day after the
+-- last day holding at least a tenth of a typical day's rows (the day the median row falls on; stray
+-- days, however many, barely weigh). A stray row dated years away cannot move the model cutoffs.
+CREATE OR REPLACE MACRO busy_span(daily_counts) AS TABLE
+WITH daily AS (SELECT day, n FROM query_table(daily_counts)),
+typical_day AS (
+    SELECT min(n) AS n
+    FROM (SELECT n, sum(n) OVER (ORDER BY n, day) AS running FROM daily)
+    WHERE running >= (SELECT sum(n) FROM daily) / 2.0
+)
+SELECT min(day) AS data_start, max(day) + INTERVAL 1 DAY AS data_end
+FROM daily
+WHERE n >= 0.1 * (SELECT n FROM typical_day);

@@ -42,23 +42,13 @@ features AS (
     GROUP BY session_id
 ),
 daily AS (
-    SELECT date_trunc('day', session_start) AS day, count(*) AS sessions
+    SELECT date_trunc('day', session_start) AS day, count(*) AS n
     FROM gold.fact_user_sessions
     GROUP BY day
 ),
-typical_day AS (
-    -- the size of the day the median session falls on: stray days, however many, barely weigh
-    SELECT min(sessions) AS sessions
-    FROM (SELECT sessions, sum(sessions) OVER (ORDER BY sessions, day) AS running FROM daily)
-    WHERE running >= (SELECT sum(sessions) FROM daily) / 2.0
-),
-bounds AS (
-    -- the day after the last day holding a real share of sessions (at least a tenth of a typical
-    -- day): a stray session dated years away cannot empty the validation and test splits
-    SELECT max(day) + INTERVAL 1 DAY AS data_end
-    FROM daily
-    WHERE sessions >= 0.1 * (SELECT sessions FROM typical_day)
-)
+-- the day after the last busy day (`busy_span`, warehouse_schema.sql): a stray session dated years
+-- away cannot empty the validation and test splits
+bounds AS (SELECT data_end FROM busy_span('daily'))
 SELECT
     s.session_id,
     s.user_id,

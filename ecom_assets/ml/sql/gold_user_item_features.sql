@@ -4,25 +4,15 @@
 -- the day after the data's last day by the horizon, so the label windows of consecutive cutoffs tile
 -- time without overlap: the latest cutoff is forward-looking (label unknown, NULL), the one
 -- before is the test set, the one before that validation, older ones train.
--- The data's first and last day are the first and last day holding a real share of events (at
--- least a tenth of a typical day), so a stray event dated years away cannot move the cutoffs.
+-- The data's first and last day are those of its busy days (`busy_span`, warehouse_schema.sql),
+-- so a stray event dated years away cannot move the cutoffs.
 CREATE OR REPLACE TABLE gold.user_item_features AS
 WITH daily AS (
-    SELECT date_trunc('day', event_time) AS day, count(*) AS events
+    SELECT date_trunc('day', event_time) AS day, count(*) AS n
     FROM silver.events
     GROUP BY day
 ),
-typical_day AS (
-    -- the size of the day the median event falls on: stray days, however many, barely weigh
-    SELECT min(events) AS events
-    FROM (SELECT events, sum(events) OVER (ORDER BY events, day) AS running FROM daily)
-    WHERE running >= (SELECT sum(events) FROM daily) / 2.0
-),
-bounds AS (
-    SELECT min(day) AS data_start, max(day) + INTERVAL 1 DAY AS data_end
-    FROM daily
-    WHERE events >= 0.1 * (SELECT events FROM typical_day)
-),
+bounds AS (SELECT * FROM busy_span('daily')),
 cutoffs AS (
     SELECT CAST(b.data_end - to_days(CAST(k * $horizon_days AS INTEGER)) AS TIMESTAMP) AS cutoff,
            CAST(k AS INTEGER) AS cutoffs_back,
