@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from ecom_assets.ecom_home import EcomPaths
@@ -125,3 +126,13 @@ def ingest(paths: EcomPaths, instance: dg.DagsterInstance, raise_on_error: bool 
     return [
         job.execute_in_process(partition_key=name, instance=instance, raise_on_error=raise_on_error) for name in files
     ]
+
+
+def load_silver_events(con, events: list[dict]) -> None:
+    """Replace silver.events with `events` (dicts of its columns), numbered as lines 1..n."""
+    frame = pd.DataFrame(events)
+    frame["line_number"] = range(1, len(frame) + 1)
+    con.execute("DELETE FROM silver.events")
+    con.register("events_df", frame)
+    con.execute("INSERT INTO silver.events BY NAME SELECT * FROM events_df")
+    con.unregister("events_df")

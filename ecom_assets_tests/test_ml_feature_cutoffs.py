@@ -12,6 +12,7 @@ from ecom_assets.lakehouse.warehouse import run_sql_file
 from ecom_assets.ml import SQL as ML_SQL
 from ecom_assets.ml.feature_specs import FeatureWindows
 from ecom_assets.resources import build_resources, open_warehouse
+from ecom_assets_tests.conftest import load_silver_events
 
 T0 = dt.datetime(2019, 10, 1)
 DAYS = 28  # Oct 1-28: cutoffs Oct 29 (score), 22 (test), 15 (validation), 8 (train)
@@ -53,12 +54,7 @@ def _build(paths, events: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """gold.user_item_features and gold.cart_session_features over `events` as silver."""
     resources = build_resources(paths)
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
-        frame = pd.DataFrame(events)
-        frame["line_number"] = range(1, len(frame) + 1)
-        con.execute("DELETE FROM silver.events")
-        con.register("events_df", frame)
-        con.execute("INSERT INTO silver.events BY NAME SELECT * FROM events_df")
-        con.unregister("events_df")
+        load_silver_events(con, events)
         run_sql_file(con, ML_SQL / "gold_user_item_features.sql", WINDOWS.sql_params())
         run_sql_file(con, LAKEHOUSE_SQL / "gold_fact_user_sessions.sql", {"session_gap_minutes": 30})
         run_sql_file(con, ML_SQL / "gold_cart_session_features.sql", {"horizon_days": WINDOWS.horizon_days})

@@ -20,6 +20,7 @@ from ecom_assets.ml.feature_specs import (
     names,
 )
 from ecom_assets.resources import build_resources, open_warehouse
+from ecom_assets_tests.conftest import load_silver_events
 
 T0 = dt.datetime(2019, 10, 1)
 WINDOWS = FeatureWindows(horizon_days=7, lookback_days=28, min_history_days=7, max_cutoffs=8)
@@ -45,15 +46,6 @@ def _event(when, event_type, user_id, item_id, price=5.0, session="s"):
     }
 
 
-def _load(con, events: list[dict]) -> None:
-    frame = pd.DataFrame(events)
-    frame["line_number"] = range(1, len(frame) + 1)
-    con.execute("DELETE FROM silver.events")
-    con.register("events_df", frame)
-    con.execute("INSERT INTO silver.events BY NAME SELECT * FROM events_df")
-    con.unregister("events_df")
-
-
 def _base_events() -> list[dict]:
     day = dt.timedelta(days=1)
     return [
@@ -68,7 +60,7 @@ def _base_events() -> list[dict]:
 def _features(paths, events) -> pd.DataFrame:
     resources = build_resources(paths)
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
-        _load(con, events)
+        load_silver_events(con, events)
         run_sql_file(con, ML_SQL / "gold_user_item_features.sql", WINDOWS.sql_params())
         return con.execute("SELECT * FROM gold.user_item_features ORDER BY cutoff, user_id, item_id").df()
 
@@ -116,7 +108,7 @@ def test_purchase_before_the_cutoff_is_a_feature_not_a_label(paths):
 def _cart_features(paths, events) -> pd.DataFrame:
     resources = build_resources(paths)
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
-        _load(con, events)
+        load_silver_events(con, events)
         run_sql_file(con, LAKEHOUSE_SQL / "gold_fact_user_sessions.sql", {"session_gap_minutes": 30})
         run_sql_file(con, ML_SQL / "gold_cart_session_features.sql", {"horizon_days": 7})
         return (
