@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.code_pointer import ModuleCodePointer
+from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
+from dagster._core.execution.api import ExecuteRunWithPlanIterable, create_execution_plan, job_execution_iterator
+from dagster._core.execution.context_creation_job import (
+    PlanOrchestrationContextManager,
+    orchestration_context_event_generator,
+)
+from dagster._core.execution.execute_in_process import merge_run_tags
+from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
+from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.workspace.load import location_origin_from_module_name
 
 from ecom_assets import run_summary
 from ecom_assets.definitions import build_definitions
@@ -24,7 +37,7 @@ from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.orphan_runs import process_tags, recover_orphan_runs
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import WAREHOUSE_POOL, build_resources
-from ecom_assets.sensors import landing_run_key, landing_sensor
+from ecom_assets.sensors import LANDING_FILE_VERSION_TAG, landing_run_key
 from ecom_assets.warehouse_turns import one_run_at_a_time, wait_for_pool, watching_pool
 
 
@@ -68,18 +81,88 @@ def _collect(result: dg.ExecuteInProcessResult, label: str, outcome: PipelineOut
             outcome.failed_checks.append(f"{label}: {check}: {detail}")
 
 
-# Dagster's own tag names (public in the UI and GraphQL, not exported by the Python API).
-RUN_KEY_TAG, SENSOR_NAME_TAG = "dagster/run_key", "dagster/sensor_name"
+# What launched a run, in the UI's tags: the one-shot's own runs are not the sensor's or the schedule's.
+LAUNCHED_BY_TAG, LAUNCHED_BY = "ecom/launched_by", "ecom-assets run"
 
 
 def landing_run_tags(path) -> dict[str, str]:
-    """Tag a headless ingest as the landing sensor would, so the daemon (`make dev`) does not ingest
-    the same file version again."""
+    """Tag a headless ingest with the version of the file it ingests: the landing sensor (`make dev`)
+    requests no run for a file version an earlier run already ingested."""
     stat = path.stat()
-    return {
-        RUN_KEY_TAG: landing_run_key(path.name, stat.st_size, stat.st_mtime_ns),
-        SENSOR_NAME_TAG: landing_sensor.name,
-    }
+    return {LANDING_FILE_VERSION_TAG: landing_run_key(path.name, stat.st_size, stat.st_mtime_ns)}
+
+
+# The code location `make dev` loads (workspace.yaml, pyproject.toml's [tool.dagster]): the one-shot's
+# runs belong to its jobs, so the UI lists them on the job's page, the timeline and the run's origin.
+CODE_LOCATION_NAME, DEFINITIONS_MODULE, DEFINITIONS_FUNCTION = (
+    "ecom_assets",
+    "ecom_assets.definitions",
+    "load_definitions",
+)
+
+
+def job_origins(job_name: str) -> tuple[RemoteJobOrigin, JobPythonOrigin]:
+    """(remote origin, Python origin) of `job_name` in the code location, as a run launched from the
+    Dagster UI records them."""
+    location = location_origin_from_module_name(DEFINITIONS_MODULE, None, None, CODE_LOCATION_NAME)
+    remote = RemoteJobOrigin(RemoteRepositoryOrigin(location, SINGLETON_REPOSITORY_NAME), job_name)
+    pointer = ModuleCodePointer(DEFINITIONS_MODULE, DEFINITIONS_FUNCTION, None)
+    return remote, JobPythonOrigin(job_name, RepositoryPythonOrigin(sys.executable, pointer))
+
+
+def execute_as_the_code_location(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    run_id: str,
+    tags: Mapping[str, str],
+    partition_key: str | None = None,
+) -> dg.ExecuteInProcessResult:
+    """`job.execute_in_process`, with the run recorded as a run of the code location's job.
+
+    `execute_in_process` creates a run without an origin, which the UI shows on no job page, on no
+    timeline. This is its body (dagster 1.13: JobDefinition.execute_in_process and
+    core_execute_in_process) with the origins added to the run it creates.
+    """
+    ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={})
+    run_config: Mapping[str, object] = {}
+    if partition_key and ephemeral.partitioned_config:
+        run_config = ephemeral.partitioned_config.get_run_config_for_partition_key(partition_key)
+    run_tags = merge_run_tags(job, partition_key, tags, None, instance, run_config)
+    wrapped = InMemoryJob(job_def=ephemeral)
+    plan = create_execution_plan(
+        wrapped, run_config=run_config, instance_ref=instance.get_ref() if instance.is_persistent else None
+    )
+    remote_origin, code_origin = job_origins(job.name)
+    run = instance.create_run_for_job(
+        job_def=ephemeral,
+        execution_plan=plan,
+        run_id=run_id,
+        run_config=run_config,
+        tags={**ephemeral.run_tags, **run_tags},
+        remote_job_origin=remote_origin,
+        job_code_origin=code_origin,
+    )
+    output_capture: dict = {}
+    events = list(
+        ExecuteRunWithPlanIterable(
+            execution_plan=plan,
+            iterator=job_execution_iterator,
+            execution_context_manager=PlanOrchestrationContextManager(
+                context_event_generator=orchestration_context_event_generator,
+                job=wrapped,
+                execution_plan=plan,
+                dagster_run=run,
+                instance=instance,
+                run_config=run_config,
+                executor_defs=None,
+                output_capture=output_capture,
+                raise_on_error=False,
+            ),
+        )
+    )
+    return dg.ExecuteInProcessResult(
+        job_def=ephemeral, event_list=events, dagster_run=instance.get_run_by_id(run_id), output_capture=output_capture
+    )
 
 
 # What Dagster records when Ctrl-C or SIGTERM reaches a run (in a step, or between steps).
@@ -101,21 +184,22 @@ def execute_when_free(
     instance: dg.DagsterInstance,
     log: Callable[[str], None] = print,
     tags: dict[str, str] | None = None,
-    **kwargs,
+    partition_key: str | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Execute `job` in this process once the warehouse pool can give it a slot.
+    """Execute `job` in this process, as a run of the code location's job, once the warehouse pool
+    can give it a slot.
 
     Waits in `wait_for_pool` (visible, interruptible, recovering orphan runs) rather than in
-    Dagster's step loop, tags the run with this process so that a later run can tell if it is
-    orphaned, and watches the pool while it executes. Raises KeyboardInterrupt when the run was
-    interrupted (Dagster only records it in the run): the caller stops instead of going on.
+    Dagster's step loop, tags the run with what launched it and with this process (so that a later
+    run can tell if it is orphaned), and watches the pool while it executes. Raises
+    KeyboardInterrupt when the run was interrupted (Dagster only records it in the run): the caller
+    stops instead of going on.
     """
     wait_for_pool(instance, WAREHOUSE_POOL, log)
     run_id = str(uuid.uuid4())
+    run_tags = {**(tags or {}), LAUNCHED_BY_TAG: LAUNCHED_BY, **process_tags()}
     with watching_pool(instance, run_id, WAREHOUSE_POOL, log):
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_id=run_id, tags={**(tags or {}), **process_tags()}, **kwargs
-        )
+        result = execute_as_the_code_location(job, instance, run_id, run_tags, partition_key)
     if _interrupted(result):
         raise KeyboardInterrupt(f"in run {run_id[:8]} of {job.name}")
     return result

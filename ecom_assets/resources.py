@@ -72,6 +72,7 @@ class MLSettings(dg.ConfigurableResource):
     """Where MLflow tracks and registers, and the knobs of the purchase / cart-abandonment models."""
 
     tracking_uri: str = _env("MLFLOW_TRACKING_URI", "", "MLflow tracking and registry; blank: ECOM_HOME/mlflow.db")
+    ui_url: str = _env("ECOM_MLFLOW_UI_URL", "http://127.0.0.1:5000", "MLflow UI address the Dagster UI links to")
     horizon_days: int = _env("ECOM_ML_HORIZON_DAYS", FeatureWindows.horizon_days, "Days a purchase label looks ahead")
     lookback_days: int = _env("ECOM_ML_LOOKBACK_DAYS", FeatureWindows.lookback_days, "Days of history per feature")
     min_history_days: int = _env(

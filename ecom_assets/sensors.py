@@ -19,6 +19,19 @@ def landing_run_key(name: str, size: int, mtime_ns: int) -> str:
     return f"{name}:{size}:{mtime_ns}"
 
 
+# The file version (landing_run_key) an ingest run not launched by the sensor ingests: `ecom-assets run`.
+LANDING_FILE_VERSION_TAG = "ecom/landing_file_version"
+
+
+def ingested_elsewhere(instance: dg.DagsterInstance, run_key: str) -> bool:
+    """Whether a run the sensor did not launch (`ecom-assets run`) already ingested this file
+    version; the daemon itself skips the run keys of the sensor's own runs."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(job_name=ingest_landing_file_job.name, tags={LANDING_FILE_VERSION_TAG: run_key}), limit=1
+    )
+    return bool(runs)
+
+
 @dg.sensor(
     name="landing_sensor",
     job=ingest_landing_file_job,
@@ -30,16 +43,16 @@ def landing_run_key(name: str, size: int, mtime_ns: int) -> str:
 def landing_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings) -> dg.SensorResult:
     known = set(context.instance.get_dynamic_partitions(landing_files.name))
     files = list_landing_files(settings.paths.landing)
-    run_requests = []
+    run_requests, listed = [], set()
     for path in files:
         try:
             stat = path.stat()
         except OSError:  # gone (or a link gone dangling) since the listing: the next tick sees it
             continue
-        run_requests.append(
-            dg.RunRequest(run_key=landing_run_key(path.name, stat.st_size, stat.st_mtime_ns), partition_key=path.name)
-        )
-    listed = {r.partition_key for r in run_requests}
+        listed.add(path.name)
+        run_key = landing_run_key(path.name, stat.st_size, stat.st_mtime_ns)
+        if not ingested_elsewhere(context.instance, run_key):
+            run_requests.append(dg.RunRequest(run_key=run_key, partition_key=path.name))
     new = [name for name in sorted(listed) if name not in known]
     context.log.info(
         f"{len(listed)} landing file(s) in {settings.paths.landing}; {len(new)} new: {', '.join(new) or 'none'}"
@@ -50,8 +63,17 @@ def landing_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings) 
             f"{len(gone)} partition(s) whose file is gone from the landing folder: {', '.join(gone[:10])}. "
             "Their rows stay in the warehouse until retracted (docs/data.md, 'Retracting a file')."
         )
+    skip = None
+    if not run_requests:
+        skip = (
+            f"{len(listed)} landing file(s) in {settings.paths.landing}, all already ingested as they are"
+            if listed
+            else f"no landing file in {settings.paths.landing}"
+        )
     return dg.SensorResult(
-        run_requests=run_requests, dynamic_partitions_requests=[landing_files.build_add_request(new)] if new else []
+        run_requests=run_requests,
+        dynamic_partitions_requests=[landing_files.build_add_request(new)] if new else [],
+        skip_reason=skip,
     )
 
 
@@ -89,7 +111,7 @@ def retrain_on_drift_sensor(
     handled = set(json.loads(context.cursor or "[]"))
     now = dt.datetime.now(dt.UTC)
     uri = ml_settings.uri(settings.paths)
-    requests = []
+    requests, reasons = [], []
     for monitor in MONITORS:
         drift = decide_on_drift(
             latest_drift_record(context.instance, monitor), monitor.report_name, settings.drift_threshold
@@ -98,8 +120,10 @@ def retrain_on_drift_sensor(
         age = decide_on_age(monitor.report_name, version, trained_at, now, settings.max_model_age_days)
         for decision in (drift, age):
             if decision.retrain and decision.run_key in handled:
-                context.log.info(f"{decision.reason} (already requested as {decision.run_key})")
+                reasons.append(f"{decision.reason} (already requested as {decision.run_key})")
+                context.log.info(reasons[-1])
                 continue
+            reasons.append(decision.reason)
             context.log.info(decision.reason)
             if decision.retrain:
                 handled.add(decision.run_key)
@@ -110,4 +134,7 @@ def retrain_on_drift_sensor(
                         tags={"ecom/retrain_reason": decision.reason[:200]},
                     )
                 )
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(sorted(handled)))
+    # A tick that requests nothing says why in the UI: every model's drift and age decision.
+    return dg.SensorResult(
+        run_requests=requests, skip_reason=None if requests else "; ".join(reasons), cursor=json.dumps(sorted(handled))
+    )

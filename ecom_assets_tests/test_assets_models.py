@@ -33,7 +33,8 @@ def test_model_metadata_shows_comparison_curves_and_promotion(built, key):
         assert family in comparison
     for metric in ("roc_auc", "pr_auc", "f1", "precision_at_k", "brier"):
         assert metric in comparison
-    assert Path(metadata["curves"].value).exists()
+    assert Path(metadata["curves_path"].value).exists()
+    assert "data:image/png;base64," in metadata["curves"].value
     assert "Challenger v" in metadata["promotion"].value
     assert metadata["production_version"].value
 

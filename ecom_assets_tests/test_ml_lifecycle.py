@@ -11,7 +11,11 @@ from ecom_assets.ml.feature_specs import CART_FEATURES, CART_MODEL_NAME, CART_TA
 from ecom_assets.ml.lifecycle import train_register_promote
 from ecom_assets.ml.tracking import (
     CHALLENGER,
+    CLASSIC_ML_KIND,
+    EXPERIMENT_KIND_TAG,
+    NOTE_TAG,
     PRODUCTION,
+    RISK_HIGH_TAG,
     client,
     load_model,
     load_production_model,
@@ -56,11 +60,32 @@ def test_registry_promotes_the_first_version_and_refuses_a_worse_challenger(path
     assert production_version(uri, CART_MODEL_NAME) == "1"
     assert registry.get_model_version(CART_MODEL_NAME, "2").tags["promotion"] == "refused"
 
+    # The MLflow UI shows what each model, version and run is (issue 14), on its classic-ML view.
+    experiment = registry.get_experiment_by_name(CART_TASK.experiment)
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == CLASSIC_ML_KIND
+    assert CART_TASK.feature_table in experiment.tags[NOTE_TAG]
+    described = registry.get_registered_model(CART_MODEL_NAME).description
+    for words in (CART_TASK.feature_table, f"`{CART_TASK.label}`", "**Production: version 1**", "| pr_auc |"):
+        assert words in described
+    for version, logged in (("1", first), ("2", worse)):
+        entry = registry.get_model_version(CART_MODEL_NAME, version)
+        for words in (
+            CART_TASK.feature_table,
+            CART_TASK.label,
+            "| pr_auc |",
+            "Decision threshold",
+            logged.logged.run_id,
+        ):
+            assert words in entry.description, (version, words)
+        assert f"Registered as version {version}." in registry.get_run(logged.logged.run_id).data.tags[NOTE_TAG]
+        threshold, edge = float(entry.tags["threshold"]), float(entry.tags[RISK_HIGH_TAG])
+        assert threshold < edge < 1
+
     # Scoring loads the production version (v1), not the newer challenger (v2).
     production = load_production_model(CART_MODEL_NAME, uri)
     assert production.version == "1"
     assert production.features == names(CART_FEATURES)
-    assert 0 < production.threshold < 1
+    assert 0 < production.threshold < production.risk_high_from < 1
     assert set(production.holdout_metrics) >= {"roc_auc", "pr_auc", "f1", "precision_at_k", "brier"}
     assert production.trained_at == first.logged.trained_at
     X = first.result.X_test

@@ -33,3 +33,21 @@ def test_orphan_training_runs_are_marked_killed_with_a_note(paths):
     assert f"pid {gone}" in killed.data.tags[NOTE_TAG]
     assert mlflow.get_run(live).info.status == "RUNNING"
     assert close_orphan_runs(uri, experiment_id) == []
+
+
+def test_experiments_are_classic_ml_new_or_existing(paths):
+    """Without the kind tag MLflow 3's UI opens an experiment on its GenAI view (traces, token cost)."""
+    from ecom_assets.ml.tracking import CLASSIC_ML_KIND, EXPERIMENT_KIND_TAG
+
+    uri = tracking_uri(paths, configured="")
+    mlflow = client(uri)
+    created = ensure_experiment(uri, "fresh", paths.mlflow_artifacts, "what it predicts")
+    tags = mlflow.get_experiment(created).tags
+    assert tags[EXPERIMENT_KIND_TAG] == CLASSIC_ML_KIND == "custom_model_development"
+    assert tags[NOTE_TAG] == "what it predicts"
+    assert mlflow.get_experiment(created).artifact_location == (paths.mlflow_artifacts / "fresh").as_uri()
+
+    older = mlflow.create_experiment("made_by_an_older_version")  # no tags
+    assert EXPERIMENT_KIND_TAG not in mlflow.get_experiment(older).tags
+    assert ensure_experiment(uri, "made_by_an_older_version", paths.mlflow_artifacts) == older
+    assert mlflow.get_experiment(older).tags[EXPERIMENT_KIND_TAG] == CLASSIC_ML_KIND

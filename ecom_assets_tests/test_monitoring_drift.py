@@ -58,6 +58,9 @@ def test_report_files_are_named_by_model_and_batch_and_read_back(tmp_path):
     html = write_report(newer, snap, tmp_path)
     assert html.name == "purchase_drift_2019-11-08.html"
     assert "<html" in html.read_text()[:2000].lower()
+    page = html.read_text()
+    assert "<h1" in page and newer.title in page  # which model, batch and reference it compares
+    assert newer.title == "Data drift of the purchase model: batch 2019-11-08 vs training features"
     latest = latest_reports(tmp_path)
     assert latest["purchase"].batch == "2019-11-08"
     assert latest["purchase"].drifted_columns == ["total_views"]

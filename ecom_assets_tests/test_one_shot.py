@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
-from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG, RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from ecom_assets.definitions import build_definitions
-from ecom_assets.one_shot import execute_when_free, highlights, run_pipeline, warehouse_summary
+from ecom_assets.one_shot import LAUNCHED_BY_TAG, execute_when_free, highlights, run_pipeline, warehouse_summary
 from ecom_assets.orphan_runs import PID_TAG
 from ecom_assets.resources import build_resources
 from ecom_assets.sensors import landing_sensor
@@ -125,15 +125,29 @@ def test_the_run_summary_names_the_verdict_the_models_and_the_files(built):
     assert any("purchase_drift_" in line for line in lines)
 
 
-def test_a_headless_run_is_not_ingested_again_by_the_sensor(paths, instance):
-    """`ecom-assets run` tags its ingest runs with the sensor's run key, which the daemon skips."""
+def test_a_headless_run_belongs_to_its_job_says_who_launched_it_and_is_not_ingested_again(paths, instance):
+    """`ecom-assets run` records its runs as runs of the code location's jobs (the UI lists them on
+    the job's page), tagged as its own, not the sensor's; the sensor requests no run for the file
+    version it ingested, and does for a new version of the file."""
     land(paths, "rees46_quirks.csv")
     run_pipeline(paths, instance, log=lambda _: None)
-    (request,) = landing_sensor(
-        dg.build_sensor_context(instance=instance, resources={"settings": build_resources(paths)["settings"]})
-    ).run_requests
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: request.run_key}))
-    assert [run.tags[SENSOR_NAME_TAG] for run in runs] == ["landing_sensor"]
+    runs = instance.get_runs()
+    assert sorted(run.job_name for run in runs) == ["ingest_landing_file", "refresh_warehouse"]
+    for run in runs:
+        assert run.tags[LAUNCHED_BY_TAG] == "ecom-assets run"
+        assert SENSOR_NAME_TAG not in run.tags and RUN_KEY_TAG not in run.tags
+        origin = run.remote_job_origin.repository_origin
+        assert (origin.code_location_origin.location_name, origin.repository_name) == ("ecom_assets", "__repository__")
+        assert run.job_code_origin.job_name == run.job_name
+        # How the UI's job page finds a job's runs (dagster_graphql GraphenePipeline.resolve_runs).
+        on_the_job_page = dg.RunsFilter(job_name=run.job_name, tags={REPOSITORY_LABEL_TAG: origin.get_label()})
+        assert [r.run_id for r in instance.get_runs(filters=on_the_job_page)] == [run.run_id]
+    context = dg.build_sensor_context(instance=instance, resources={"settings": build_resources(paths)["settings"]})
+    assert landing_sensor(context).run_requests == []
+    with open(paths.landing / "rees46_quirks.csv", "a") as handle:
+        handle.write("\n")
+    (request,) = landing_sensor(context).run_requests
+    assert request.partition_key == "rees46_quirks.csv"
 
 
 def test_an_interrupted_run_stops_the_one_shot_instead_of_going_on(instance):

@@ -84,6 +84,15 @@ def _most_drifted_report(built) -> tuple[str, float]:
 def test_sensor_requests_nothing_for_reports_under_the_threshold(built):
     result = _evaluate(built, threshold=1.01)  # no report can reach 101%
     assert result.run_requests == []
+    # The tick says why: each model's drift decision, in the UI's skip reason.
+    reason = result.skip_reason.skip_message
+    assert "purchase:" in reason and "cart_abandonment:" in reason and "below the 101% threshold" in reason
+
+
+def test_landing_sensor_says_why_it_requests_nothing(paths, instance):
+    result = _evaluate_sensor(paths, instance)
+    assert result.run_requests == []
+    assert "no landing file" in result.skip_reason.skip_message
 
 
 def test_sensor_requests_one_retraining_per_drifted_report_and_never_twice(built):

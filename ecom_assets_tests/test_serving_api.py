@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import math
+import re
 import time
 from urllib.parse import unquote
 
@@ -16,7 +17,6 @@ import pytest
 
 from ecom_assets.ml.feature_specs import CART_FEATURES, CART_MODEL_NAME, PURCHASE_FEATURES, PURCHASE_MODEL_NAME, names
 from ecom_assets.ml.tracking import PRODUCTION
-from ecom_assets.serving.request_scoring import risk_band
 from ecom_assets_tests.api_server import copy_registry, running_api
 
 
@@ -56,8 +56,8 @@ def test_predict_returns_probability_band_model_and_contributions(api, registry)
     assert response.status_code == 200, response.text
     body = response.json()
     p = body["abandonment_probability"]
-    assert 0 < p < 1 and body["risk_band"] == risk_band(p)
-    assert body["will_abandon"] == (p >= body["threshold"])
+    assert 0 < p < 1 and body["will_abandon"] == (p >= body["threshold"])
+    assert (body["risk_band"] == "low") == (not body["will_abandon"])
     assert body["model"] == {
         "name": CART_MODEL_NAME,
         "version": production_version(registry, CART_MODEL_NAME),
@@ -133,10 +133,10 @@ def test_bulk_csv_upload_returns_the_scored_csv(api):
     assert response.headers["content-type"].startswith("text/csv")
     assert 'filename="carts_scored.csv"' in response.headers["content-disposition"]
     scored = pd.read_csv(io.StringIO(response.text))
-    assert list(scored.columns) == list(frame.columns) + ["abandonment_probability", "risk_band"]
+    assert list(scored.columns) == list(frame.columns) + ["abandonment_probability", "risk_band", "will_abandon"]
     assert list(scored["session_id"]) == ["a", "b"]
     assert scored["abandonment_probability"].between(0, 1).all()
-    assert list(scored["risk_band"]) == [risk_band(p) for p in scored["abandonment_probability"]]
+    assert list(scored["risk_band"] != "low") == list(scored["will_abandon"])
     # A CSV request body works too, and gives the same scores.
     again = api.post("/bulk_predict", content=frame.to_csv(index=False), headers={"content-type": "text/csv"})
     assert (
@@ -417,3 +417,85 @@ def test_header_values_from_caller_names_are_latin1_without_line_breaks():
     header = _header_list(names)
     header.encode("ascii")
     assert header == "id,a%0D%0Ab,%D0%96,(+1 more)"
+
+
+# --------------------------------------------------------------------------------------------
+# issue 14: /docs works offline, every endpoint has a realistic example, risk bands agree with
+# the decision
+
+
+def test_root_redirects_to_docs_and_docs_load_only_local_assets(api):
+    root = api.get("/", follow_redirects=False)
+    assert root.status_code in (302, 307) and root.headers["location"] == "/docs"
+    docs = api.get("/", follow_redirects=True)
+    assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
+    html = docs.text
+    assert "http://" not in html and "https://" not in html and "//cdn" not in html  # nothing from outside
+    referenced = re.findall(r'(?:src|href)="([^"]+)"', html) + re.findall(r"url: '([^']+)'", html)
+    assert {"/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css", "/openapi.json"} <= set(referenced)
+    for url in referenced:
+        asset = api.get(url)
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 100, url
+    assert "SwaggerUIBundle" in api.get("/docs-assets/swagger-ui-bundle.js").text
+    assert api.get("/openapi.json").json()["openapi"].startswith("3.1")  # Swagger UI 5 reads 3.1
+    assert api.get("/redoc").status_code == 404  # ReDoc would come from a CDN: not offered
+
+
+def _examples(spec: dict, path: str) -> dict[str, tuple[str, object]]:
+    content = spec["paths"][path]["post"]["requestBody"]["content"]
+    found = {}
+    for media, body in content.items():
+        if "example" in body:
+            found[media] = (media, body["example"])
+        for name, example in body.get("examples", {}).items():
+            found[f"{media} {name}"] = (media, example["value"])
+    return found
+
+
+def test_every_endpoint_has_realistic_examples_that_score(api):
+    spec = api.get("/openapi.json").json()
+    posts = [path for path, item in spec["paths"].items() if "post" in item]
+    assert set(posts) == {"/predict", "/purchase/predict", "/bulk_predict"}
+    for path in posts:
+        examples = _examples(spec, path)
+        assert examples, f"{path} has no example body"
+        for label, (media, value) in examples.items():
+            if media == "application/json":
+                response = api.post(path, json=value)
+            else:
+                response = api.post(path, content=value, headers={"content-type": media})
+            assert response.status_code == 200, (label, response.text)
+            if path == "/predict":
+                assert value["total_carts"] > 0 and value.get("cart_value", 0) > 0  # a session with a cart
+    bulk = _examples(spec, "/bulk_predict")
+    assert set(bulk) == {"application/json", "text/csv"}
+
+
+def _expected_band(p: float, bands: dict) -> str:
+    return "high" if p >= bands["high_from"] else "medium" if p >= bands["low_below"] else "low"
+
+
+def test_risk_bands_come_from_the_model_and_agree_with_will_abandon(api, registry, cart_frame):
+    info = api.get("/model").json()
+    bands = info["risk_bands"]
+    assert bands["low_below"] == info["threshold"]
+    assert info["threshold"] < bands["high_from"] < 1
+    tags = client(registry).get_model_version(CART_MODEL_NAME, info["version"]).tags
+    assert float(tags["risk_high_from"]) == pytest.approx(bands["high_from"])
+    # Real sessions from the warehouse: every band occurs, and "low" is exactly "will not abandon".
+    sessions = cart_frame[names(CART_FEATURES)].head(1_500)
+    scored = api.post("/bulk_predict", json=json.loads(sessions.to_json(orient="records"))).json()
+    assert scored["risk_bands"] == bands
+    for row in scored["predictions"]:
+        assert row["will_abandon"] == (row["risk_band"] != "low"), row
+        assert row["risk_band"] == _expected_band(row["abandonment_probability"], bands) or (
+            abs(row["abandonment_probability"] - bands["low_below"]) < 1e-6  # rounded to 6 places
+        )
+    assert {row["risk_band"] for row in scored["predictions"]} == {"low", "medium", "high"}
+    for session in json.loads(sessions.head(40).to_json(orient="records")):
+        body = api.post("/predict", json=session).json()
+        assert body["will_abandon"] == (body["risk_band"] != "low"), body
+    csv = api.post("/bulk_predict", content=sessions.to_csv(index=False), headers={"content-type": "text/csv"})
+    frame = pd.read_csv(io.StringIO(csv.text))
+    assert (frame["will_abandon"] == (frame["risk_band"] != "low")).all()

@@ -3,6 +3,7 @@ scoring API and the snapshots the whole graph published (the session's `built` h
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from ecom_assets.ecom_home import EcomPaths
@@ -42,6 +44,24 @@ def _app(monkeypatch, home: Path, url: str) -> AppTest:
 @pytest.fixture
 def app(built, api_url, monkeypatch) -> AppTest:
     return _app(monkeypatch, built.paths.home, api_url)
+
+
+def _charts(tab) -> list[tuple[dict, pd.DataFrame]]:
+    """Each Vega-Lite chart in `tab`: its spec and the data it plots (the browser's own input)."""
+    out = []
+    for chart in tab.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        data = {d.name: convert_arrow_bytes_to_pandas_df(d.data.data) for d in chart.proto.datasets}
+        out.append((spec, data[spec["data"]["name"]]))
+    return out
+
+
+def _axis_order(spec: dict, channel: str, data: pd.DataFrame) -> list[str]:
+    """The categories along `channel` as drawn: an explicit sort list must name every category."""
+    sort = spec["encoding"][channel]["sort"]
+    assert isinstance(sort, list), f"{channel} has no explicit order (Vega-Lite would sort it alphabetically)"
+    assert set(sort) == set(data[spec["encoding"][channel]["field"]]), "the sort names every category"
+    return sort
 
 
 def test_predictor_tab_shows_probability_verdict_and_explanation(app):
@@ -78,6 +98,22 @@ def test_ab_tab_shows_arms_deltas_funnel_and_verdict(app, built):
     assert len(tab.get("vega_lite_chart")) == 1  # the funnel by arm
     funnel = app_data.session_funnel_by_arm(by_arm)
     assert list(funnel.columns) == ["control", "treatment"] and (funnel.diff().iloc[1:] <= 0).all().all()
+    assert tab.metric[2].value.startswith("$") and tab.metric[3].delta[0] in "+-" and tab.metric[3].delta[1] == "$"
+
+
+def test_ab_funnel_is_in_funnel_order_in_percent(app, built):
+    [(spec, data)] = _charts(app.tabs[1])
+    enc = spec["encoding"]
+    assert _axis_order(spec, "x", data) == ["viewed", "carted", "purchased"]  # not carted, purchased, viewed
+    assert enc["y"]["axis"]["format"] == "%" and enc["y"]["title"] == "Share of the arm's sessions"
+    assert enc["x"]["title"] == "Funnel stage"
+    by_arm = pd.read_parquet(built.paths.published / app_data.AB_SESSIONS_BY_ARM)
+    shown = by_arm[by_arm["experiment"] == by_arm["experiment"].iloc[0]]
+    for _, arm in shown.iterrows():  # the plotted shares are the published counts over sessions
+        plotted = data[data["arm"] == arm["experiment_group"]].set_index("stage")["share"]
+        expected = arm[["sessions_with_view", "sessions_with_cart", "purchasing_sessions"]] / arm["sessions"]
+        assert list(plotted[["viewed", "carted", "purchased"]]) == pytest.approx(list(expected.astype(float)))
+        assert plotted["viewed"] >= plotted["carted"] >= plotted["purchased"]
 
 
 def test_bulk_tab_scores_an_uploaded_file_and_offers_the_download(app):
@@ -109,12 +145,58 @@ def test_insights_tab_charts_the_six_questions(app):
     assert len(tab.get("vega_lite_chart")) == len(INSIGHTS) == 6
 
 
+def test_insight_top_lists_are_ranked_by_value_and_bands_keep_their_order(app):
+    charts = dict(zip([i.name for i in INSIGHTS], _charts(app.tabs[3]), strict=True))
+    for name, id_column, value in [
+        ("top_items_by_predicted_conversions", "Item id", "expected_conversions"),
+        ("high_intent_visitors", "Visitor id", "expected_purchases"),
+    ]:
+        spec, data = charts[name]
+        enc = spec["encoding"]
+        assert enc["y"]["title"] == id_column and enc["x"]["title"] == app_data.title(value) != value
+        order = _axis_order(spec, "y", data)
+        values = data.set_index("category")["value"]
+        drawn = [values[c] for c in order]
+        assert drawn == sorted(drawn, reverse=True), f"{name}: top of the chart is the largest value"
+        assert len(order) > 1 and order != sorted(order, key=int), f"{name} is not sorted by id"
+    spec, data = charts["conversion_by_engagement_score"]
+    order = _axis_order(spec, "x", data)
+    assert len(order) > 1 and order == sorted(order, key=int)  # 1, 2, 3 ... as the bands go, not by value
+    spec, data = charts["conversion_by_funnel_depth"]
+    assert _axis_order(spec, "x", data) == ["1: viewed", "2: carted", "3: purchased"]
+    spec, data = charts["conversion_by_interaction_score"]
+    assert _axis_order(spec, "x", data) == ["01: 1", "02: 2-3", "03: 4-6", "04: 7-10", "05: 11+"]
+    for name in ("conversion_overview", "conversion_by_engagement_score", "conversion_by_interaction_score"):
+        spec, data = charts[name]
+        enc = spec["encoding"]
+        assert enc["y"]["axis"]["format"] == "%", f"{name}: rates on a percent axis"
+        assert set(data["measure"]) == {"Actual conversion rate", "Predicted conversion rate"}
+        assert "_" not in enc["x"]["title"] + enc["y"]["title"], f"{name}: readable axis titles"
+        assert data["value"].dropna().between(0, 1).all()  # no actual rate for the forward-looking cutoff
+
+
 def test_monitoring_tab_summarises_the_latest_drift_reports(app, built):
     tab = app.tabs[4]
     reports = app_data.latest_drift_reports(built.paths.reports)
     assert reports, "the whole graph writes drift reports"
     assert [m.label for m in tab.metric] == ["Drifted columns"] * len(reports)
-    assert {b.label for b in tab.get("download_button")} == {f"Open the full report ({r.html.name})" for r in reports}
+    assert {b.label for b in tab.get("download_button")} == {f"Download the report ({r.html.name})" for r in reports}
+    assert not tab.get("iframe"), "the reports (megabytes each) are only sent when asked for"
+    first = reports[0]
+    app.toggle(key=f"drift_show_{first.model}").set_value(True).run()
+    assert not app.exception
+    [frame] = app.tabs[4].get("iframe")  # the report opens in the page, not as a download
+    assert frame.proto.srcdoc == first.html.read_text(encoding="utf-8")
+
+
+def test_the_uploader_takes_what_the_api_accepts(app, monkeypatch):
+    from ecom_assets.serving.api import MB, ServingSettings
+
+    uploader = app.file_uploader(key="bulk_upload")
+    assert uploader.proto.max_upload_size_mb == ServingSettings.max_upload_bytes // MB == 20
+    assert "20 MB" in uploader.proto.label
+    monkeypatch.setenv("ECOM_API_MAX_UPLOAD_MB", "5.5")
+    assert app_data.upload_limit_mb() == 5 == int(ServingSettings.from_env().max_upload_bytes // MB)
 
 
 def test_an_empty_home_and_no_api_say_what_to_do(tmp_path, monkeypatch):

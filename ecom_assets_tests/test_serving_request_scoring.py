@@ -48,10 +48,42 @@ def test_validate_frame_names_every_bad_column_with_rows():
 def test_risk_bands_agree_one_by_one_and_vectorised():
     import numpy as np
 
-    from ecom_assets.serving.request_scoring import HIGH_RISK_FROM, LOW_RISK_BELOW, risk_band, risk_bands
+    from ecom_assets.serving.request_scoring import HIGH_RISK_FROM, LOW_RISK_BELOW, RiskBands, risk_band, risk_bands
 
     p = np.array([0.0, LOW_RISK_BELOW - 1e-9, LOW_RISK_BELOW, HIGH_RISK_FROM - 1e-9, HIGH_RISK_FROM, 1.0])
     assert risk_bands(p).tolist() == [risk_band(x) for x in p] == ["low", "low", "medium", "medium", "high", "high"]
+    bands = RiskBands(0.379, 0.71)
+    assert bands.bands(p).tolist() == [bands.band(x) for x in p]
+
+
+@pytest.mark.parametrize("threshold", [0.05, 0.379, 0.4, 0.5, 0.9, 0.999])
+def test_low_risk_is_exactly_not_will_abandon_for_every_probability(threshold):
+    import numpy as np
+
+    from ecom_assets.ml.tracking import risk_high_edge
+    from ecom_assets.serving.request_scoring import RiskBands
+
+    grid = np.unique(np.concatenate([np.linspace(0, 1, 10_001), [threshold, np.nextafter(threshold, 0)]]))
+    scores = np.random.default_rng(0).beta(2, 3, 5_000)
+    for edge in (risk_high_edge(threshold, scores), risk_high_edge(threshold)):
+        bands = RiskBands(threshold, edge)
+        vectorised = bands.bands(grid)
+        assert ((vectorised == "low") == ~(grid >= threshold)).all()
+        assert [bands.band(p) for p in grid] == vectorised.tolist()
+        assert all((bands.band(p) == "low") == (not bands.will_abandon(p)) for p in grid)
+        assert threshold < edge <= 1 and (vectorised == "high").any()
+
+
+def test_the_high_edge_is_the_training_scores_90th_percentile_above_the_threshold():
+    import numpy as np
+
+    from ecom_assets.ml.tracking import risk_high_edge
+
+    scores = np.linspace(0, 1, 1001)
+    assert risk_high_edge(0.379, scores) == pytest.approx(0.9)
+    assert risk_high_edge(0.95, scores) == pytest.approx(0.975)  # percentile below the threshold: the midpoint
+    assert risk_high_edge(0.379) == pytest.approx(0.6895)  # unknown scores
+    assert risk_high_edge(0.379, np.array([])) == pytest.approx(0.6895)
 
 
 def test_counts_and_durations_have_upper_bounds_in_bulk_too():

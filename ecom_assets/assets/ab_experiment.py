@@ -9,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.gold import DIM_USERS, FACT_USER_SESSIONS
 from ecom_assets.assets.silver import SILVER_EVENTS
-from ecom_assets.assets.ui_metadata import image_metadata
+from ecom_assets.assets.ui_metadata import GROWTH, column_schema, image_metadata, rounded
 from ecom_assets.experiment import SQL
 from ecom_assets.experiment.ab_charts import funnel_chart, lift_chart, user_funnel_by_arm
 from ecom_assets.experiment.ab_results import LEGACY_EXPERIMENT, experiment_results, results_markdown
@@ -23,7 +23,7 @@ SIMULATED_PURCHASES = dg.AssetKey(["experiment", "simulated_purchases"])
 AB_TEST_RESULTS = dg.AssetKey(["experiment", "ab_test_results"])
 AB_SESSIONS_BY_ARM = dg.AssetKey(["experiment", "ab_sessions_by_arm"])
 
-_experiment = dict(group_name="experiment", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+_experiment = dict(group_name="experiment", kinds={"duckdb"}, pool=WAREHOUSE_POOL, owners=GROWTH)
 
 
 @dg.asset(key=ASSIGNMENTS, deps=[DIM_USERS], **_experiment)
@@ -40,16 +40,18 @@ def assignments(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Materializ
         )
         legacy_agree = scalar(con, "SELECT avg((experiment_group = legacy_group)::INT) FROM experiment.assignments")
         preview = markdown_preview(con, "SELECT * FROM experiment.assignments ORDER BY user_id")
+        schema = column_schema(con, "experiment.assignments")
     total = sum(by_arm.values())
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": total,
+            "dagster/column_schema": schema,
             "experiment_key": settings.experiment_key,
             "intended_treatment_share": settings.treatment_share,
             "control_users": by_arm.get(CONTROL, 0),
             "treatment_users": by_arm.get(TREATMENT, 0),
-            "observed_treatment_share": round(by_arm.get(TREATMENT, 0) / total, 4) if total else 0.0,
-            "agreement_with_legacy_parity": round(legacy_agree or 0.0, 4),
+            "observed_treatment_share": rounded(by_arm.get(TREATMENT, 0) / total) if total else 0.0,
+            "agreement_with_legacy_parity": rounded(legacy_agree),
             "preview": dg.MetadataValue.md(preview),
         }
     )
@@ -85,7 +87,7 @@ def simulated_purchases(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Ma
     if share > 0:
         metadata.update(
             treated_cart_events=treated_carts,
-            realized_share=round(added / treated_carts, 4) if treated_carts else 0.0,
+            realized_share=rounded(added / treated_carts) if treated_carts else 0.0,
             preview=dg.MetadataValue.md(preview),
         )
     return dg.MaterializeResult(metadata=metadata)
@@ -105,6 +107,7 @@ def ab_test_results(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Materi
         con.execute("CREATE OR REPLACE TABLE experiment.ab_test_results AS SELECT * FROM ab_test_results_df")
         con.unregister("ab_test_results_df")
         published = publish_parquet(con, "experiment.ab_test_results", paths.published / "ab_test_results.parquet")
+        schema = column_schema(con, "experiment.ab_test_results")
 
     main = results[results["experiment"] == settings.experiment_key].set_index("metric")
     legacy = results[results["experiment"] == LEGACY_EXPERIMENT]
@@ -119,16 +122,17 @@ def ab_test_results(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Materi
     if "conversion_rate" in main.index:
         conversion, revenue = main.loc["conversion_rate"], main.loc["revenue_per_user"]
         figures = {
-            "srm_p_value": float(main.loc["sample_ratio", "p_value"]),
-            "conversion_absolute_lift": float(conversion["absolute_lift"]),
-            "conversion_p_value": float(conversion["p_value"]),
-            "conversion_mde_absolute": float(conversion["mde_absolute"]),
-            "revenue_per_user_lift": float(revenue["absolute_lift"]),
-            "revenue_p_value": float(revenue["p_value"]),
+            "srm_p_value": rounded(main.loc["sample_ratio", "p_value"]),
+            "conversion_absolute_lift": rounded(conversion["absolute_lift"]),
+            "conversion_p_value": rounded(conversion["p_value"]),
+            "conversion_mde_absolute": rounded(conversion["mde_absolute"]),
+            "revenue_per_user_lift": rounded(revenue["absolute_lift"]),
+            "revenue_p_value": rounded(revenue["p_value"]),
         }
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(results),
+            "dagster/column_schema": schema,
             "verdict": dg.MetadataValue.text(main["verdict"].iloc[0]),
             "results": dg.MetadataValue.md(results_markdown(main.reset_index())),
             **figures,
@@ -165,11 +169,13 @@ def ab_sessions_by_arm(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Mat
             con.execute("SELECT experiment_group, cart_abandonment_rate FROM experiment.ab_sessions_by_arm").fetchall()
         )
         preview = markdown_preview(con, "SELECT * FROM experiment.ab_sessions_by_arm")
+        schema = column_schema(con, "experiment.ab_sessions_by_arm")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(rates),
-            "cart_abandonment_control": round(rates.get(CONTROL) or 0.0, 4),
-            "cart_abandonment_treatment": round(rates.get(TREATMENT) or 0.0, 4),
+            "dagster/column_schema": schema,
+            "cart_abandonment_control": rounded(rates.get(CONTROL)),
+            "cart_abandonment_treatment": rounded(rates.get(TREATMENT)),
             "preview": dg.MetadataValue.md(preview),
             "published": dg.MetadataValue.path(str(published)),
         }

@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from ecom_assets.assets.ui_metadata import DATA_PLATFORM, column_schema
 from ecom_assets.lakehouse.ingest import ACCEPTED, load_bronze
 from ecom_assets.lakehouse.warehouse import markdown_preview
 from ecom_assets.partitions import landing_files
@@ -19,7 +20,12 @@ class BronzeLoadConfig(dg.Config):
 
 
 @dg.asset(
-    key=["bronze", "events"], group_name="bronze", partitions_def=landing_files, kinds={"duckdb"}, pool=WAREHOUSE_POOL
+    key=["bronze", "events"],
+    group_name="bronze",
+    partitions_def=landing_files,
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    owners=DATA_PLATFORM,
 )
 def bronze_events(
     context: dg.AssetExecutionContext, config: BronzeLoadConfig, duckdb: DuckDBResource, settings: EcomSettings
@@ -38,6 +44,7 @@ def bronze_events(
             [report.source_file],
             limit=5,
         )
+        schema = column_schema(con, "bronze.events")
     log = context.log.info if report.status == ACCEPTED else context.log.warning
     log(report.message)
     return dg.MaterializeResult(
@@ -46,6 +53,7 @@ def bronze_events(
             "message": report.message,
             "source_format": report.source_format or "unknown",
             "dagster/row_count": report.data_lines,
+            "dagster/column_schema": schema,
             "load_id": report.load_id or "",
             "path": dg.MetadataValue.path(str(path)),
             "preview": dg.MetadataValue.md(preview),

@@ -7,6 +7,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.predictions import CART_ABANDONMENT_SCORES, ECOMMERCE_PREDICTIONS
+from ecom_assets.assets.ui_metadata import ML_TEAM, file_url, mlflow_model_version_url, rounded
 from ecom_assets.lakehouse.warehouse import scalar
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
 from ecom_assets.ml.tracking import client, load_reference_features, production_model_version
@@ -86,6 +87,7 @@ def _drift_report(
         batch=batch,
         columns=monitor.task.feature_names,
         sample_rows=settings.drift_sample_rows,
+        reference_name=f"the training features of {name} v{production.version}",
     )
     summary.current_rows = current_rows
     html = write_report(summary, snapshot, settings.paths.reports)
@@ -94,12 +96,18 @@ def _drift_report(
     return dg.MaterializeResult(
         metadata={
             "batch": batch,
-            "drift_share": summary.drift_share,  # exact: the sensor compares it with the threshold
+            # Rounded as shown: the sensor and the check compare this very value with the threshold.
+            "drift_share": rounded(summary.drift_share),
             "drift_threshold": settings.drift_threshold,
             "drifted_columns": ", ".join(summary.drifted_columns) or "none",
             "columns": dg.MetadataValue.md(summary.markdown()),
             "report": dg.MetadataValue.path(str(html)),
+            "report_link": file_url(html),
+            "report_title": summary.title,
             "model": f"models:/{name}@production (v{production.version})",
+            "model_version_url": dg.MetadataValue.url(
+                mlflow_model_version_url(ml_settings.ui_url, name, production.version)
+            ),
             "reference_rows": summary.reference_rows,
             "current_rows": current_rows,
             "sample_rows_per_side": settings.drift_sample_rows,
@@ -107,7 +115,7 @@ def _drift_report(
     )
 
 
-_monitoring = dict(group_name="monitoring", kinds={"evidently", "mlflow"}, pool=WAREHOUSE_POOL)
+_monitoring = dict(group_name="monitoring", kinds={"evidently", "mlflow"}, pool=WAREHOUSE_POOL, owners=ML_TEAM)
 
 
 @dg.asset(key=PURCHASE_DRIFT_REPORT, deps=[ECOMMERCE_PREDICTIONS], **_monitoring)

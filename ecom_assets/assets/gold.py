@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.silver import SILVER_EVENTS
-from ecom_assets.assets.ui_metadata import table_metadata
+from ecom_assets.assets.ui_metadata import DATA_PLATFORM, rounded, table_metadata
 from ecom_assets.lakehouse import SQL
 from ecom_assets.lakehouse.warehouse import run_sql_file
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
@@ -14,7 +14,7 @@ from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
 FACT_USER_SESSIONS = dg.AssetKey(["gold", "fact_user_sessions"])
 DIM_USERS = dg.AssetKey(["gold", "dim_users"])
 
-_gold = dict(group_name="gold", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+_gold = dict(group_name="gold", kinds={"duckdb"}, pool=WAREHOUSE_POOL, owners=DATA_PLATFORM)
 
 
 def _rebuild(con, sql_file: Path, table: str, params=None, order_by: str = "1") -> dict:
@@ -33,16 +33,17 @@ def fact_user_sessions(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Mat
             {"session_gap_minutes": settings.session_gap_minutes},
             order_by="events DESC, session_id",
         )
+        # Abandoned carts over sessions with a cart (a session with a cart and no purchase).
         stats = con.execute(
             """SELECT avg(events), median(duration_seconds) / 60.0,
-                      avg(CASE WHEN carts > 0 AND purchases = 0 THEN 1.0 END)
-                          FILTER (WHERE carts > 0) FROM gold.fact_user_sessions"""
+                      avg((purchases = 0)::DOUBLE) FILTER (WHERE carts > 0)
+               FROM gold.fact_user_sessions"""
         ).fetchone()
     metadata.update(
         session_gap_minutes=settings.session_gap_minutes,
-        mean_events_per_session=round(stats[0] or 0.0, 2),
-        median_session_minutes=round(stats[1] or 0.0, 2),
-        cart_abandonment_rate=round(stats[2] or 0.0, 4),
+        mean_events_per_session=rounded(stats[0]),
+        median_session_minutes=rounded(stats[1]),
+        cart_abandonment_rate=rounded(stats[2]),
     )
     return dg.MaterializeResult(metadata=metadata)
 
@@ -55,5 +56,5 @@ def dim_users(duckdb: DuckDBResource, settings: EcomSettings) -> dg.MaterializeR
         returning, buyers = con.execute(
             "SELECT avg((sessions > 1)::INT), avg((purchases > 0)::INT) FROM gold.dim_users"
         ).fetchone()
-    metadata.update(returning_user_share=round(returning or 0.0, 4), buyer_share=round(buyers or 0.0, 4))
+    metadata.update(returning_user_share=rounded(returning), buyer_share=rounded(buyers))
     return dg.MaterializeResult(metadata=metadata)

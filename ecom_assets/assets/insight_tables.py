@@ -9,6 +9,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.predictions import PREDICTED_PURCHASE
+from ecom_assets.assets.ui_metadata import GROWTH, column_schema, image_metadata
 from ecom_assets.insights.insight_charts import bar_chart
 from ecom_assets.insights.questions import INSIGHTS, Insight
 from ecom_assets.lakehouse.warehouse import markdown_preview, scalar
@@ -24,6 +25,7 @@ def _build(insight: Insight) -> dg.AssetsDefinition:
         group_name="insights",
         kinds={"duckdb"},
         pool=WAREHOUSE_POOL,
+        owners=GROWTH,
         description=insight.description,
     )
     def _insight(
@@ -35,14 +37,21 @@ def _build(insight: Insight) -> dg.AssetsDefinition:
             rows = scalar(con, f"SELECT count(*) FROM {table}")
             frame = con.execute(f"SELECT * FROM {table}").df()
             preview = markdown_preview(con, f"SELECT * FROM {table}", limit=50)
+            schema = column_schema(con, table)
         chart = settings.paths.reports / "insights" / f"{insight.name}.png"
         if rows:
             plot = frame.assign(**{insight.x: frame[insight.x].astype(str)})
             bar_chart(plot, insight.x, list(insight.ys), insight.description, chart, insight.horizontal)
         context.log.info(f"{table}: {rows} rows")
-        metadata = {"dagster/row_count": rows, "table": table, "result": dg.MetadataValue.md(preview)}
+        metadata = {
+            "dagster/row_count": rows,
+            "dagster/column_schema": schema,
+            "table": table,
+            "result": dg.MetadataValue.md(preview),
+        }
         if rows:
-            metadata["chart"] = dg.MetadataValue.path(str(chart))
+            metadata["chart"] = image_metadata(chart.read_bytes(), insight.description)
+            metadata["chart_path"] = dg.MetadataValue.path(str(chart))
         return dg.MaterializeResult(metadata=metadata)
 
     _insight.__name__ = insight.name

@@ -5,15 +5,16 @@ from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.gold import FACT_USER_SESSIONS
 from ecom_assets.assets.silver import SILVER_EVENTS
-from ecom_assets.assets.ui_metadata import table_metadata
-from ecom_assets.lakehouse.warehouse import load_sql, markdown_preview, run_sql_file
+from ecom_assets.assets.ui_metadata import DATA_PLATFORM, rounded, table_metadata
+from ecom_assets.lakehouse.warehouse import load_sql, markdown_preview, run_sql_file, scalar
 from ecom_assets.ml import SQL
+from ecom_assets.ml.feature_specs import CART_LABEL, PURCHASE_LABEL
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
 
 USER_ITEM_FEATURES = dg.AssetKey(["gold", "user_item_features"])
 CART_SESSION_FEATURES = dg.AssetKey(["gold", "cart_session_features"])
 
-_gold = dict(group_name="gold", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+_gold = dict(group_name="gold", kinds={"duckdb"}, pool=WAREHOUSE_POOL, owners=DATA_PLATFORM)
 
 
 @dg.asset(key=USER_ITEM_FEATURES, deps=[SILVER_EVENTS], **_gold)
@@ -28,6 +29,8 @@ def user_item_features(
             con, "gold.user_item_features", "cutoff DESC, interaction_score DESC, user_id, item_id"
         )
         per_cutoff = markdown_preview(con, load_sql(SQL / "user_item_features_per_cutoff.sql"), limit=50)
+        # Over labelled rows only: the forward-looking cutoff has no label yet.
+        label_rate = scalar(con, f"SELECT avg({PURCHASE_LABEL}::DOUBLE) FROM gold.user_item_features")
     context.log.info(
         f"gold.user_item_features: {metadata['dagster/row_count']:,} rows, horizon {windows.horizon_days} days"
     )
@@ -36,6 +39,7 @@ def user_item_features(
             **metadata,
             "horizon_days": windows.horizon_days,
             "lookback_days": windows.lookback_days,
+            "purchase_label_rate": rounded(label_rate),
             "rows_per_cutoff": dg.MetadataValue.md(per_cutoff),
         }
     )
@@ -50,5 +54,12 @@ def cart_session_features(
         run_sql_file(con, SQL / "gold_cart_session_features.sql", {"horizon_days": ml_settings.horizon_days})
         metadata = table_metadata(con, "gold.cart_session_features", "session_start DESC, session_id")
         per_split = markdown_preview(con, load_sql(SQL / "cart_session_features_per_split.sql"))
+        abandonment = scalar(con, f"SELECT avg({CART_LABEL}::DOUBLE) FROM gold.cart_session_features")
     context.log.info(f"gold.cart_session_features: {metadata['dagster/row_count']:,} sessions with a cart")
-    return dg.MaterializeResult(metadata={**metadata, "rows_per_split": dg.MetadataValue.md(per_split)})
+    return dg.MaterializeResult(
+        metadata={
+            **metadata,
+            "abandonment_rate": rounded(abandonment),
+            "rows_per_split": dg.MetadataValue.md(per_split),
+        }
+    )

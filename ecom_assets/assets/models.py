@@ -4,9 +4,11 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.model_inputs import CART_SESSION_FEATURES, USER_ITEM_FEATURES
+from ecom_assets.assets.ui_metadata import ML_TEAM, image_metadata, mlflow_model_version_url, mlflow_run_url, rounded
 from ecom_assets.ml.batch_scoring import load_labelled_sample
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
 from ecom_assets.ml.lifecycle import TrainingReport, train_register_promote
+from ecom_assets.ml.tracking import client
 from ecom_assets.ml.training import InsufficientData, split_counts
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
 
@@ -14,7 +16,7 @@ PURCHASE_MODEL = dg.AssetKey(["ml", "purchase_model"])
 CART_ABANDONMENT_MODEL = dg.AssetKey(["ml", "cart_abandonment_model"])
 MODEL_TABLES = {PURCHASE_MODEL: "ml.purchase_model", CART_ABANDONMENT_MODEL: "ml.cart_abandonment_model"}
 
-_ml = dict(group_name="ml", kinds={"scikitlearn", "mlflow"}, pool=WAREHOUSE_POOL)
+_ml = dict(group_name="ml", kinds={"scikitlearn", "mlflow"}, pool=WAREHOUSE_POOL, owners=ML_TEAM)
 
 
 def _train(
@@ -63,12 +65,15 @@ def _train(
         con.register("model_summary", summary)
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM model_summary")
         con.unregister("model_summary")
-    return dg.MaterializeResult(metadata=_metadata(report, ml_settings.uri(paths)))
+    uri = ml_settings.uri(paths)
+    experiment_id = client(uri).get_run(report.logged.run_id).info.experiment_id
+    return dg.MaterializeResult(metadata=_metadata(report, uri, ml_settings.ui_url, experiment_id))
 
 
-def _metadata(report: TrainingReport, uri: str) -> dict:
+def _metadata(report: TrainingReport, uri: str, ui_url: str, experiment_id: str) -> dict:
     gb = report.result.champion
     decision = report.decision
+    name, version = report.task.registered_model, report.logged.version
     return {
         "registered_model": report.task.registered_model,
         "version": dg.MetadataValue.int(int(report.logged.version)),
@@ -77,15 +82,18 @@ def _metadata(report: TrainingReport, uri: str) -> dict:
         "promotion": dg.MetadataValue.md(decision.as_markdown()),
         "comparison": dg.MetadataValue.md(report.result.comparison().to_markdown()),
         "gb_vs_baselines": dg.MetadataValue.md(report.verdicts.to_markdown(index=False)),
-        "holdout_pr_auc": round(gb.test["pr_auc"], 4),
-        "holdout_roc_auc": round(gb.test["roc_auc"], 4),
-        "threshold": round(gb.threshold, 4),
-        "curves": dg.MetadataValue.path(str(report.curves)),
+        "holdout_pr_auc": rounded(gb.test["pr_auc"]),
+        "holdout_roc_auc": rounded(gb.test["roc_auc"]),
+        "threshold": rounded(gb.threshold),
+        "curves": image_metadata(report.curves.read_bytes(), f"{name} v{version}: ROC and precision-recall"),
+        "curves_path": dg.MetadataValue.path(str(report.curves)),
         "feature_importance": dg.MetadataValue.md(report.importance.head(15).round(4).to_markdown(index=False)),
         "single_feature_auc": dg.MetadataValue.md(report.result.leakage.head(8).to_markdown(index=False)),
         "split_counts": dg.MetadataValue.md(report.result.counts.to_markdown()),
         "trained_rows": report.result.trained_rows,
         "mlflow_run_id": report.logged.run_id,
+        "mlflow_run": dg.MetadataValue.url(mlflow_run_url(ui_url, experiment_id, report.logged.run_id)),
+        "mlflow_model_version": dg.MetadataValue.url(mlflow_model_version_url(ui_url, name, version)),
         "mlflow_tracking_uri": uri,
     }
 

@@ -5,7 +5,7 @@ from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.model_inputs import CART_SESSION_FEATURES, USER_ITEM_FEATURES
 from ecom_assets.assets.models import CART_ABANDONMENT_MODEL, PURCHASE_MODEL
-from ecom_assets.assets.ui_metadata import table_metadata
+from ecom_assets.assets.ui_metadata import GROWTH, ML_TEAM, column_schema, rounded, table_metadata
 from ecom_assets.lakehouse.warehouse import load_sql, markdown_preview, run_sql_file, scalar
 from ecom_assets.ml import SQL
 from ecom_assets.ml.batch_scoring import score_table
@@ -18,7 +18,7 @@ ECOMMERCE_PREDICTIONS = dg.AssetKey(["gold", "ecommerce_predictions"])
 CART_ABANDONMENT_SCORES = dg.AssetKey(["gold", "cart_abandonment_scores"])
 PREDICTED_PURCHASE = dg.AssetKey(["ecommerce", "predicted_purchase"])
 
-_gold = dict(group_name="gold", kinds={"duckdb", "mlflow"}, pool=WAREHOUSE_POOL)
+_gold = dict(group_name="gold", kinds={"duckdb", "mlflow"}, pool=WAREHOUSE_POOL, owners=ML_TEAM)
 
 
 def _production(task: ModelTask, ml_settings: MLSettings, settings: EcomSettings) -> ProductionModel:
@@ -59,7 +59,7 @@ def _score(context, duckdb, settings, ml_settings, task: ModelTask, temp: str, t
             "model": f"models:/{task.registered_model}@production",
             "model_version": int(production.version),
             "model_trained_at": production.trained_at,
-            "threshold": round(production.threshold, 4),
+            "threshold": rounded(production.threshold),
             "scoring_rows_per_second": round(batch.rows_per_second),
             "actual_vs_predicted": dg.MetadataValue.md(calibration),
         }
@@ -90,6 +90,7 @@ def cart_abandonment_scores(
     group_name="ecommerce",
     kinds={"duckdb", "parquet"},
     pool=WAREHOUSE_POOL,
+    owners=GROWTH,
 )
 def predicted_purchase(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings
@@ -107,10 +108,12 @@ def predicted_purchase(
                    round(avg(predicted_prob), 4) AS mean_predicted_prob
             FROM ecommerce.predicted_purchase GROUP BY ALL ORDER BY cutoff""",
         )
+        schema = column_schema(con, "ecommerce.predicted_purchase")
     context.log.info(f"published {rows:,} rows to {target}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
+            "dagster/column_schema": schema,
             "table": "ecommerce.predicted_purchase",
             "published": dg.MetadataValue.path(str(target)),
             "per_cutoff": dg.MetadataValue.md(per_dataset),

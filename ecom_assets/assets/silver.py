@@ -5,15 +5,21 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from ecom_assets.assets.ui_metadata import DATA_PLATFORM, column_schema
 from ecom_assets.ecom_home import env_float
 from ecom_assets.lakehouse.ingest import load_silver
-from ecom_assets.lakehouse.warehouse import markdown_preview
+from ecom_assets.lakehouse.warehouse import markdown_preview, scalar
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
 
 SILVER_EVENTS = dg.AssetKey(["silver", "events"])
 SILVER_QUARANTINE = dg.AssetKey(["silver", "events_quarantine"])
 SILVER_DUPLICATES = dg.AssetKey(["silver", "events_duplicates"])
+_TABLES = {
+    SILVER_EVENTS: "silver.events",
+    SILVER_QUARANTINE: "silver.events_quarantine",
+    SILVER_DUPLICATES: "silver.events_duplicates",
+}
 
 _deps = [dg.AssetDep(dg.AssetKey(["bronze", "events"]))]
 
@@ -46,18 +52,21 @@ def with_landing_freshness(assets: list) -> list:
             SILVER_EVENTS,
             deps=_deps,
             kinds={"duckdb"},  # freshness: with_landing_freshness
+            owners=DATA_PLATFORM,
             description="Canonical typed events (UTC), one row per valid, distinct landed line.",
         ),
         dg.AssetSpec(
             SILVER_QUARANTINE,
             deps=_deps,
             kinds={"duckdb"},
+            owners=DATA_PLATFORM,
             description="Landed lines that broke a rule, kept whole with the reason.",
         ),
         dg.AssetSpec(
             SILVER_DUPLICATES,
             deps=_deps,
             kinds={"duckdb"},
+            owners=DATA_PLATFORM,
             description="Exact repeats of an earlier line of the same file, and events already in silver "
             "from another file (a copy landed under another name), with the line they repeat.",
         ),
@@ -80,6 +89,8 @@ def silver_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, set
             "WHERE source_file = ? ORDER BY line_number",
             [source_file],
         )
+        totals = {t: scalar(con, f"SELECT count(*) FROM {t}") for t in _TABLES.values()}
+        schemas = {key: column_schema(con, t) for key, t in _TABLES.items()}
     if report.skipped_because:
         context.log.warning(f"Nothing to parse: {report.skipped_because}")
     else:
@@ -93,12 +104,25 @@ def silver_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, set
             f"Routed again, as their duplicates pointed at this file's previous lines: {', '.join(report.rerouted)}"
         )
     reasons = "\n".join(f"| {k} | {v:,} |" for k, v in report.quarantine_reasons.items())
-    common = {"bronze_lines": report.bronze_lines, "skipped_because": report.skipped_because or ""}
+    # dagster/row_count is this partition's (this file's) rows, as Dagster reads it for a partitioned
+    # asset; table_rows_total is what the whole table holds after this run.
+    common = {"bronze_lines": report.bronze_lines}
+    if report.skipped_because:
+        common["skipped_because"] = report.skipped_because
+
+    def counts(key: dg.AssetKey, partition_rows: int) -> dict:
+        return {
+            "dagster/row_count": partition_rows,
+            "partition_rows": partition_rows,
+            "table_rows_total": totals[_TABLES[key]],
+            "dagster/column_schema": schemas[key],
+        }
+
     yield dg.MaterializeResult(
         asset_key=SILVER_EVENTS,
         metadata={
             **common,
-            "dagster/row_count": report.events,
+            **counts(SILVER_EVENTS, report.events),
             "duplicates_removed": report.duplicates,
             "quarantined": report.quarantined,
             "preview": dg.MetadataValue.md(events_preview),
@@ -108,7 +132,7 @@ def silver_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, set
         asset_key=SILVER_QUARANTINE,
         metadata={
             **common,
-            "dagster/row_count": report.quarantined,
+            **counts(SILVER_QUARANTINE, report.quarantined),
             "reasons": dg.MetadataValue.md("| reason | lines |\n|---|---|\n" + reasons if reasons else "_none_"),
             "preview": dg.MetadataValue.md(quarantine_preview),
         },
@@ -117,7 +141,7 @@ def silver_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, set
         asset_key=SILVER_DUPLICATES,
         metadata={
             **common,
-            "dagster/row_count": report.duplicates,
+            **counts(SILVER_DUPLICATES, report.duplicates),
             "duplicates_of_other_files": report.duplicates_of_other_files,
             "rerouted_files": ", ".join(report.rerouted),
         },

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from ecom_assets.assets.drift_reports import MONITORS, MonitoredModel, latest_drift_record
+from ecom_assets.assets.ui_metadata import file_url, rounded
 from ecom_assets.resources import EcomSettings
 
 
@@ -29,9 +30,11 @@ def _drift_check(monitor: MonitoredModel) -> dg.AssetChecksDefinition:
                 else f"{report.drift_share:.0%} of columns drifted, below {threshold:.0%}"
             ),
             metadata={
-                "drift_share": round(report.drift_share, 4),
+                "drift_share": rounded(report.drift_share),
+                "drift_threshold": threshold,
                 "drifted_columns": report.drifted_columns,
                 "report": dg.MetadataValue.path(report.report_path),
+                "report_link": file_url(report.report_path),
             },
         )
 

@@ -30,7 +30,11 @@ def data_test_result(test: DataTest, con: duckdb.DuckDBPyConnection) -> dg.Asset
         description=(
             f"{found.count:,} offending row(s), e.g. {', '.join(found.first_keys)}" if found.count else "passed"
         ),
-        metadata={"offending_rows": found.count, "sample": dg.MetadataValue.md(found.sample_markdown)},
+        metadata={
+            "offending_rows": found.count,
+            "sample": dg.MetadataValue.md(found.sample_markdown),
+            **({"verified": dg.MetadataValue.md(found.evidence_markdown)} if found.evidence_markdown else {}),
+        },
     )
 
 

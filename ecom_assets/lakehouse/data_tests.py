@@ -24,6 +24,28 @@ class DataTest:
     offending_rows_sql: str
     blocking: bool = False
     warn_only: bool = False
+    evidence_sql: str = ""  # what the test verified, shown beside a pass as well as a failure
+
+
+# The nothing-lost balance per landing file, balanced or not: the accounting check's evidence.
+ACCOUNTING_PER_FILE_SQL = """
+WITH bronze AS (SELECT source_file, count(*) AS n FROM bronze.events GROUP BY ALL),
+     silver AS (SELECT source_file, count(*) AS n FROM silver.events GROUP BY ALL),
+     dups   AS (SELECT source_file, count(*) AS n FROM silver.events_duplicates GROUP BY ALL),
+     quar   AS (SELECT source_file, count(*) AS n FROM silver.events_quarantine GROUP BY ALL),
+     files  AS (SELECT source_file FROM bronze UNION SELECT source_file FROM silver
+                UNION SELECT source_file FROM dups UNION SELECT source_file FROM quar)
+SELECT f.source_file AS file,
+       coalesce(b.n, 0) AS bronze_lines,
+       coalesce(s.n, 0) AS events,
+       coalesce(d.n, 0) AS duplicates,
+       coalesce(q.n, 0) AS quarantined,
+       coalesce(b.n, 0) = coalesce(s.n, 0) + coalesce(d.n, 0) + coalesce(q.n, 0) AS balanced
+FROM files f
+LEFT JOIN bronze b USING (source_file) LEFT JOIN silver s USING (source_file)
+LEFT JOIN dups d USING (source_file) LEFT JOIN quar q USING (source_file)
+ORDER BY f.source_file"""
+EVIDENCE_ROWS = 100
 
 
 def not_null(table: str, columns: list[str]) -> str:
@@ -55,6 +77,7 @@ DATA_TESTS = [
         "Nothing lost: for every landing file, bronze lines = events + duplicates + quarantined.",
         load_sql(SQL / "accounting_unbalanced_files.sql"),
         blocking=True,
+        evidence_sql=ACCOUNTING_PER_FILE_SQL,
     ),
     DataTest(
         "silver.events",
@@ -140,11 +163,13 @@ class Violations:
     count: int
     sample_markdown: str
     first_keys: list[str]
+    evidence_markdown: str = ""  # the test's evidence_sql as a table (its first EVIDENCE_ROWS rows)
 
 
 def find_violations(con: duckdb.DuckDBPyConnection, test: DataTest) -> Violations:
     count = scalar(con, f"SELECT count(*) FROM ({test.offending_rows_sql})")
+    evidence = markdown_preview(con, test.evidence_sql, limit=EVIDENCE_ROWS) if test.evidence_sql else ""
     if not count:
-        return Violations(0, "_none_", [])
+        return Violations(0, "_none_", [], evidence)
     keys = [str(row[0]) for row in con.execute(f"{test.offending_rows_sql} LIMIT 5").fetchall()]
-    return Violations(count, markdown_preview(con, test.offending_rows_sql), keys)
+    return Violations(count, markdown_preview(con, test.offending_rows_sql), keys, evidence)

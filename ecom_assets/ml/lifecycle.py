@@ -15,9 +15,11 @@ from ecom_assets.ml.tracking import (
     LoggedModel,
     PromotionDecision,
     close_orphan_runs,
+    describe_registered_model,
     ensure_experiment,
     log_training_run,
     promote_if_better,
+    task_description,
 )
 from ecom_assets.ml.training import (
     GRADIENT_BOOSTING,
@@ -72,7 +74,7 @@ def train_register_promote(
         f"{task.registered_model}: holdout ({len(result.y_test):,} rows)",
         reports_dir / f"{task.registered_model}_curves.png",
     )
-    experiment_id = ensure_experiment(uri, task.experiment, artifact_root)
+    experiment_id = ensure_experiment(uri, task.experiment, artifact_root, task_description(task))
     for run_id in close_orphan_runs(uri, experiment_id):
         log(f"{task.experiment}: run {run_id} was left RUNNING by a process that is gone: marked it KILLED")
     logged = log_training_run(
@@ -89,6 +91,7 @@ def train_register_promote(
             "split_counts": result.counts,
         },
         importance=importance,
+        task=task,
     )
     log(f"{task.registered_model}: logged run {logged.run_id}, registered version {logged.version} as challenger")
     decision = promote_if_better(
@@ -99,5 +102,6 @@ def train_register_promote(
         result.y_test,
         challenger_score=result.champion.test["pr_auc"],
     )
+    describe_registered_model(uri, task)  # with the production version's holdout metrics
     log(f"{task.registered_model}: {decision.reason}")
     return TrainingReport(task, result, verdicts, importance, curves, logged, decision)

@@ -6,6 +6,18 @@ and the tests alike. Every training run registers a new version with the alias `
 alias `production` moves to it only when it beats the current production version on the same
 holdout (DESIGN decision 7). Scoring always loads `models:/<name>@production`.
 
+Every experiment carries `mlflow.experimentKind = custom_model_development`, so the MLflow UI
+opens it on the classic-ML view (runs, metrics, models), not the GenAI one (traces, token cost);
+experiments, runs, registered models and versions carry descriptions (what is predicted from which
+table and label, the holdout metrics).
+
+Artifact locations are absolute `file://` URIs into ECOM_HOME/mlartifacts: MLflow resolves a
+relative artifact location against the working directory when the experiment is created, and
+`mlflow-artifacts:` URIs are served only through an `mlflow server` (the assets log straight to
+sqlite). A copied or moved ECOM_HOME therefore still reads its artifacts from the old folder until
+its mlflow.db is rewritten (the tests' `_rehome_registry` does that); MLflow has no API to move
+an experiment's artifact location.
+
 A training run is tagged with the process that logs it; one whose process was killed stays
 RUNNING in MLflow, so `close_orphan_runs` marks it KILLED, with a note, before the next training.
 """
@@ -27,10 +39,13 @@ import pandas as pd
 
 from ecom_assets import processes
 from ecom_assets.ecom_home import EcomPaths, env_str
-from ecom_assets.ml.feature_specs import FeatureSpec, coerce, names
+from ecom_assets.ml.feature_specs import FeatureSpec, ModelTask, coerce, names
 from ecom_assets.ml.training import PRIMARY_METRIC, TrainingResult, predict_proba
 
 PRODUCTION, CHALLENGER = "production", "challenger"
+NOTE_TAG = "mlflow.note.content"  # an experiment's or a run's description in the MLflow UI
+RISK_HIGH_TAG = "risk_high_from"  # a version's high-risk edge (see `risk_high_edge`)
+HIGH_RISK_QUANTILE = 0.9
 REFERENCE_ARTIFACT = "reference/training_features.parquet"  # drift monitoring's reference data
 REFERENCE_ROWS = 5_000
 
@@ -80,18 +95,31 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def ensure_experiment(uri: str, name: str, artifact_root: Path) -> str:
-    """The experiment's id, creating it with its artifacts under ECOM_HOME (not ./mlruns)."""
+# The MLflow UI reads this experiment tag to choose its view; unset, MLflow 3 opens the GenAI one.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+CLASSIC_ML_KIND = "custom_model_development"  # shown as "Machine learning" in the UI
+
+
+def ensure_experiment(uri: str, name: str, artifact_root: Path, description: str | None = None) -> str:
+    """The experiment's id, creating it with its artifacts under ECOM_HOME (not ./mlruns).
+
+    New and existing experiments get the classic-ML kind and, when given, the description.
+    """
     mlflow_client = client(uri)
+    tags = {EXPERIMENT_KIND_TAG: CLASSIC_ML_KIND}
+    if description:
+        tags[NOTE_TAG] = description
     experiment = mlflow_client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    artifact_root.mkdir(parents=True, exist_ok=True)
-    return mlflow_client.create_experiment(name, artifact_location=(artifact_root / name).as_uri())
+    if experiment is None:
+        artifact_root.mkdir(parents=True, exist_ok=True)
+        return mlflow_client.create_experiment(name, artifact_location=(artifact_root / name).as_uri(), tags=tags)
+    for key, value in tags.items():
+        if experiment.tags.get(key) != value:  # an experiment made by an older version
+            mlflow_client.set_experiment_tag(experiment.experiment_id, key, value)
+    return experiment.experiment_id
 
 
 HOST_TAG, PID_TAG = "ecom.host", "ecom.pid"  # the process that logs a run
-NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
 
 
 def process_tags() -> dict[str, str]:
@@ -150,6 +178,54 @@ def trusted_types(model: Any) -> list[str]:
     return sio.get_untrusted_types(data=sio.dumps(model))
 
 
+def risk_high_edge(threshold: float, training_scores: np.ndarray | None = None) -> float:
+    """Where the "high" risk band starts: the training scores' 90th percentile when it lies above
+    the decision threshold, else (threshold + 1) / 2. Always strictly between threshold and 1
+    (for a threshold below 1), so the three bands exist and "low" is exactly "not above threshold"."""
+    fallback = (threshold + 1) / 2
+    if training_scores is None or len(training_scores) == 0:
+        return fallback
+    edge = float(np.quantile(np.asarray(training_scores, dtype=np.float64), HIGH_RISK_QUANTILE))
+    return edge if threshold < edge < 1 else fallback
+
+
+def _metrics_table(metrics: dict[str, float]) -> str:
+    rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in metrics.items())
+    return "| holdout metric | value |\n|---|---|\n" + rows
+
+
+def task_description(task: ModelTask) -> str:
+    """What a model predicts and from what: the registered model's and the experiment's description."""
+    return (
+        f"**{task.what.capitalize()}**: the probability that `{task.label}` is 1 for a row of "
+        f"`{task.feature_table}` (one row per {', '.join(task.keys)}).\n\n"
+        f"Features ({len(task.specs)}): {', '.join(f'`{s.name}`' for s in task.specs)}.\n\n"
+        "Every training registers a version with the alias `challenger`; `production` moves to it only "
+        "when it beats production's holdout PR-AUC. The scoring service and batch scoring load "
+        f"`models:/{task.registered_model}@production`."
+    )
+
+
+def version_description(
+    task: ModelTask, result: TrainingResult, risk_high_from: float, trained_at: str, run_id: str | None = None
+) -> str:
+    """A version's (and its run's) description: the task, the data, the decision rule, the holdout."""
+    gb = result.champion
+    lines = [
+        f"Gradient boosting for **{task.what}**: P(`{task.label}` = 1) from `{task.feature_table}`, "
+        f"trained {trained_at} on {result.trained_rows:,} rows.",
+        "",
+        f"Decision threshold {gb.threshold:.4f} (F1-maximising on validation). Risk bands: low below the "
+        f"threshold, high from {risk_high_from:.4f} (`{RISK_HIGH_TAG}`: the training scores' 90th "
+        "percentile, or midway from the threshold to 1 when that is not above it), medium between.",
+        "",
+        _metrics_table(gb.test),
+    ]
+    if run_id:
+        lines += ["", f"MLflow run `{run_id}`."]
+    return "\n".join(lines)
+
+
 @dataclass
 class LoggedModel:
     run_id: str
@@ -167,14 +243,18 @@ def log_training_run(
     figures: Sequence[Path] = (),
     tables: dict[str, pd.DataFrame] | None = None,
     importance: pd.DataFrame | None = None,
+    task: ModelTask | None = None,
 ) -> LoggedModel:
-    """One MLflow run: params, every family's metrics, plots, tables, the GB model registered."""
+    """One MLflow run: params, every family's metrics, plots, tables, the GB model registered.
+
+    With `task`, the run, the registered model and the version get descriptions."""
     import mlflow
     from mlflow.models import infer_signature
 
     os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")  # log_model: no slow pip probe offline
     gb = result.champion
     trained_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    risk_high_from = risk_high_edge(gb.threshold, predict_proba(gb.model, result.X_train))
     with (
         using_tracking_uri(uri),
         mlflow.start_run(
@@ -187,6 +267,7 @@ def log_training_run(
         mlflow.log_params(
             {
                 "threshold": round(gb.threshold, 6),
+                RISK_HIGH_TAG: round(risk_high_from, 6),
                 "trained_rows": result.trained_rows,
                 "features": ",".join(names(result.specs)),
             }
@@ -224,14 +305,34 @@ def log_training_run(
     registry = client(uri)
     tags = {
         "threshold": f"{gb.threshold:.6f}",
+        RISK_HIGH_TAG: f"{risk_high_from:.6f}",
         "trained_at": trained_at,
         "features": json.dumps(names(result.specs)),
         "holdout_metrics": json.dumps({k: round(v, 6) for k, v in gb.test.items()}),
     }
     for key, value in tags.items():
         registry.set_model_version_tag(model_name, version, key, value)
+    if task is not None:
+        described = version_description(task, result, risk_high_from, trained_at, run.info.run_id)
+        registry.update_model_version(model_name, version, description=described)
+        registry.set_tag(run.info.run_id, NOTE_TAG, described + f"\n\nRegistered as version {version}.")
+        describe_registered_model(uri, task)
     registry.set_registered_model_alias(model_name, CHALLENGER, version)
     return LoggedModel(run.info.run_id, version, f"models:/{model_name}/{version}", trained_at)
+
+
+def describe_registered_model(uri: str, task: ModelTask) -> None:
+    """The registered model's description: the task, and the production version's holdout metrics."""
+    text = task_description(task)
+    entry = production_model_version(uri, task.registered_model)
+    if entry is not None:
+        tags = dict(entry.tags or {})
+        text += (
+            f"\n\n**Production: version {entry.version}**, trained {tags.get('trained_at', '?')}, "
+            f"decision threshold {float(tags.get('threshold', 0.5)):.4f}.\n\n"
+            + _metrics_table(json.loads(tags.get("holdout_metrics", "{}")))
+        )
+    client(uri).update_registered_model(task.registered_model, description=text)
 
 
 @dataclass
@@ -343,6 +444,15 @@ class ProductionModel:
     holdout_metrics: dict[str, float]
     run_id: str
     tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def risk_high_from(self) -> float:
+        """The version's logged high-risk edge; for a version logged without one, (threshold + 1) / 2."""
+        try:
+            edge = float(self.tags[RISK_HIGH_TAG])
+        except (KeyError, ValueError):
+            return risk_high_edge(self.threshold)
+        return edge if self.threshold < edge <= 1 else risk_high_edge(self.threshold)
 
     def predict_proba(self, frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> np.ndarray:
         return predict_proba(self.model, coerce(frame, specs))

@@ -8,6 +8,7 @@ our own threshold (Evidently 0.7 has no dataset-level drift flag). No Dagster im
 
 from __future__ import annotations
 
+import html as html_text
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +41,11 @@ class DriftSummary:
     sample_rows: int
     columns: list[ColumnDrift] = field(default_factory=list)
     report_path: str = ""
+    reference: str = "training features"  # what the batch is compared with, for the report's title
+
+    @property
+    def title(self) -> str:
+        return f"Data drift of the {self.model} model: batch {self.batch} vs {self.reference}"
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -85,6 +91,7 @@ def compute_drift(
     batch: str,
     columns: list[str] | None = None,
     sample_rows: int = DEFAULT_SAMPLE_ROWS,
+    reference_name: str = "training features",
 ) -> tuple[DriftSummary, object]:
     """Run Evidently on (samples of) the shared columns; return our summary and its snapshot."""
     columns = columns or [c for c in reference.columns if c in current.columns]
@@ -93,10 +100,20 @@ def compute_drift(
     if reference.empty or current.empty:
         raise ValueError(f"cannot compare drift: reference has {len(reference)} rows, current {len(current)}")
     ref, cur = sample(reference[columns], sample_rows), sample(current[columns], sample_rows)
-    snapshot = Report([DataDriftPreset(columns=columns)], include_tests=True).run(cur, ref)
     summary = DriftSummary(
-        model=model, batch=batch, reference_rows=len(reference), current_rows=len(current), sample_rows=sample_rows
+        model=model,
+        batch=batch,
+        reference_rows=len(reference),
+        current_rows=len(current),
+        sample_rows=sample_rows,
+        reference=reference_name,
     )
+    report = Report(
+        [DataDriftPreset(columns=columns)],
+        metadata={"model": model, "batch": batch, "reference": reference_name},
+        include_tests=True,
+    )
+    snapshot = report.run(cur, ref, name=summary.title)
     for test in snapshot.dict()["tests"]:
         params = test["metric_config"]["params"]
         if not params.get("type", "").endswith("ValueDrift"):
@@ -114,12 +131,25 @@ def compute_drift(
     return summary, snapshot
 
 
+def with_title(page: str, title: str) -> str:
+    """Evidently's HTML with `title` as its <title> and a heading above the report.
+
+    Evidently 0.7 keeps a run's name in the snapshot but does not render it in the saved HTML.
+    """
+    escaped = html_text.escape(title)
+    page = page.replace("<head>", f"<head>\n<title>{escaped}</title>", 1)
+    heading = f'<h1 style="font-family: sans-serif; margin: 16px 24px 0">{escaped}</h1>'
+    return page.replace("<body>", f"<body>\n{heading}", 1)
+
+
 def write_report(summary: DriftSummary, snapshot, reports_dir: Path) -> Path:
-    """`<model>_drift_<batch>.html` plus a JSON summary beside it, each replaced atomically."""
+    """`<model>_drift_<batch>.html` (titled with the model, batch and reference) plus a JSON summary
+    beside it, each replaced atomically."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     html = reports_dir / f"{summary.model}_drift_{summary.batch}.html"
     with replaced_atomically(html) as tmp:
         snapshot.save_html(str(tmp))
+        tmp.write_text(with_title(tmp.read_text(encoding="utf-8"), summary.title), encoding="utf-8")
     summary.report_path = str(html)
     write_atomically(html.with_suffix(".json"), summary.to_json())
     return html

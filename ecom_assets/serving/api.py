@@ -6,6 +6,9 @@ rules in `request_scoring`, so the API, batch scoring and training agree on ever
 invalid input is answered with a 4xx naming the offending field, never a 500; a missing production
 model with a 503 saying how to train one. Requests are bounded in bytes, rows and columns, and
 bulk requests are scored a few at a time, so one request cannot take the service's memory.
+`/docs` (where `/` leads) is Swagger UI from the swagger-ui-bundle package's files, so it works
+with no network; every endpoint has a realistic example body. Risk bands come from the served
+model (`request_scoring.RiskBands`): "low" is exactly "below the decision threshold".
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from urllib.parse import quote
 import numpy as np
 import orjson
 import pandas as pd
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 from starlette.datastructures import Headers
@@ -48,13 +53,10 @@ from ecom_assets.ml.training import predict_proba
 from ecom_assets.serving.model_store import ModelStore
 from ecom_assets.serving.request_scoring import (
     CART_RULES,
-    HIGH_RISK_FROM,
-    LOW_RISK_BELOW,
     InvalidInput,
+    RiskBands,
     check_csv_width,
     check_row_keys,
-    risk_band,
-    risk_bands,
     rule_for,
     shorten,
     validate_frame,
@@ -160,12 +162,18 @@ class PurchasePrediction(BaseModel):
     model: ModelRef
 
 
+class RiskBandEdges(BaseModel):
+    low_below: float = Field(description="the decision threshold: below it, low risk and will_abandon false")
+    high_from: float = Field(description="from here on, high risk (the training scores' 90th percentile)")
+
+
 class ModelInfo(BaseModel):
     name: str
     version: str
     alias: str
     trained_at: str
     threshold: float
+    risk_bands: RiskBandEdges | None = Field(None, description="the cart model's risk bands")
     holdout_metrics: dict[str, float]
     features: list[str]
     run_id: str
@@ -286,20 +294,25 @@ def _attachment(filename: str | None) -> str:
 
 def _scored_json(model: ProductionModel, frame: pd.DataFrame, extras: list[str], p: np.ndarray) -> bytes:
     """The JSON answer; extra input fields (ids) are passed through on each prediction."""
-    bands = risk_bands(p).tolist()
+    edges = RiskBands.of(model)
+    bands = edges.bands(p).tolist()
+    decisions = (np.asarray(p) >= edges.low_below).tolist()
     rounded = np.round(p, 6).tolist()
+    scores = [
+        {"abandonment_probability": pr, "risk_band": b, "will_abandon": d}
+        for pr, b, d in zip(rounded, bands, decisions)
+    ]
     if extras:
         passthrough = frame[extras].astype(object).where(frame[extras].notna(), None).to_dict("records")
-        predictions = [
-            {**row, "abandonment_probability": pr, "risk_band": b} for row, pr, b in zip(passthrough, rounded, bands)
-        ]
+        predictions = [{**row, **score} for row, score in zip(passthrough, scores)]
     else:
-        predictions = [{"abandonment_probability": pr, "risk_band": b} for pr, b in zip(rounded, bands)]
+        predictions = scores
     return orjson.dumps(
         {
             "model": _model_ref(model),
             "rows": len(predictions),
             "threshold": model.threshold,
+            "risk_bands": {"low_below": edges.low_below, "high_from": edges.high_from},
             "passed_through": extras,
             "predictions": predictions,
         },
@@ -308,7 +321,79 @@ def _scored_json(model: ProductionModel, frame: pd.DataFrame, extras: list[str],
     )
 
 
-SCORE_COLUMNS = ("abandonment_probability", "risk_band")
+SCORE_COLUMNS = ("abandonment_probability", "risk_band", "will_abandon")
+
+# "Try it out" bodies: what a caller really sends.
+CART_EXAMPLES = {
+    "returning_shopper": {
+        "summary": "A returning shopper with three items in the cart",
+        "value": {
+            "total_views": 14,
+            "total_carts": 3,
+            "session_duration_minutes": 22.5,
+            "experiment_group": "treatment",
+            "total_removes": 1,
+            "distinct_items": 6,
+            "cart_value": 184.9,
+            "hour_of_day": 20,
+            "day_of_week": 6,
+            "is_returning_user": 1,
+            "previous_sessions": 7,
+            "previous_purchases": 2,
+        },
+    },
+    "first_visit": {
+        "summary": "A first visit: one item carted after a short browse (optional features left out)",
+        "value": {
+            "total_views": 4,
+            "total_carts": 1,
+            "session_duration_minutes": 3.2,
+            "experiment_group": "control",
+            "cart_value": 39.99,
+        },
+    },
+}
+PURCHASE_EXAMPLE = {  # one user x item pair at a cutoff: an item viewed, carted, not yet bought
+    "views": 5,
+    "carts": 1,
+    "removes": 0,
+    "purchases": 0,
+    "interaction_score": 8,
+    "funnel_depth": 2,
+    "engagement_score": 3,
+    "sessions_with_item": 2,
+    "days_since_last_interaction": 1.5,
+    "days_since_first_interaction": 6.0,
+    "price": 49.9,
+    "item_views": 320,
+    "item_carts": 41,
+    "item_purchases": 12,
+    "item_visitors": 150,
+    "item_buyer_rate": 0.08,
+    "user_events": 64,
+    "user_sessions": 9,
+    "user_distinct_items": 23,
+    "user_carts": 6,
+    "user_purchases": 2,
+    "user_days_since_last_event": 0.5,
+    "user_item_share": 0.09,
+    "user_events_per_session": 7.1,
+    "user_cart_rate": 0.094,
+    "user_purchases_per_session": 0.22,
+    "user_purchases_per_cart": 0.33,
+    "user_sessions_per_week": 2.3,
+    "item_session_share": 0.22,
+}
+BULK_JSON_EXAMPLE = [
+    {"session_id": "s-1001", **CART_EXAMPLES["returning_shopper"]["value"]},
+    {"session_id": "s-1002", **CART_EXAMPLES["first_visit"]["value"]},
+]
+BULK_CSV_EXAMPLE = (
+    "session_id,total_views,total_carts,session_duration_minutes,experiment_group,cart_value\n"
+    "s-1001,14,3,22.5,treatment,184.9\n"
+    "s-1002,4,1,3.2,control,39.99\n"
+)
+SWAGGER_ASSETS = "/docs-assets"  # Swagger UI's files, from the swagger-ui-bundle package: no CDN
 
 
 PROBE_SESSIONS = [  # the fast explanation path is checked against ml.explain on these
@@ -366,11 +451,37 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         summary="Cart-abandonment and purchase probabilities from the production models.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # served below from local assets
+        redoc_url=None,  # ReDoc would load from a CDN
     )
     app.add_middleware(
         BodySizeLimit, default=settings.max_body_bytes, per_path={"/bulk_predict": settings.max_upload_bytes}
     )
     app.state.store, app.state.settings = store, settings
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(SWAGGER_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+
+    @app.get("/", include_in_schema=False)
+    async def root(request: Request) -> RedirectResponse:
+        return RedirectResponse(f"{request.scope.get('root_path', '').rstrip('/')}/docs")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root_path = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root_path}{app.openapi_url}",
+            title=f"{app.title} - API docs",
+            oauth2_redirect_url=f"{root_path}/docs/oauth2-redirect",
+            swagger_js_url=f"{root_path}{SWAGGER_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root_path}{SWAGGER_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root_path}{SWAGGER_ASSETS}/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},  # the online validator badge calls out
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -405,12 +516,14 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         if name not in store.names:
             raise HTTPException(status_code=404, detail=f"unknown model {name!r}; this service serves {store.names}")
         model = require(name)
+        edges = RiskBands.of(model) if name == CART_MODEL_NAME else None
         return {
             "name": model.name,
             "version": model.version,
             "alias": PRODUCTION,
             "trained_at": model.trained_at,
             "threshold": model.threshold,
+            "risk_bands": {"low_below": edges.low_below, "high_from": edges.high_from} if edges else None,
             "holdout_metrics": model.holdout_metrics,
             "features": model.features,
             "run_id": model.run_id,
@@ -420,7 +533,7 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
     # event loop than a hop to the thread pool. Bulk scoring runs in the thread pool.
     @app.post("/predict", response_model=CartPrediction, response_model_exclude_none=True)
     async def predict(
-        session: CartSession,  # type: ignore[valid-type]
+        session: Annotated[CartSession, Body(openapi_examples=CART_EXAMPLES)],  # type: ignore[valid-type]
         plot: bool = Query(False, description="add the waterfall chart as a base64 PNG"),
     ):
         """One session -> abandonment probability, risk band and each feature's contribution."""
@@ -431,14 +544,15 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
             fast.explain(row) if fast is not None else await run_in_threadpool(explain, model.model, row, CART_FEATURES)
         )
         p = why.probability
+        edges = RiskBands.of(model)
         contributions = [
             {"feature": f, "value": _plain(why.values.get(f)), "contribution": round(c, 6)}
             for f, c in why.contributions.items()
         ]
         out = {
             "abandonment_probability": round(p, 6),
-            "risk_band": risk_band(p),
-            "will_abandon": bool(p >= model.threshold),
+            "risk_band": edges.band(p),
+            "will_abandon": edges.will_abandon(p),
             "threshold": model.threshold,
             "model": _model_ref(model),
             "base_value": round(why.base_value, 6),
@@ -453,7 +567,16 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         return Response(orjson.dumps(out), media_type="application/json")
 
     @app.post("/purchase/predict", response_model=PurchasePrediction)
-    def purchase_predict(row: PurchaseRow) -> dict:  # type: ignore[valid-type]
+    def purchase_predict(
+        row: Annotated[  # type: ignore[valid-type]
+            PurchaseRow,
+            Body(
+                openapi_examples={
+                    "carted_item": {"summary": "An item carted, not bought yet", "value": PURCHASE_EXAMPLE}
+                }
+            ),
+        ],
+    ) -> dict:
         """One user x item feature row -> the probability that the user buys the item in the horizon."""
         model = require(PURCHASE_MODEL_NAME)
         frame = coerce(pd.DataFrame([row.model_dump()]), PURCHASE_FEATURES)
@@ -509,8 +632,10 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
                 f"at least {most + 1:,} rows, more than the {most:,} one request may score: split the file", 413
             )
         model, frame, _, extras, p = score_frame(frame)
+        edges = RiskBands.of(model)
         frame["abandonment_probability"] = np.round(p, 6)  # `frame` is score_frame's own copy
-        frame["risk_band"] = risk_bands(p)
+        frame["risk_band"] = edges.bands(p)
+        frame["will_abandon"] = np.asarray(p) >= edges.low_below
         return Response(
             frame.to_csv(index=False),
             media_type="text/csv",
@@ -537,9 +662,10 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
                 "required": True,
                 "content": {
                     "application/json": {
-                        "schema": {"type": "array", "items": {"$ref": "#/components/schemas/CartSession"}}
+                        "schema": {"type": "array", "items": {"$ref": "#/components/schemas/CartSession"}},
+                        "example": BULK_JSON_EXAMPLE,
                     },
-                    "text/csv": {"schema": {"type": "string"}},
+                    "text/csv": {"schema": {"type": "string"}, "example": BULK_CSV_EXAMPLE},
                     "multipart/form-data": {
                         "schema": {
                             "type": "object",
@@ -553,7 +679,7 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         responses={
             200: {
                 "description": "JSON in, JSON out; CSV in, the same CSV with "
-                "`abandonment_probability` and `risk_band` appended"
+                "`abandonment_probability`, `risk_band` and `will_abandon` appended"
             }
         },
     )
@@ -582,8 +708,10 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         )
 
     app.description = (
-        f"Risk bands: low below {LOW_RISK_BELOW}, high from {HIGH_RISK_FROM}, medium between. "
-        f"Optional session features default to: "
+        "Risk bands come from the served cart model (`GET /model`, `risk_bands`): low below its decision "
+        "threshold (exactly when `will_abandon` is false), medium from the threshold, high from the "
+        "training scores' 90th percentile. "
+        "Optional session features default to: "
         + ", ".join(f"{s.name}={s.default!r}" for s in CART_FEATURES if not s.required)
         + "."
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -38,6 +39,67 @@ def _insights(path: str, mtime: float):
     return app_data.insight_tables(Path(path))
 
 
+def _table(frame: pd.DataFrame) -> None:
+    """A table with rates as percentages and money in dollars (the numbers themselves unchanged)."""
+    formats = app_data.number_formats(frame.columns)
+    config = {c: st.column_config.NumberColumn(format=f) for c, f in formats.items()}
+    st.dataframe(frame, hide_index=True, column_config=config)
+
+
+def funnel_chart(funnel: pd.DataFrame) -> alt.Chart:
+    """Grouped bars: stages in funnel order (viewed, carted, purchased), one bar per arm, in percent."""
+    stages, arms = [str(s) for s in funnel.index], list(funnel.columns)
+    return (
+        alt.Chart(app_data.funnel_long(funnel))
+        .mark_bar()
+        .encode(
+            x=alt.X("stage:N", sort=stages, title="Funnel stage", axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("arm:N", sort=arms),
+            y=alt.Y("share:Q", title="Share of the arm's sessions", axis=alt.Axis(format="%")),
+            color=alt.Color("arm:N", sort=arms, title="Arm"),
+            tooltip=[
+                alt.Tooltip("stage:N", title="Stage"),
+                alt.Tooltip("arm:N", title="Arm"),
+                alt.Tooltip("share:Q", title="Share of sessions", format=".2%"),
+            ],
+        )
+    )
+
+
+def insight_chart(spec: app_data.InsightChart) -> alt.Chart:
+    """Bars in the spec's order: top-N lists ranked by value, bands and stages in their own order."""
+    value_format = ".1%" if spec.percent else ",.2f"
+    value = alt.Axis(format="%") if spec.percent else alt.Axis(format=",")
+    category = alt.Axis(labelAngle=0, labelLimit=400, labelOverlap=False)  # every id and band, in full
+    measures = list(dict.fromkeys(spec.data["measure"]))
+    legend = alt.Legend(orient="top", labelLimit=400) if len(measures) > 1 else None  # one: the axis says it
+    encoding = {
+        "color": alt.Color("measure:N", sort=measures, title=None, legend=legend),
+        "tooltip": [
+            alt.Tooltip("category:N", title=spec.category_title),
+            alt.Tooltip("measure:N", title="Measure"),
+            alt.Tooltip("value:Q", title="Value", format=value_format),
+        ],
+    }
+    if spec.horizontal:
+        encoding |= {
+            "y": alt.Y("category:N", sort=spec.category_order, title=spec.category_title, axis=category),
+            "x": alt.X("value:Q", title=spec.value_title, axis=value),
+        }
+        if len(measures) > 1:
+            encoding["yOffset"] = alt.YOffset("measure:N", sort=measures)
+        height = max(200, 24 * len(spec.category_order))
+    else:
+        encoding |= {
+            "x": alt.X("category:N", sort=spec.category_order, title=spec.category_title, axis=category),
+            "y": alt.Y("value:Q", title=spec.value_title, axis=value),
+        }
+        if len(measures) > 1:
+            encoding["xOffset"] = alt.XOffset("measure:N", sort=measures)
+        height = 320
+    return alt.Chart(spec.data, height=height).mark_bar().encode(**encoding)
+
+
 def predictor_tab(api: ScoringApi) -> None:
     st.subheader("Will this cart be abandoned?")
     left, right = st.columns([1, 2])
@@ -55,9 +117,8 @@ def predictor_tab(api: ScoringApi) -> None:
         with st.expander("More about the session (optional; defaults otherwise)"):
             for spec in app_data.optional_session_features():
                 if isinstance(spec.default, float):
-                    session[spec.name] = st.number_input(
-                        spec.description, min_value=0.0, value=spec.default, key=spec.name
-                    )
+                    label = spec.description + (f" ({app_data.CURRENCY})" if app_data.is_money(spec.name) else "")
+                    session[spec.name] = st.number_input(label, min_value=0.0, value=spec.default, key=spec.name)
                 else:
                     session[spec.name] = int(
                         st.number_input(spec.description, min_value=0, value=int(spec.default), step=1, key=spec.name)
@@ -111,13 +172,19 @@ def ab_tab(paths: EcomPaths) -> None:
         cols[1].metric("Conversion, treatment", f"{c.treatment:.2%}", f"{c.absolute_lift * 100:+.2f} pp")
     if "revenue_per_user" in comparisons:
         r = comparisons["revenue_per_user"]
-        cols[2].metric("Revenue per user, control", f"{r.control:,.2f}")
-        cols[3].metric("Revenue per user, treatment", f"{r.treatment:,.2f}", f"{r.absolute_lift:+,.2f}")
+        money = f"in {app_data.CURRENCY}, the REES46 prices"
+        cols[2].metric("Revenue per user, control", app_data.usd(r.control), help=money)
+        cols[3].metric(
+            "Revenue per user, treatment",
+            app_data.usd(r.treatment),
+            app_data.usd(r.absolute_lift, signed=True),
+            help=money,
+        )
     sessions = by_arm[by_arm["experiment"] == experiment] if "experiment" in by_arm else by_arm
     if len(sessions):
         st.markdown("**Funnel by arm** (share of sessions reaching each stage)")
-        st.bar_chart(app_data.session_funnel_by_arm(sessions), stack=False)
-        st.dataframe(sessions, hide_index=True)
+        st.altair_chart(funnel_chart(app_data.session_funnel_by_arm(sessions)), key="ab_funnel")
+        _table(sessions)
     else:
         st.caption(f"No session funnel is published for {experiment}.")
     with st.expander("All test statistics"):
@@ -132,7 +199,13 @@ def bulk_tab(api: ScoringApi) -> None:
         f"{', '.join(s.name for s in app_data.optional_session_features())}; any other column, "
         "such as an id, is passed through)."
     )
-    upload = st.file_uploader("CSV file", type=["csv"], key="bulk_upload")
+    limit = app_data.upload_limit_mb()  # the API's cap (ECOM_API_MAX_UPLOAD_MB), not Streamlit's 200 MB
+    upload = st.file_uploader(
+        f"CSV file (at most {limit} MB, the scoring API's limit)",
+        type=["csv"],
+        key="bulk_upload",
+        max_upload_size=limit,
+    )
     example = app_data.example_sessions()
     st.download_button(
         "Download an example file",
@@ -158,7 +231,7 @@ def bulk_tab(api: ScoringApi) -> None:
         f"Scored {len(scored.frame):,} sessions from {name} with model v{scored.model_version}: "
         f"{bands['high']:,} high, {bands['medium']:,} medium, {bands['low']:,} low risk."
     )
-    st.dataframe(scored.frame.head(200), hide_index=True)
+    _table(scored.frame.head(200))
     st.download_button(
         "Download the scored file", scored.csv, f"{Path(name).stem}_scored.csv", "text/csv", key="scored_download"
     )
@@ -175,10 +248,9 @@ def insights_tab(paths: EcomPaths) -> None:
         if frame.empty:
             st.caption("no rows")
             continue
-        chart = frame.assign(**{insight.x: frame[insight.x].astype(str)})
-        st.bar_chart(chart, x=insight.x, y=list(insight.ys), horizontal=insight.horizontal, stack=False)
+        st.altair_chart(insight_chart(app_data.insight_chart(insight, frame)), key=f"insight_{insight.name}")
         with st.expander(f"{insight.name}: the table"):
-            st.dataframe(frame, hide_index=True)
+            _table(frame)
 
 
 def monitoring_tab(paths: EcomPaths) -> None:
@@ -201,8 +273,11 @@ def monitoring_tab(paths: EcomPaths) -> None:
             cols[1].markdown("Drifted: " + (", ".join(report.drifted_columns) or "none"))
             with st.expander("Per-column tests"):
                 st.dataframe(report.columns_frame(), hide_index=True)
+        # A toggle, not an expander: the report (megabytes of HTML) is only sent when asked for.
+        if st.toggle(f"Show the full report ({report.html.name})", key=f"drift_show_{report.model}"):
+            st.iframe(report.html, height=900)  # our own Evidently report, embedded as it is
         st.download_button(
-            f"Open the full report ({report.html.name})",
+            f"Download the report ({report.html.name})",
             report.html.read_bytes(),
             report.html.name,
             "text/html",

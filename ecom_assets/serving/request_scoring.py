@@ -5,7 +5,8 @@
   single session and a 100k-row file are held to the same rules.
 - `check_csv_width` and `check_row_keys` refuse a request too wide to score before it is
   parsed into a table, so a row of a million columns costs milliseconds, not gigabytes.
-- `risk_band(s)` turns a probability into the word the growth team acts on.
+- `RiskBands` turns a probability into the word the growth team acts on, with edges taken from
+  the model (its decision threshold and high-risk edge), so a band never contradicts the decision.
 - `waterfall_png` draws one prediction's explanation.
 """
 
@@ -60,21 +61,58 @@ def rule_for(spec: FeatureSpec, rules: dict[str, FeatureRule] | None = None) -> 
     return (rules or {}).get(spec.name, FeatureRule("float"))
 
 
-# Risk bands on the abandonment probability: below LOW_RISK_BELOW is "low", from HIGH_RISK_FROM "high".
-LOW_RISK_BELOW = 0.4
-HIGH_RISK_FROM = 0.7
+# Risk bands on the abandonment probability, derived from the model (`RiskBands.of`): "low" is
+# below its decision threshold (`will_abandon` false), "medium" from the threshold to its high
+# edge, "high" from the edge on. A band never contradicts the decision.
 RISK_BANDS = ("low", "medium", "high")
+# The bands of a model that carries no threshold tag (ProductionModel's default threshold 0.5):
+# kept under their old names; a served model's own bands replace them.
+LOW_RISK_BELOW = 0.5
+HIGH_RISK_FROM = 0.75
 
 
-def risk_band(probability: float) -> str:
-    if probability >= HIGH_RISK_FROM:
-        return "high"
-    return "low" if probability < LOW_RISK_BELOW else "medium"
+@dataclass(frozen=True)
+class RiskBands:
+    low_below: float  # the model's decision threshold
+    high_from: float  # > low_below
+
+    def __post_init__(self) -> None:
+        if not self.low_below <= self.high_from:
+            raise ValueError(f"the high-risk edge {self.high_from} is below the threshold {self.low_below}")
+
+    @classmethod
+    def of(cls, model) -> RiskBands:
+        """The bands of a `ml.tracking.ProductionModel`: its threshold and its high-risk edge."""
+        return cls(float(model.threshold), float(model.risk_high_from))
+
+    def will_abandon(self, probability: float) -> bool:
+        return bool(probability >= self.low_below)
+
+    def band(self, probability: float) -> str:
+        if probability >= self.high_from:
+            return "high"
+        return "medium" if probability >= self.low_below else "low"
+
+    def bands(self, probabilities: np.ndarray) -> np.ndarray:
+        p = np.asarray(probabilities, dtype=np.float64)
+        return np.where(p >= self.high_from, "high", np.where(p >= self.low_below, "medium", "low"))
+
+    def describe(self) -> str:
+        return (
+            f"low below {self.low_below:.3f} (the decision threshold: will_abandon is false), "
+            f"medium from {self.low_below:.3f}, high from {self.high_from:.3f}"
+        )
 
 
-def risk_bands(probabilities: np.ndarray) -> np.ndarray:
-    p = np.asarray(probabilities, dtype=np.float64)
-    return np.where(p >= HIGH_RISK_FROM, "high", np.where(p < LOW_RISK_BELOW, "low", "medium"))
+DEFAULT_RISK_BANDS = RiskBands(LOW_RISK_BELOW, HIGH_RISK_FROM)
+
+
+def risk_band(probability: float, bands: RiskBands | None = None) -> str:
+    return (bands or DEFAULT_RISK_BANDS).band(probability)
+
+
+def risk_bands(probabilities: np.ndarray, bands: RiskBands | None = None) -> np.ndarray:
+    return (bands or DEFAULT_RISK_BANDS).bands(probabilities)
 
 
 class InvalidInput(ValueError):
