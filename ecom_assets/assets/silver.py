@@ -42,32 +42,22 @@ def with_landing_freshness(assets: list) -> list:
     )
 
 
+def _silver_spec(key: dg.AssetKey, description: str) -> dg.AssetSpec:
+    # silver/events gets its freshness policy from with_landing_freshness
+    return dg.AssetSpec(key, deps=_deps, kinds={"duckdb"}, owners=DATA_PLATFORM, description=description)
+
+
 @dg.multi_asset(
     name="silver_events",
     group_name="silver",
     partitions_def=landing_files,
     pool=WAREHOUSE_POOL,
     specs=[
-        dg.AssetSpec(
-            SILVER_EVENTS,
-            deps=_deps,
-            kinds={"duckdb"},  # freshness: with_landing_freshness
-            owners=DATA_PLATFORM,
-            description="Canonical typed events (UTC), one row per valid, distinct landed line.",
-        ),
-        dg.AssetSpec(
-            SILVER_QUARANTINE,
-            deps=_deps,
-            kinds={"duckdb"},
-            owners=DATA_PLATFORM,
-            description="Landed lines that broke a rule, kept whole with the reason.",
-        ),
-        dg.AssetSpec(
+        _silver_spec(SILVER_EVENTS, "Canonical typed events (UTC), one row per valid, distinct landed line."),
+        _silver_spec(SILVER_QUARANTINE, "Landed lines that broke a rule, kept whole with the reason."),
+        _silver_spec(
             SILVER_DUPLICATES,
-            deps=_deps,
-            kinds={"duckdb"},
-            owners=DATA_PLATFORM,
-            description="Exact repeats of an earlier line of the same file, and events already in silver "
+            "Exact repeats of an earlier line of the same file, and events already in silver "
             "from another file (a copy landed under another name), with the line they repeat.",
         ),
     ],
