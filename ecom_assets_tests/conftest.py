@@ -136,3 +136,14 @@ def load_silver_events(con, events: list[dict]) -> None:
     con.register("events_df", frame)
     con.execute("INSERT INTO silver.events BY NAME SELECT * FROM events_df")
     con.unregister("events_df")
+
+
+def landed_cleanly(results: list[dg.ExecuteInProcessResult]) -> bool:
+    """Every ingest run succeeded and no blocking check failed; warnings are reported, not fatal."""
+    failed_checks = [
+        e
+        for r in results
+        for e in r.get_asset_check_evaluations()
+        if not e.passed and e.severity != dg.AssetCheckSeverity.WARN
+    ]
+    return bool(results) and all(r.success for r in results) and not failed_checks

@@ -12,7 +12,7 @@ from ecom_assets.definitions import build_definitions
 from ecom_assets.lakehouse.ingest import load_bronze
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import build_resources
-from ecom_assets_tests.conftest import FIXTURES, ingest, land, query
+from ecom_assets_tests.conftest import FIXTURES, ingest, land, landed_cleanly, query
 
 REES = "rees46_quirks.csv"
 RR = "retailrocket_quirks.csv"
@@ -22,17 +22,6 @@ def lines(paths, table, source_file):
     return [
         r[0] for r in query(paths, f"SELECT line_number FROM {table} WHERE source_file = ? ORDER BY 1", [source_file])
     ]
-
-
-def _landed_cleanly(results: list[dg.ExecuteInProcessResult]) -> bool:
-    """Every ingest run succeeded and no bronze or silver check failed; warnings are reported, not fatal."""
-    failed_checks = [
-        e
-        for r in results
-        for e in r.get_asset_check_evaluations()
-        if not e.passed and e.severity != dg.AssetCheckSeverity.WARN
-    ]
-    return bool(results) and all(r.success for r in results) and not failed_checks
 
 
 def _warnings(results: list[dg.ExecuteInProcessResult]) -> dict[str, str]:
@@ -47,7 +36,7 @@ def _warnings(results: list[dg.ExecuteInProcessResult]) -> dict[str, str]:
 
 def test_rees46_quirks_route_every_line(paths, instance):
     land(paths, REES)
-    assert _landed_cleanly(ingest(paths, instance, raise_on_error=False))
+    assert landed_cleanly(ingest(paths, instance, raise_on_error=False))
     # CRLF endings, unsorted rows, a 19-digit user id, a 0.00 price and empty brand/category are valid.
     assert lines(paths, "silver.events", REES) == [2, 3, 5, 13]
     assert query(paths, "SELECT line_number, duplicate_of_line FROM silver.events_duplicates") == [(4, 2)]
@@ -88,7 +77,7 @@ def test_rees46_quirks_route_every_line(paths, instance):
 def test_retailrocket_quirks_gzip_and_float_transaction_ids(paths, instance):
     with open(FIXTURES / RR, "rb") as src, gzip.open(paths.landing / "events.csv.gz", "wb") as dst:
         shutil.copyfileobj(src, dst)
-    assert _landed_cleanly(ingest(paths, instance, raise_on_error=False))
+    assert landed_cleanly(ingest(paths, instance, raise_on_error=False))
     name = "events.csv.gz"
     assert lines(paths, "silver.events", name) == [2, 3, 4, 5, 11]
     assert query(paths, "SELECT line_number, duplicate_of_line FROM silver.events_duplicates") == [(6, 2)]
@@ -108,7 +97,7 @@ def test_bad_files_are_reported_not_fatal(paths, instance):
     (paths.landing / "orders.csv").write_text("order_id,amount\n1,2\n")
     (paths.landing / "header_only.csv").write_text("timestamp,visitorid,event,itemid,transactionid\n")
     results = ingest(paths, instance, raise_on_error=False)
-    assert _landed_cleanly(results)
+    assert landed_cleanly(results)
     assert lines(paths, "silver.events", REES) == [2, 3, 5, 13]  # the good file still loads
     status = dict(query(paths, "SELECT source_file, status FROM bronze.landing_files"))
     assert status == {

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-import dagster as dg
 import duckdb
 import pytest
 
 from ecom_assets.lakehouse.ingest import load_bronze, load_silver
 from ecom_assets.lakehouse.warehouse import ensure_schema
 from ecom_assets.resources import EcomSettings, build_resources, open_warehouse
-from ecom_assets_tests.conftest import ingest, query
+from ecom_assets_tests.conftest import ingest, landed_cleanly, query
 
 REES46_HEADER = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
 RETAILROCKET_HEADER = "timestamp,visitorid,event,itemid,transactionid"
@@ -30,17 +29,6 @@ def _utc(delta: dt.timedelta) -> str:
 
 def _write(path, header: str, lines: list[bytes]) -> None:
     path.write_bytes(header.encode() + b"\n" + b"".join(lines))
-
-
-def _landed_cleanly(results: list[dg.ExecuteInProcessResult]) -> bool:
-    """Every ingest run succeeded and no blocking check failed (the accounting balances)."""
-    failed = [
-        e
-        for r in results
-        for e in r.get_asset_check_evaluations()
-        if not e.passed and e.severity != dg.AssetCheckSeverity.WARN
-    ]
-    return bool(results) and all(r.success for r in results) and not failed
 
 
 def _reasons(paths, source_file: str) -> dict[int, str]:
@@ -92,7 +80,7 @@ REES46_REASONS = {
 
 def test_implausible_rees46_lines_are_quarantined_with_their_reason(paths, instance):
     _write(paths.landing / "odd.csv", REES46_HEADER, REES46_LINES)
-    assert _landed_cleanly(ingest(paths, instance, raise_on_error=False))
+    assert landed_cleanly(ingest(paths, instance, raise_on_error=False))
     reasons = _reasons(paths, "odd.csv")
     assert {k: v for k, v in reasons.items() if k != 9} == REES46_REASONS
     assert reasons[9].startswith("event_time more than 1 day(s) after landing '")
@@ -115,7 +103,7 @@ def test_retailrocket_timestamps_must_be_13_digit_milliseconds(paths, instance):
             b"-433221332117,257597,view,355908,\n",  # 7
         ],
     )
-    assert _landed_cleanly(ingest(paths, instance, raise_on_error=False))
+    assert landed_cleanly(ingest(paths, instance, raise_on_error=False))
     assert _reasons(paths, "events.csv") == {
         3: "timestamp not 13-digit Unix milliseconds '1433221332'",
         4: "timestamp not 13-digit Unix milliseconds '1433221332117000'",
@@ -142,7 +130,7 @@ def test_the_bounds_are_settings(paths, instance, monkeypatch):
         ],
     )
     _write(paths.landing / "events.csv", RETAILROCKET_HEADER, [b"1433116799999,1,view,2,\n"])  # 2015-05-31
-    assert _landed_cleanly(ingest(paths, instance, raise_on_error=False))
+    assert landed_cleanly(ingest(paths, instance, raise_on_error=False))
     assert _reasons(paths, "odd.csv") == {
         2: "event_time before 2015-06-01 00:00:00 '2015-05-31 23:59:59 UTC'",
         5: "price above 100.0 '100.01'",

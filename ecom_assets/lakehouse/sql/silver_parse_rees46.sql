@@ -2,15 +2,10 @@
 -- Columns: event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session
 -- Plausibility (docs/data.md): event times from earliest_event_time (default 2000-01-01) to the
 -- landing time + max_days_after_landing (default 1), prices up to max_price (default 1,000,000),
--- no control characters in any field. The bounds are session variables that `open_warehouse` sets
--- from EcomSettings; a connection that did not set them gets the same defaults here.
+-- no control characters in any field. The bounds come from `plausibility_rules()` (warehouse_schema.sql):
+-- session variables that `open_warehouse` sets from EcomSettings, with the same defaults when unset.
 CREATE OR REPLACE TEMP TABLE parsed_events AS
-WITH rules AS (
-    SELECT coalesce(CAST(getvariable('ecom_earliest_event_time') AS TIMESTAMP), TIMESTAMP '2000-01-01')
-               AS earliest,
-           coalesce(CAST(getvariable('ecom_max_days_after_landing') AS DOUBLE), 1.0) AS days_after,
-           coalesce(CAST(getvariable('ecom_max_price') AS DOUBLE), 1000000.0) AS max_price
-),
+WITH rules AS (SELECT * FROM plausibility_rules()),
 fields AS (
     SELECT line_number, raw_line, ingested_at, csv_fields(raw_line) AS f,
            -- the first C0 or C1 control character (NUL, tab, ...) or DEL; a CR ending the line is its end

@@ -5,11 +5,7 @@
 -- milliseconds, the event time falls between earliest_event_time and the landing time +
 -- max_days_after_landing, no field holds a control character.
 CREATE OR REPLACE TEMP TABLE parsed_events AS
-WITH rules AS (
-    SELECT coalesce(CAST(getvariable('ecom_earliest_event_time') AS TIMESTAMP), TIMESTAMP '2000-01-01')
-               AS earliest,
-           coalesce(CAST(getvariable('ecom_max_days_after_landing') AS DOUBLE), 1.0) AS days_after
-),
+WITH rules AS (SELECT * FROM plausibility_rules()),
 fields AS (
     SELECT line_number, raw_line, ingested_at, csv_fields(raw_line) AS f,
            -- the first C0 or C1 control character (NUL, tab, ...) or DEL; a CR ending the line is its end

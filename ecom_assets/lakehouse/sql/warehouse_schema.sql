@@ -117,3 +117,10 @@ typical_day AS (
 SELECT min(day) AS data_start, max(day) + INTERVAL 1 DAY AS data_end
 FROM daily
 WHERE n >= 0.1 * (SELECT n FROM typical_day);
+
+-- The silver parsers' plausibility bounds (docs/data.md): session variables that `open_warehouse`
+-- sets from EcomSettings, or these defaults on a connection that did not set them.
+CREATE OR REPLACE MACRO plausibility_rules() AS TABLE
+SELECT coalesce(CAST(getvariable('ecom_earliest_event_time') AS TIMESTAMP), TIMESTAMP '2000-01-01') AS earliest,
+       coalesce(CAST(getvariable('ecom_max_days_after_landing') AS DOUBLE), 1.0) AS days_after,
+       coalesce(CAST(getvariable('ecom_max_price') AS DOUBLE), 1000000.0) AS max_price;
