@@ -23,13 +23,10 @@ def landing_run_key(name: str, size: int, mtime_ns: int) -> str:
 LANDING_FILE_VERSION_TAG = "ecom/landing_file_version"
 
 
-def ingested_elsewhere(instance: dg.DagsterInstance, run_key: str) -> bool:
-    """Whether a run the sensor did not launch (`ecom-assets run`) already ingested this file
-    version; the daemon itself skips the run keys of the sensor's own runs."""
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(job_name=ingest_landing_file_job.name, tags={LANDING_FILE_VERSION_TAG: run_key}), limit=1
-    )
-    return bool(runs)
+def ingested_elsewhere(instance: dg.DagsterInstance) -> set[str]:
+    """The file versions that runs the sensor did not launch (`ecom-assets run`) already ingested,
+    in one lookup per tick; the daemon itself skips the run keys of the sensor's own runs."""
+    return {value for _, values in instance.get_run_tags(tag_keys=[LANDING_FILE_VERSION_TAG]) for value in values}
 
 
 @dg.sensor(
@@ -44,6 +41,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings) 
     known = set(context.instance.get_dynamic_partitions(landing_files.name))
     files = list_landing_files(settings.paths.landing)
     run_requests, listed = [], set()
+    ingested = ingested_elsewhere(context.instance)
     for path in files:
         try:
             stat = path.stat()
@@ -51,7 +49,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings) 
             continue
         listed.add(path.name)
         run_key = landing_run_key(path.name, stat.st_size, stat.st_mtime_ns)
-        if not ingested_elsewhere(context.instance, run_key):
+        if run_key not in ingested:
             run_requests.append(dg.RunRequest(run_key=run_key, partition_key=path.name))
     new = [name for name in sorted(listed) if name not in known]
     context.log.info(
