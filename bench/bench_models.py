@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     windows = FeatureWindows()
     print(f"ECOM_HOME {paths.home}\ntraining config: {config.params()}\nfeature windows: {windows}", flush=True)
     try:
-        if not list_landing_files(paths.landing) and not paths.warehouse.exists():
+        if not list_landing_files(paths.landing) and not paths.lake_catalog.exists():
             _timed(
                 f"generate {args.events:,} events",
                 generate,

@@ -64,7 +64,7 @@ def _run_and_report(paths: EcomPaths) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"\nECOM_HOME: {paths.home}\nwarehouse: {paths.warehouse}\n")
+    print(f"\nECOM_HOME: {paths.home}\nwarehouse: {paths.lake_catalog} (DuckLake catalog)\n")
     for table, rows in warehouse_summary(paths):
         print(f"  {table:<30} {'(not built)' if rows is None else f'{rows:>12,} rows'}")
     print()

@@ -29,8 +29,9 @@ class EcomPaths:
         return self.home / "landing"
 
     @property
-    def warehouse(self) -> Path:
-        return self.home / "warehouse.duckdb"
+    def lake_catalog(self) -> Path:
+        """The warehouse: a DuckLake whose catalog this is, its Parquet files in `lake/` beside it."""
+        return self.home / "lake.sqlite"
 
     @property
     def duckdb_spill(self) -> Path:

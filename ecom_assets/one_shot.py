@@ -246,16 +246,15 @@ def run_pipeline(
 
 
 def warehouse_summary(paths: EcomPaths) -> list[tuple[str, int | None]]:
-    if not paths.warehouse.exists():
+    if not paths.lake_catalog.exists():
         return []
-    # Same configuration as the pipeline's resource: DuckDB refuses a second, different one in-process.
-    with build_resources(paths)["duckdb"].get_connection() as con:
+    with build_resources(paths)["duckdb"].read_connection() as con:
         return run_summary.table_rows(con)
 
 
 def highlights(paths: EcomPaths) -> list[str]:
     """What a person wants to know after a run: the A/B verdict, the models, where the files are."""
-    if not paths.warehouse.exists():
+    if not paths.lake_catalog.exists():
         return run_summary.highlights(None, paths)
-    with build_resources(paths)["duckdb"].get_connection() as con:
+    with build_resources(paths)["duckdb"].read_connection() as con:
         return run_summary.highlights(con, paths)

@@ -23,8 +23,9 @@ from pydantic import Field
 
 from ecom_assets.ecom_home import DEFAULT_HOME, EcomPaths, env_float, env_str
 from ecom_assets.experiment.assignment import DEFAULT_EXPERIMENT_KEY, DEFAULT_TREATMENT_SHARE
-from ecom_assets.lakehouse import warehouse_lock
-from ecom_assets.lakehouse.warehouse import ensure_schema, register_experiment_macro
+from ecom_assets.lakehouse import lake, warehouse_lock
+from ecom_assets.lakehouse.lake import lake_data_path, lake_lock_file
+from ecom_assets.lakehouse.warehouse import define_macros, ensure_schema, register_experiment_macro
 from ecom_assets.ml.feature_specs import FeatureWindows
 from ecom_assets.ml.tracking import tracking_uri
 from ecom_assets.ml.training import TrainingConfig
@@ -165,33 +166,56 @@ def _say_waiting(message: str) -> None:
 
 
 class WarehouseResource(DuckDBResource):
-    """DuckDB's warehouse file; a connection waits (and says so) while another process holds its lock."""
+    """The lake (lakehouse/lake.py): `database` is its catalog, beside it the data folder and the write lock.
+
+    `get_connection` is a writer's: it holds the write lock while open, waiting (and saying so) while
+    another process writes. `read_connection` takes no lock and sees the last committed snapshot.
+    """
 
     lock_timeout_seconds: float = _env(
-        "ECOM_WAREHOUSE_LOCK_TIMEOUT_SECONDS", 600.0, "Wait for another process's warehouse lock, seconds"
+        "ECOM_WAREHOUSE_LOCK_TIMEOUT_SECONDS", 600.0, "Wait for another process's warehouse write lock, seconds"
     )
+
+    @property
+    def _catalog(self) -> Path:
+        return Path(self.database)
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        catalog = self._catalog
+        config = {"custom_user_agent": "dagster", **self.connection_config}
+        return lake.connect(catalog, lake_data_path(catalog), config)
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        # Instead of DuckDBResource's ~100 s of retries then "Could not set lock" (warehouse_lock).
-        con = warehouse_lock.connect(
-            self.database,
-            {"custom_user_agent": "dagster", **self.connection_config},
-            timeout_seconds=self.lock_timeout_seconds,
-            log=_say_waiting,
-        )
+        catalog = self._catalog
+        with warehouse_lock.held(lake_lock_file(catalog), timeout_seconds=self.lock_timeout_seconds, log=_say_waiting):
+            fresh = not catalog.exists()
+            if fresh:
+                lake.create_catalog(catalog)
+            con = self._connect()
+            try:
+                if fresh:
+                    ensure_schema(con)  # a reader then finds every table, empty
+                yield con
+            finally:
+                con.close()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if not self._catalog.exists():
+            raise FileNotFoundError(f"No warehouse at {self._catalog} yet: run `ecom-assets run` (or `make demo`).")
+        con = self._connect()
         try:
+            define_macros(con)
             yield con
         finally:
             con.close()
 
 
 def _warehouse(paths: EcomPaths) -> WarehouseResource:
-    # Plain values read now, not EnvVars: Dagster does not resolve them inside `connection_config`,
-    # and code outside a run (one_shot's summary, the tests' `query`) opens this same resource
-    # directly, where DuckDB refuses a second, differently configured connection to an open file.
+    # Plain values read now, not EnvVars: Dagster does not resolve them inside `connection_config`.
     return WarehouseResource(
-        database=str(paths.warehouse),
+        database=str(paths.lake_catalog),
         connection_config={
             # A limit below the machine's memory makes DuckDB spill big sorts to disk.
             "memory_limit": env_str("ECOM_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT),

@@ -39,9 +39,8 @@ def land(paths: EcomPaths, *fixture_names: str) -> None:
 
 
 def query(paths: EcomPaths, sql: str, params=None) -> list[tuple]:
-    # Through the pipeline's own resource: DuckDB refuses a differently configured second
-    # connection to a file already open in this process.
-    with build_resources(paths)["duckdb"].get_connection() as con:
+    # A reader's connection, as the API, the app or an analyst opens the lake: no write lock.
+    with build_resources(paths)["duckdb"].read_connection() as con:
         return con.execute(sql, params).fetchall()
 
 
@@ -109,7 +108,7 @@ def _rehome_registry(db: Path, old: str, new: str) -> None:
 @pytest.fixture(scope="module")
 def cart_frame(built):
     """The built cart-session features, one frame per module: tests copy it before changing it."""
-    with build_resources(built.paths)["duckdb"].get_connection() as con:
+    with build_resources(built.paths)["duckdb"].read_connection() as con:
         return con.execute("SELECT * FROM gold.cart_session_features ORDER BY session_id").df()
 
 

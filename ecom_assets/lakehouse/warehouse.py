@@ -37,7 +37,14 @@ def run_sql_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict[str, A
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    run_sql_file(con, SQL / "warehouse_schema.sql")
+    """The lake's tables (created when missing) and this connection's macros."""
+    run_sql_file(con, SQL / "lake_tables.sql")
+    define_macros(con)
+
+
+def define_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """The SQL macros our queries use, as temporary macros of this connection (a reader's too)."""
+    run_sql_file(con, SQL / "warehouse_macros.sql")
 
 
 def register_experiment_macro(con: duckdb.DuckDBPyConnection, experiment_key: str, treatment_share: float) -> None:

@@ -2,7 +2,7 @@
 -- Columns: event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session
 -- Plausibility (docs/data.md): event times from earliest_event_time (default 2000-01-01) to the
 -- landing time + max_days_after_landing (default 1), prices up to max_price (default 1,000,000),
--- no control characters in any field. The bounds come from `plausibility_rules()` (warehouse_schema.sql):
+-- no control characters in any field. The bounds come from `plausibility_rules()` (warehouse_macros.sql):
 -- session variables that `open_warehouse` sets from EcomSettings, with the same defaults when unset.
 CREATE OR REPLACE TEMP TABLE parsed_events AS
 WITH rules AS (SELECT * FROM plausibility_rules()),

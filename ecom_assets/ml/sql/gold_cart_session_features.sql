@@ -46,7 +46,7 @@ daily AS (
     FROM gold.fact_user_sessions
     GROUP BY day
 ),
--- the day after the last busy day (`busy_span`, warehouse_schema.sql): a stray session dated years
+-- the day after the last busy day (`busy_span`, warehouse_macros.sql): a stray session dated years
 -- away cannot empty the validation and test splits
 bounds AS (SELECT data_end FROM busy_span('daily'))
 SELECT

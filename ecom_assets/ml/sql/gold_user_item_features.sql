@@ -4,7 +4,7 @@
 -- the day after the data's last day by the horizon, so the label windows of consecutive cutoffs tile
 -- time without overlap: the latest cutoff is forward-looking (label unknown, NULL), the one
 -- before is the test set, the one before that validation, older ones train.
--- The data's first and last day are those of its busy days (`busy_span`, warehouse_schema.sql),
+-- The data's first and last day are those of its busy days (`busy_span`, warehouse_macros.sql),
 -- so a stray event dated years away cannot move the cutoffs.
 CREATE OR REPLACE TABLE gold.user_item_features AS
 WITH daily AS (
