@@ -22,6 +22,7 @@ from ecom_assets.assets import (
 from ecom_assets.checks import drift_checks, experiment_checks, lakehouse_checks, model_checks
 from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.jobs import (
+    build_sessions_job,
     ingest_landing_file_job,
     refresh_warehouse_job,
     retrain_cart_abandonment_model_job,
@@ -30,7 +31,7 @@ from ecom_assets.jobs import (
 )
 from ecom_assets.resources import build_ml_resources, build_resources
 from ecom_assets.schedules import build_daily_refresh_schedule
-from ecom_assets.sensors import landing_sensor, retrain_on_drift_sensor
+from ecom_assets.sensors import landing_sensor, retrain_on_drift_sensor, sessions_sensor
 
 ASSET_MODULES = [bronze, silver, gold, ab_experiment, model_inputs, models, predictions, insight_tables, drift_reports]
 CHECK_MODULES = [lakehouse_checks, experiment_checks, model_checks, drift_checks]
@@ -41,6 +42,7 @@ def build_definitions(paths: EcomPaths | None = None) -> dg.Definitions:
         assets=silver.with_landing_freshness(dg.load_assets_from_modules(ASSET_MODULES)),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
         jobs=[
+            build_sessions_job,
             ingest_landing_file_job,
             refresh_warehouse_job,
             retrain_models_job,
@@ -48,7 +50,7 @@ def build_definitions(paths: EcomPaths | None = None) -> dg.Definitions:
             retrain_cart_abandonment_model_job,
         ],
         schedules=[build_daily_refresh_schedule()],
-        sensors=[landing_sensor, retrain_on_drift_sensor],
+        sensors=[landing_sensor, sessions_sensor, retrain_on_drift_sensor],
         resources={**build_resources(paths), **build_ml_resources()},
     )
 

@@ -2,9 +2,10 @@
 
 import dagster as dg
 
+from ecom_assets.assets.gold import FACT_USER_SESSIONS
 from ecom_assets.assets.models import CART_ABANDONMENT_MODEL, PURCHASE_MODEL
 from ecom_assets.assets.silver import SILVER_DUPLICATES, SILVER_EVENTS, SILVER_QUARANTINE
-from ecom_assets.partitions import landing_files
+from ecom_assets.partitions import event_days, landing_files
 
 INGESTION = dg.AssetSelection.groups("bronze", "silver")
 
@@ -16,9 +17,20 @@ ingest_landing_file_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
 )
 
-# Everything downstream of silver: rebuilt whole from all ingested files.
+# The sessions of the days a load changed, one run per range of days (lakehouse/event_days.py).
+SESSIONS = dg.AssetSelection.assets(FACT_USER_SESSIONS)
+
+build_sessions_job = dg.define_asset_job(
+    name="build_sessions",
+    description="Sessionize a range of days (the days new files changed, and the day on either side).",
+    selection=SESSIONS,
+    partitions_def=event_days,
+    executor_def=dg.in_process_executor,
+)
+
+# Everything downstream of the sessions: rebuilt from the per-day sessions and silver.
 DOWNSTREAM_OF_SILVER = (
-    dg.AssetSelection.assets(SILVER_EVENTS, SILVER_QUARANTINE, SILVER_DUPLICATES).downstream() - INGESTION
+    dg.AssetSelection.assets(SILVER_EVENTS, SILVER_QUARANTINE, SILVER_DUPLICATES).downstream() - INGESTION - SESSIONS
 )
 
 refresh_warehouse_job = dg.define_asset_job(

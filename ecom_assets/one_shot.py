@@ -7,6 +7,7 @@ visibly and interruptibly (warehouse_turns, orphan_runs).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import sys
@@ -33,11 +34,12 @@ from dagster._core.workspace.load import location_origin_from_module_name
 from ecom_assets import run_summary
 from ecom_assets.definitions import build_definitions
 from ecom_assets.ecom_home import EcomPaths
+from ecom_assets.lakehouse import event_days
 from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.orphan_runs import process_tags, recover_orphan_runs
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import WAREHOUSE_POOL, build_resources
-from ecom_assets.sensors import LANDING_FILE_VERSION_TAG, landing_run_key
+from ecom_assets.sensors import LANDING_FILE_VERSION_TAG, landing_run_key, stale_session_ranges
 from ecom_assets.warehouse_turns import one_run_at_a_time, wait_for_pool, watching_pool
 
 
@@ -219,6 +221,16 @@ def ingest_landing_files(
         yield (path, execute_when_free(ingest, instance, log, tags=landing_run_tags(path), partition_key=path.name))
 
 
+def build_stale_sessions(
+    defs: dg.Definitions, instance: dg.DagsterInstance, log: Callable[[str], None] = print
+) -> Iterator[dg.ExecuteInProcessResult]:
+    """Sessionize the days the loads changed: one run per range of consecutive stale days."""
+    job = defs.resolve_job_def("build_sessions")
+    for start, end, _ in stale_session_ranges(defs.resources["duckdb"]):
+        log(f"sessionizing {(end - start).days} day(s) from {start} to {end - dt.timedelta(days=1)}")
+        yield execute_when_free(job, instance, log, tags=event_days.partition_range_tags(start, end))
+
+
 def run_pipeline(
     paths: EcomPaths | None = None, instance: dg.DagsterInstance | None = None, log: Callable[[str], None] = print
 ) -> PipelineOutcome:
@@ -239,6 +251,8 @@ def run_pipeline(
             log(recovered.describe())
         for path, result in ingest_landing_files(defs, instance, files, log=log):
             _collect(result, path.name, outcome)
+        for result in build_stale_sessions(defs, instance, log):
+            _collect(result, "build_sessions", outcome)
         log("rebuilding everything downstream of silver")
         refresh = defs.resolve_job_def("refresh_warehouse")
         _collect(execute_when_free(refresh, instance, log), "refresh_warehouse", outcome)

@@ -135,11 +135,16 @@ def resolved(resource: R) -> R:
 
 
 @contextmanager
-def open_warehouse(db: DuckDBResource, settings: EcomSettings) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A warehouse connection with the schema in place and `experiment_group()` registered."""
+def open_warehouse(
+    db: DuckDBResource, settings: EcomSettings, *, writer: bool = True
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A warehouse connection with the schema in place and `experiment_group()` registered: a
+    writer's (holding the write lock), or with `writer=False` a reader's, which may still write
+    inside `db.write_lock()`."""
     settings = resolved(settings)
-    with db.get_connection() as con:
-        ensure_schema(con)
+    with db.get_connection() if writer else db.read_connection() as con:
+        if writer:
+            ensure_schema(con)
         register_experiment_macro(con, settings.experiment_key, settings.treatment_share)
         _set_plausibility_rules(con, settings)
         yield con
@@ -199,6 +204,15 @@ class WarehouseResource(DuckDBResource):
                 yield con
             finally:
                 con.close()
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Hold the write lock while the block writes on a connection from `read_connection`: a step
+        that computes before it writes holds the lock only for the write."""
+        with warehouse_lock.held(
+            lake_lock_file(self._catalog), timeout_seconds=self.lock_timeout_seconds, log=_say_waiting
+        ):
+            yield
 
     @contextmanager
     def read_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:

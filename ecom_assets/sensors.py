@@ -6,12 +6,33 @@ import json
 import dagster as dg
 
 from ecom_assets.assets.drift_reports import CART_ABANDONMENT_MONITOR, MONITORS, PURCHASE_MONITOR, latest_drift_record
-from ecom_assets.jobs import ingest_landing_file_job, retrain_cart_abandonment_model_job, retrain_purchase_model_job
+from ecom_assets.jobs import (
+    build_sessions_job,
+    ingest_landing_file_job,
+    retrain_cart_abandonment_model_job,
+    retrain_purchase_model_job,
+)
+from ecom_assets.lakehouse import event_days
 from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.ml.tracking import production_model_version
 from ecom_assets.monitoring.retraining import decide_on_age, decide_on_drift
+from ecom_assets.partitions import event_days as event_days_partitions
 from ecom_assets.partitions import landing_files
-from ecom_assets.resources import EcomSettings, MLSettings
+from ecom_assets.resources import EcomSettings, MLSettings, WarehouseResource
+
+
+def stale_session_ranges(warehouse: WarehouseResource) -> list[tuple[dt.date, dt.date, dt.datetime]]:
+    """[start, end) ranges of session days that silver changed since they were built, each with its
+    latest change (a range's version), within the day partitions' span."""
+    first = dt.date.fromisoformat(event_days_partitions.get_first_partition_key())
+    last = dt.date.fromisoformat(event_days_partitions.get_last_partition_key())
+    try:
+        with warehouse.read_connection() as con:
+            days = event_days.stale_session_days(con, first, last)
+            latest = con.execute("SELECT max(changed_at) FROM silver.changed_days").fetchone()[0]
+    except FileNotFoundError:  # no warehouse yet
+        return []
+    return [(start, end, latest) for start, end in event_days.day_ranges(days)]
 
 
 def landing_run_key(name: str, size: int, mtime_ns: int) -> str:
@@ -136,3 +157,26 @@ def retrain_on_drift_sensor(
     return dg.SensorResult(
         run_requests=requests, skip_reason=None if requests else "; ".join(reasons), cursor=json.dumps(sorted(handled))
     )
+
+
+@dg.sensor(
+    name="sessions_sensor",
+    job=build_sessions_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Sessionizes the days that ingested files changed (and the day on either side), one run per "
+    "range of consecutive days.",
+)
+def sessions_sensor(context: dg.SensorEvaluationContext, duckdb: WarehouseResource) -> dg.SensorResult:
+    ranges = stale_session_ranges(duckdb)
+    requests = [
+        dg.RunRequest(
+            run_key=f"sessions:{start}:{end}:{changed_at:%Y%m%dT%H%M%S.%f}",
+            tags=event_days.partition_range_tags(start, end),
+        )
+        for start, end, changed_at in ranges
+    ]
+    if requests:
+        days = sum((end - start).days for start, end, _ in ranges)
+        context.log.info(f"{days} stale session day(s) in {len(ranges)} range(s)")
+    return dg.SensorResult(run_requests=requests, skip_reason=None if requests else "every session day is up to date")

@@ -25,6 +25,11 @@ class DataTest:
     blocking: bool = False
     warn_only: bool = False
     evidence_sql: str = ""  # what the test verified, shown beside a pass as well as a failure
+    # Run by its day-partitioned asset on the rows it is about to publish (`relation`), not on the table.
+    per_partition: bool = False
+
+    def offending_rows_in(self, relation: str | None = None) -> str:
+        return self.offending_rows_sql.replace(self.table, relation) if relation else self.offending_rows_sql
 
 
 # The nothing-lost balance per landing file, balanced or not: the accounting check's evidence.
@@ -117,8 +122,9 @@ DATA_TESTS = [
     DataTest(
         "gold.fact_user_sessions",
         "unique_session_id",
-        "session_id is unique.",
+        "session_id is unique (a day's sessions start that day, so unique per day is unique overall).",
         unique("gold.fact_user_sessions", "session_id"),
+        per_partition=True,
     ),
     DataTest(
         "gold.fact_user_sessions",
@@ -127,17 +133,20 @@ DATA_TESTS = [
         not_null(
             "gold.fact_user_sessions", ["session_id", "user_id", "session_start", "session_end", "experiment_group"]
         ),
+        per_partition=True,
     ),
     DataTest(
         "gold.fact_user_sessions",
         "session_end_after_start",
         "session_end >= session_start.",
         "SELECT * FROM gold.fact_user_sessions WHERE session_end < session_start",
+        per_partition=True,
     ),
     DataTest(
-        "gold.fact_user_sessions",
+        "gold.dim_users",
         "sessions_cover_every_event",
-        "Every silver event belongs to exactly one session.",
+        "Every silver event belongs to exactly one session (over all days: session counts against silver's "
+        "row count, no event scan).",
         """SELECT (SELECT count(*) FROM silver.events) AS silver_events,
                        (SELECT coalesce(sum(events), 0) FROM gold.fact_user_sessions) AS session_events
                 WHERE silver_events <> session_events""",
@@ -166,10 +175,12 @@ class Violations:
     evidence_markdown: str = ""  # the test's evidence_sql as a table (its first EVIDENCE_ROWS rows)
 
 
-def find_violations(con: duckdb.DuckDBPyConnection, test: DataTest) -> Violations:
-    count = scalar(con, f"SELECT count(*) FROM ({test.offending_rows_sql})")
+def find_violations(con: duckdb.DuckDBPyConnection, test: DataTest, relation: str | None = None) -> Violations:
+    """The test's offending rows in its table, or in `relation` (rows about to replace a partition)."""
+    offending = test.offending_rows_in(relation)
+    count = scalar(con, f"SELECT count(*) FROM ({offending})")
     evidence = markdown_preview(con, test.evidence_sql, limit=EVIDENCE_ROWS) if test.evidence_sql else ""
     if not count:
         return Violations(0, "_none_", [], evidence)
-    keys = [str(row[0]) for row in con.execute(f"{test.offending_rows_sql} LIMIT 5").fetchall()]
-    return Violations(count, markdown_preview(con, test.offending_rows_sql), keys, evidence)
+    keys = [str(row[0]) for row in con.execute(f"{offending} LIMIT 5").fetchall()]
+    return Violations(count, markdown_preview(con, offending), keys, evidence)

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from ecom_assets.lakehouse import SQL
+from ecom_assets.lakehouse import SQL, event_days
 from ecom_assets.lakehouse.landing import (
     FORMATS,
     LINE_SCHEMA,
@@ -254,6 +254,7 @@ def load_silver(con: duckdb.DuckDBPyConnection, source_file: str) -> SilverRepor
 def _route(con, source_file: str) -> None:
     """Route the file's current bronze lines and record which bronze load silver now holds."""
     lines, source_format = _lines_in_bronze(con, source_file)
+    event_days.fingerprint_days(con, source_file, "days_before")
     if lines:
         fmt = next(f for f in FORMATS if f.name == source_format)
         params = {"source_file": source_file, "source_format": fmt.name}
@@ -263,9 +264,11 @@ def _route(con, source_file: str) -> None:
         for table in ("silver.events", "silver.events_quarantine", "silver.events_duplicates"):
             con.execute(f"DELETE FROM {table} WHERE source_file = ?", [source_file])
     con.execute("DELETE FROM silver.routed_files WHERE source_file = ?", [source_file])
+    routed_at = _now()
     con.execute(
-        "INSERT INTO silver.routed_files VALUES (?, ?, ?)", [source_file, _bronze_load_id(con, source_file), _now()]
+        "INSERT INTO silver.routed_files VALUES (?, ?, ?)", [source_file, _bronze_load_id(con, source_file), routed_at]
     )
+    event_days.record_changed_days(con, source_file, "days_before", routed_at)
 
 
 def _reroute_dependents(con, source_file: str, changed: bool) -> list[str]:

@@ -5,7 +5,7 @@ one writing process and no reader beside it, so the API, the app, a notebook and
 each other. A DuckLake is read by any number of processes at once, each seeing the last committed
 snapshot whole, while one writes. Its SQLite catalog (in WAL mode, so readers never wait) takes one
 committing writer at a time: writers hold `warehouse_lock` while they write, and partitioned
-steps compute their rows first and hold it only to swap them in (`replace_rows`). The same SQL
+steps compute their rows first and hold it only to swap them in (`event_days.publish_sessions`). The same SQL
 runs on a Postgres catalog with an object-store data path.
 
 DuckDB cannot download extensions here: the `ducklake` and `sqlite_scanner` extensions come from
@@ -78,20 +78,6 @@ def connect(catalog: Path, data_path: Path, config: dict[str, Any]) -> duckdb.Du
         con.close()
         raise
     return con
-
-
-def replace_rows(con: duckdb.DuckDBPyConnection, table: str, where: str, params: list, staged: str) -> int:
-    """Delete `table`'s rows matching `where`, insert the temporary table `staged` in their place, in
-    one lake transaction: readers see the old rows or the new ones, never a mix. Returns the rows in."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"DELETE FROM {table} WHERE {where}", params)
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {staged}")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return con.execute(f"SELECT count(*) FROM {staged}").fetchone()[0]
 
 
 def expire_old_snapshots(con: duckdb.DuckDBPyConnection, keep_hours: float = 24.0) -> None:

@@ -77,3 +77,36 @@ CREATE TABLE IF NOT EXISTS silver.routed_files (
     load_id     VARCHAR,
     routed_at   TIMESTAMP NOT NULL
 );
+
+-- The days of silver.events whose rows a landing file's load changed (added, removed or altered):
+-- the session days to rebuild (lakehouse/event_days.py). Appended to, one row per file and day.
+CREATE TABLE IF NOT EXISTS silver.changed_days (
+    source_file VARCHAR   NOT NULL,
+    event_date  DATE      NOT NULL,
+    changed_at  TIMESTAMP NOT NULL
+);
+
+-- User sessions, one Dagster partition per day of session_start (gold_fact_user_sessions.sql).
+CREATE TABLE IF NOT EXISTS gold.fact_user_sessions (
+    session_id       VARCHAR,
+    user_id          BIGINT,
+    session_start    TIMESTAMP,
+    session_end      TIMESTAMP,
+    duration_seconds BIGINT,
+    events           BIGINT,
+    distinct_items   BIGINT,
+    views            BIGINT,
+    carts            BIGINT,
+    removes          BIGINT,
+    purchases        BIGINT,
+    revenue          DOUBLE,
+    experiment_group VARCHAR,
+    session_date     DATE
+);
+
+-- When each day of sessions was last built: a day is stale when silver changed it (or a day
+-- beside it) after that.
+CREATE TABLE IF NOT EXISTS gold.session_days_built (
+    session_date DATE      NOT NULL,
+    built_at     TIMESTAMP NOT NULL
+);

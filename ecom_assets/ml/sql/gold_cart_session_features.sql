@@ -7,10 +7,11 @@
 CREATE OR REPLACE TABLE gold.cart_session_features AS
 WITH sessions AS (
     SELECT *,
-           CAST(coalesce(sum(purchases) OVER (PARTITION BY user_id ORDER BY session_number
-                                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+           CAST(row_number() OVER by_user AS INTEGER) AS session_number,
+           CAST(coalesce(sum(purchases) OVER (by_user ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
                 AS BIGINT) AS previous_purchases
     FROM gold.fact_user_sessions
+    WINDOW by_user AS (PARTITION BY user_id ORDER BY session_start)
 ),
 session_events AS (
     SELECT s.session_id, e.event_time, e.event_type, e.item_id, e.price
