@@ -9,6 +9,7 @@ export MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK ?= true
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR ?= false
 DEMO_EVENTS ?= 400000
 DEMO_DAYS ?= 61
+DEV_PORT ?= 3000
 
 .PHONY: install demo test lint format dev bench serve app bench-api clean
 
@@ -39,9 +40,11 @@ format: install  ## ruff: fix what can be fixed, then format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-dev: install  ## the Dagster UI and daemon (schedule, sensors) on http://127.0.0.1:3000
+# `exec`: the recipe's shell becomes the launcher, which make's SIGTERM reaches. `ecom-assets dev` runs
+# `dagster dev` so that SIGTERM/SIGINT stop it even when started in the background (docs/operations.md).
+dev: install  ## the Dagster UI and daemon (schedule, sensors) on http://127.0.0.1:$(DEV_PORT) (default 3000)
 	$(BIN)/ecom-assets init-home
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	exec $(BIN)/ecom-assets dev -w workspace.yaml --host 127.0.0.1 --port $(DEV_PORT)
 
 bench: install  ## landing -> gold at 20M events (several minutes)
 	$(BIN)/python bench/bench_landing_to_gold.py

@@ -43,11 +43,11 @@ def _run(args: argparse.Namespace) -> int:
     # Dagster handles both, then puts this handler back for both.
     previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return _run_and_report(EcomPaths.from_env())
+        return _run_and_report(EcomPaths.from_env(), full_refresh=args.full_refresh)
     except KeyboardInterrupt as exc:
         print(
             f"\ninterrupted{f' ({exc})' if str(exc) else ''}: stopped. A run cut short is marked failed; "
-            "`ecom-assets run` again ingests and rebuilds everything (re-runs are idempotent).",
+            "`ecom-assets run` again ingests what is not ingested yet and rebuilds (re-runs are idempotent).",
             file=sys.stderr,
         )
         return INTERRUPTED
@@ -56,14 +56,17 @@ def _run(args: argparse.Namespace) -> int:
             signal.signal(signum, handler)
 
 
-def _run_and_report(paths: EcomPaths) -> int:
+def _run_and_report(paths: EcomPaths, full_refresh: bool = False) -> int:
     from ecom_assets.one_shot import highlights, run_pipeline, warehouse_summary
 
     try:
-        outcome = run_pipeline(paths)
+        outcome = run_pipeline(paths, full_refresh=full_refresh)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if outcome.nothing_new:
+        print(f"warehouse: {paths.lake_catalog} is up to date; `ecom-assets run --full-refresh` rebuilds it anyway.")
+        return 0
     print(f"\nECOM_HOME: {paths.home}\nwarehouse: {paths.lake_catalog} (DuckLake catalog)\n")
     for table, rows in warehouse_summary(paths):
         print(f"  {table:<30} {'(not built)' if rows is None else f'{rows:>12,} rows'}")
@@ -93,6 +96,12 @@ def _init_home(args: argparse.Namespace) -> int:
         for recovered in recover_orphan_runs(instance):
             print(recovered.describe(), file=sys.stderr)
     return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from ecom_assets.dev_server import dagster_dev_command, run
+
+    return run(dagster_dev_command(args.workspace, args.host, args.port))
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -126,7 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", default=None, help="output folder (default: $ECOM_HOME/landing)")
     gen.set_defaults(func=_generate)
 
-    run = sub.add_parser("run", help="ingest every landing file and materialize the whole graph in-process")
+    run = sub.add_parser(
+        "run", help="ingest new or changed landing files and materialize the whole graph in-process (if anything new)"
+    )
+    run.add_argument(
+        "--full-refresh", action="store_true", help="ingest every landing file again and rebuild, even if unchanged"
+    )
     run.set_defaults(func=_run)
 
     init = sub.add_parser(
@@ -134,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="create DAGSTER_HOME (default $ECOM_HOME/dagster_home), print it, and fail the runs a killed process left",
     )
     init.set_defaults(func=_init_home)
+
+    dev = sub.add_parser(
+        "dev", help="`dagster dev` (UI, daemon, code server) that SIGTERM, SIGINT and SIGHUP stop: `make dev` runs it"
+    )
+    dev.add_argument("--workspace", "-w", default="workspace.yaml")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(func=_dev)
 
     serve = sub.add_parser("serve", help="the scoring API (FastAPI + uvicorn) over the production models")
     serve.add_argument("--host", default="127.0.0.1")

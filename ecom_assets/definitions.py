@@ -1,7 +1,7 @@
 """The code location: every asset, check, job, schedule and sensor, with resources from the environment.
 
 `build_definitions` is where the environment meets the definitions: the resources take their
-settings as `dg.EnvVar`s (read when a run starts), while the schedule's cron and silver's
+settings as `dg.EnvVar`s (read when a run starts), while the schedules' crons and silver's
 freshness windows, which cannot be EnvVars, are read here. Nothing reads it at import: Dagster
 calls `load_definitions` when the code location loads.
 """
@@ -24,13 +24,14 @@ from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.jobs import (
     build_sessions_job,
     ingest_landing_file_job,
+    refresh_and_retrain_job,
     refresh_warehouse_job,
     retrain_cart_abandonment_model_job,
     retrain_models_job,
     retrain_purchase_model_job,
 )
 from ecom_assets.resources import build_ml_resources, build_resources
-from ecom_assets.schedules import build_daily_refresh_schedule
+from ecom_assets.schedules import build_daily_refresh_schedule, build_weekly_retrain_schedule
 from ecom_assets.sensors import landing_sensor, retrain_on_drift_sensor, sessions_sensor
 
 ASSET_MODULES = [bronze, silver, gold, ab_experiment, model_inputs, models, predictions, insight_tables, drift_reports]
@@ -45,11 +46,12 @@ def build_definitions(paths: EcomPaths | None = None) -> dg.Definitions:
             build_sessions_job,
             ingest_landing_file_job,
             refresh_warehouse_job,
+            refresh_and_retrain_job,
             retrain_models_job,
             retrain_purchase_model_job,
             retrain_cart_abandonment_model_job,
         ],
-        schedules=[build_daily_refresh_schedule()],
+        schedules=[build_daily_refresh_schedule(), build_weekly_retrain_schedule()],
         sensors=[landing_sensor, sessions_sensor, retrain_on_drift_sensor],
         resources={**build_resources(paths), **build_ml_resources()},
     )

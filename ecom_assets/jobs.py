@@ -1,4 +1,5 @@
-"""Jobs. Both run in-process: one warehouse writer at a time inside a run (DESIGN decision 2)."""
+"""Jobs. All run in-process: their steps take turns at the warehouse; runs side by side share it by its
+write lock (lakehouse/warehouse_lock.py)."""
 
 import dagster as dg
 
@@ -28,14 +29,27 @@ build_sessions_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
 )
 
-# Everything downstream of the sessions: rebuilt from the per-day sessions and silver.
+# Everything downstream of silver but the day-partitioned sessions: rebuilt from the sessions and silver.
 DOWNSTREAM_OF_SILVER = (
     dg.AssetSelection.assets(SILVER_EVENTS, SILVER_QUARANTINE, SILVER_DUPLICATES).downstream() - INGESTION - SESSIONS
 )
+TRAINING = dg.AssetSelection.assets(PURCHASE_MODEL, CART_ABANDONMENT_MODEL)
 
+# The daily path: training is left to retrain_models (weekly schedule, drift/staleness sensor, by hand).
 refresh_warehouse_job = dg.define_asset_job(
     name="refresh_warehouse",
-    description="Rebuild every table downstream of silver (gold and onwards) with its checks.",
+    description="Rebuild every table downstream of silver with its checks, score with the production models "
+    "and report drift; no retraining.",
+    selection=DOWNSTREAM_OF_SILVER - TRAINING,
+    executor_def=dg.in_process_executor,
+)
+
+# The first build of a home (no production model to score with yet, see one_shot.run_pipeline) or a
+# full rebuild by hand: the refresh with both trainings, which run before the scoring and the reports.
+refresh_and_retrain_job = dg.define_asset_job(
+    name="refresh_and_retrain",
+    description="Rebuild every table downstream of silver, retrain both models (promote if better), "
+    "score and report drift.",
     selection=DOWNSTREAM_OF_SILVER,
     executor_def=dg.in_process_executor,
 )
@@ -45,10 +59,7 @@ refresh_warehouse_job = dg.define_asset_job(
 retrain_models_job = dg.define_asset_job(
     name="retrain_models",
     description="Retrain both models (promote if better), then rescore and republish.",
-    selection=(
-        dg.AssetSelection.assets(PURCHASE_MODEL, CART_ABANDONMENT_MODEL).downstream()
-        - dg.AssetSelection.groups("monitoring")
-    ),
+    selection=TRAINING.downstream() - dg.AssetSelection.groups("monitoring"),
     executor_def=dg.in_process_executor,
 )
 

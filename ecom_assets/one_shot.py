@@ -1,4 +1,4 @@
-"""The headless one-shot: register every landing file, ingest each, rebuild everything downstream.
+"""The headless one-shot: ingest the new or changed landing files, rebuild everything downstream if anything is new.
 
 What `make demo` calls after generating data and what a cron job without a Dagster daemon calls.
 It recovers the runs a killed process left behind and waits for its turn at the warehouse itself,
@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -35,11 +35,14 @@ from ecom_assets import run_summary
 from ecom_assets.definitions import build_definitions
 from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.lakehouse import event_days
+from ecom_assets.lakehouse.file_versions import LandingFileVersion, already_ingested, known_digests, versions_of
 from ecom_assets.lakehouse.landing import list_landing_files
+from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK
+from ecom_assets.ml.tracking import production_version, tracking_uri
 from ecom_assets.orphan_runs import process_tags, recover_orphan_runs
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import WAREHOUSE_POOL, build_resources
-from ecom_assets.sensors import LANDING_FILE_VERSION_TAG, landing_run_key, stale_session_ranges
+from ecom_assets.sensors import landing_version_tags, last_ingests, stale_session_ranges
 from ecom_assets.warehouse_turns import one_run_at_a_time, wait_for_pool, watching_pool
 
 
@@ -49,6 +52,7 @@ class PipelineOutcome:
     failed_steps: list[str] = field(default_factory=list)
     failed_checks: list[str] = field(default_factory=list)
     warnings: dict[str, str] = field(default_factory=dict)  # the latest warning per check
+    nothing_new: bool = False  # no file to ingest and the warehouse refreshed since the last ingest: no run
 
     @property
     def ok(self) -> bool:
@@ -85,13 +89,6 @@ def _collect(result: dg.ExecuteInProcessResult, label: str, outcome: PipelineOut
 
 # What launched a run, in the UI's tags: the one-shot's own runs are not the sensor's or the schedule's.
 LAUNCHED_BY_TAG, LAUNCHED_BY = "ecom/launched_by", "ecom-assets run"
-
-
-def landing_run_tags(path) -> dict[str, str]:
-    """Tag a headless ingest with the version of the file it ingests: the landing sensor (`make dev`)
-    requests no run for a file version an earlier run already ingested."""
-    stat = path.stat()
-    return {LANDING_FILE_VERSION_TAG: landing_run_key(path.name, stat.st_size, stat.st_mtime_ns)}
 
 
 # The code location `make dev` loads (workspace.yaml, pyproject.toml's [tool.dagster]): the one-shot's
@@ -207,18 +204,71 @@ def execute_when_free(
     return result
 
 
+def landing_file_versions(instance: dg.DagsterInstance, files: Sequence[Path]) -> list[LandingFileVersion]:
+    """Each file's content version; a file is hashed unless an ingest run recorded its digest under its
+    current stat key (size, mtime)."""
+    return versions_of(files, known_digests(last_ingests(instance).values()))[0]
+
+
+def select_landing_files(
+    instance: dg.DagsterInstance, files: Sequence[Path], full_refresh: bool = False, log: Callable[[str], None] = print
+) -> list[LandingFileVersion]:
+    """The files to ingest: those whose content the newest ingest run of their name (the one-shot's or
+    the landing sensor's) did not ingest, or all of them with `full_refresh`."""
+    lasts = last_ingests(instance)
+    versions = versions_of(files, known_digests(lasts.values()))[0]
+    if full_refresh:
+        log(f"full refresh: ingesting all {len(versions)} file(s) again")
+        return versions
+    selected = [file for file in versions if not already_ingested(file, lasts.get(file.name))]
+    if skipped := len(versions) - len(selected):
+        log(f"skipping {skipped} unchanged file(s), already ingested with the same content")
+    return selected
+
+
+# The jobs that rebuild everything downstream of silver from what is ingested.
+REFRESH_JOBS = ("refresh_warehouse", "refresh_and_retrain")
+
+
+def refresh_pending(instance: dg.DagsterInstance) -> bool:
+    """Whether the warehouse may lag what is ingested: no refresh yet, the newest refresh did not
+    succeed (failed, interrupted, still running), or an ingest succeeded after the newest successful
+    refresh started (a run that stopped between its ingests and its refresh, the landing sensor)."""
+    refreshes = [r for job in REFRESH_JOBS for r in instance.get_run_records(dg.RunsFilter(job_name=job), limit=1)]
+    if not refreshes:
+        return True
+    newest = max(refreshes, key=lambda record: record.storage_id)
+    if newest.dagster_run.status != dg.DagsterRunStatus.SUCCESS or newest.start_time is None:
+        return True
+    ingests = instance.get_run_records(
+        dg.RunsFilter(job_name="ingest_landing_file", statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1
+    )
+    return bool(ingests) and (ingests[0].end_time or float("inf")) > newest.start_time
+
+
 def ingest_landing_files(
-    defs: dg.Definitions, instance: dg.DagsterInstance, files: list[Path], log: Callable[[str], None] = print
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    files: Sequence[Path | LandingFileVersion],
+    log: Callable[[str], None] = print,
 ) -> Iterator[tuple[Path, dg.ExecuteInProcessResult]]:
-    """Register each landing file as a partition and run the ingest job on it, one file at a time."""
+    """Register each landing file as a partition and run the ingest job on it, one file at a time,
+    tagged with the file's content version (`files` as paths are versioned here)."""
+    paths = [f.path if isinstance(f, LandingFileVersion) else f for f in files]
+    versions = {f.name: f for f in files if isinstance(f, LandingFileVersion)}
+    unversioned = [path for path in paths if path.name not in versions]
+    if unversioned:
+        versions.update((f.name, f) for f in landing_file_versions(instance, unversioned))
     known = set(instance.get_dynamic_partitions(landing_files.name))
-    new = [f.name for f in files if f.name not in known]
+    new = [path.name for path in paths if path.name not in known]
     if new:
         instance.add_dynamic_partitions(landing_files.name, new)
     ingest = defs.resolve_job_def("ingest_landing_file")
-    for index, path in enumerate(files, start=1):
-        log(f"[{index}/{len(files)}] ingesting {path.name}")
-        yield (path, execute_when_free(ingest, instance, log, tags=landing_run_tags(path), partition_key=path.name))
+    for index, path in enumerate(paths, start=1):
+        log(f"[{index}/{len(paths)}] ingesting {path.name}")
+        # A file gone since the listing has no version: its run records it missing.
+        tags = landing_version_tags(versions[path.name]) if path.name in versions else {}
+        yield (path, execute_when_free(ingest, instance, log, tags=tags, partition_key=path.name))
 
 
 def build_stale_sessions(
@@ -232,8 +282,14 @@ def build_stale_sessions(
 
 
 def run_pipeline(
-    paths: EcomPaths | None = None, instance: dg.DagsterInstance | None = None, log: Callable[[str], None] = print
+    paths: EcomPaths | None = None,
+    instance: dg.DagsterInstance | None = None,
+    log: Callable[[str], None] = print,
+    retrain: bool = False,
+    full_refresh: bool = False,
 ) -> PipelineOutcome:
+    """Ingest the landing files not ingested as they are (all of them with `full_refresh`), then rebuild
+    everything downstream of silver, unless nothing was ingested since the last successful refresh."""
     paths = (paths or EcomPaths.from_env()).ensure()
     files = list_landing_files(paths.landing)
     if not files:
@@ -249,13 +305,34 @@ def run_pipeline(
     with one_run_at_a_time(paths, log):
         for recovered in recover_orphan_runs(instance):
             log(recovered.describe())
-        for path, result in ingest_landing_files(defs, instance, files, log=log):
+        selected = select_landing_files(instance, files, full_refresh, log)
+        for path, result in ingest_landing_files(defs, instance, selected, log=log):
             _collect(result, path.name, outcome)
+        if not (selected or full_refresh or retrain or refresh_pending(instance)):
+            log("nothing new since the last run: every landing file is ingested and the warehouse refreshed")
+            outcome.nothing_new = True
+            return outcome
+        if full_refresh:
+            with defs.resources["duckdb"].get_connection() as con:
+                event_days.forget_built_days(con)
         for result in build_stale_sessions(defs, instance, log):
             _collect(result, "build_sessions", outcome)
-        log("rebuilding everything downstream of silver")
-        refresh = defs.resolve_job_def("refresh_warehouse")
-        _collect(execute_when_free(refresh, instance, log), "refresh_warehouse", outcome)
+        # Training is off the daily path (weekly_retrain, the drift/staleness sensor). A home with no
+        # production model yet has nothing to score with: its run trains first (`retrain` asks for it).
+        uri = tracking_uri(paths)
+        untrained = [
+            t.registered_model
+            for t in (PURCHASE_TASK, CART_TASK)
+            if production_version(uri, t.registered_model) is None
+        ]
+        if retrain or untrained:
+            job_name = "refresh_and_retrain"
+            why = f"no production version of {', '.join(untrained)} yet" if untrained else "retraining asked for"
+            log(f"rebuilding everything downstream of silver and training the models ({why})")
+        else:
+            job_name = "refresh_warehouse"
+            log("rebuilding everything downstream of silver, scoring with the production models")
+        _collect(execute_when_free(defs.resolve_job_def(job_name), instance, log), job_name, outcome)
     return outcome
 
 

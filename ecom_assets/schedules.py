@@ -1,11 +1,12 @@
-"""The daily refresh of the graph; time and timezone come from the environment."""
+"""The daily refresh of the graph and the weekly retraining; times and timezone come from the environment."""
 
 import dagster as dg
 
 from ecom_assets.ecom_home import env_str
-from ecom_assets.jobs import refresh_warehouse_job
+from ecom_assets.jobs import refresh_warehouse_job, retrain_models_job
 
 DAILY_CRON, TIMEZONE = "48 16 * * *", "UTC"  # ECOM_DAILY_CRON, ECOM_TIMEZONE
+RETRAIN_CRON = "30 17 * * 0"  # ECOM_RETRAIN_CRON: Sundays, after that day's refresh
 
 
 def build_daily_refresh_schedule() -> dg.ScheduleDefinition:
@@ -17,5 +18,20 @@ def build_daily_refresh_schedule() -> dg.ScheduleDefinition:
         cron_schedule=cron,
         execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Rebuilds gold and everything after it every day (`{cron}`, {timezone}).",
+        description=f"Rebuilds gold and everything after it every day (`{cron}`, {timezone}): scores with the "
+        "production models and reports drift; no retraining (weekly_retrain does that).",
+    )
+
+
+def build_weekly_retrain_schedule() -> dg.ScheduleDefinition:
+    """Like the daily refresh: the cron is read when the definitions are built."""
+    cron, timezone = env_str("ECOM_RETRAIN_CRON", RETRAIN_CRON), env_str("ECOM_TIMEZONE", TIMEZONE)
+    return dg.ScheduleDefinition(
+        name="weekly_retrain",
+        job=retrain_models_job,
+        cron_schedule=cron,
+        execution_timezone=timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Retrains both models on the current features (`{cron}`, {timezone}), promotes a challenger "
+        "that beats production, rescores and republishes; the next daily refresh reports drift against it.",
     )

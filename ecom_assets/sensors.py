@@ -13,6 +13,13 @@ from ecom_assets.jobs import (
     retrain_purchase_model_job,
 )
 from ecom_assets.lakehouse import event_days
+from ecom_assets.lakehouse.file_versions import (
+    LandingFileVersion,
+    LastIngest,
+    already_ingested,
+    known_digests,
+    versions_of,
+)
 from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.ml.tracking import production_model_version
 from ecom_assets.monitoring.retraining import decide_on_age, decide_on_drift
@@ -35,19 +42,42 @@ def stale_session_ranges(warehouse: WarehouseResource) -> list[tuple[dt.date, dt
     return [(start, end, latest) for start, end in event_days.day_ranges(days)]
 
 
-def landing_run_key(name: str, size: int, mtime_ns: int) -> str:
-    # A file re-landed under the same name with new content gets a new key and is re-ingested.
-    return f"{name}:{size}:{mtime_ns}"
-
-
-# The file version (landing_run_key) an ingest run not launched by the sensor ingests: `ecom-assets run`.
+# The content version (file_versions.content_version) an ingest run ingests, and the file's stat key
+# when it was hashed, on every ingest run the sensor or `ecom-assets run` launches: neither ingests again
+# what the other ingested, and an untouched file is not hashed again. Runs from before content versions
+# carry a stat key as version (one-shot) or as run key (sensor).
 LANDING_FILE_VERSION_TAG = "ecom/landing_file_version"
+LANDING_FILE_STAT_TAG = "ecom/landing_file_stat"
+PARTITION_NAME_TAG, RUN_KEY_TAG = "dagster/partition", "dagster/run_key"  # Dagster's own run tags
+_FAILED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.CANCELING)
 
 
-def ingested_elsewhere(instance: dg.DagsterInstance) -> set[str]:
-    """The file versions that runs the sensor did not launch (`ecom-assets run`) already ingested,
-    in one lookup per tick; the daemon itself skips the run keys of the sensor's own runs."""
-    return {value for _, values in instance.get_run_tags(tag_keys=[LANDING_FILE_VERSION_TAG]) for value in values}
+def landing_version_tags(file: LandingFileVersion) -> dict[str, str]:
+    return {LANDING_FILE_VERSION_TAG: file.version, LANDING_FILE_STAT_TAG: file.stat_key}
+
+
+def last_ingests(instance: dg.DagsterInstance) -> dict[str, LastIngest]:
+    """The newest ingest run of each file name, whoever launched it (this sensor, `ecom-assets run`,
+    the UI), in one run query."""
+    latest: dict[str, LastIngest] = {}
+    for run in instance.get_runs(filters=dg.RunsFilter(job_name=ingest_landing_file_job.name)):
+        name = run.tags.get(PARTITION_NAME_TAG)
+        if name is None or name in latest:
+            continue
+        latest[name] = LastIngest(
+            version=run.tags.get(LANDING_FILE_VERSION_TAG) or run.tags.get(RUN_KEY_TAG),
+            stat_key=run.tags.get(LANDING_FILE_STAT_TAG),
+            failed=run.status in _FAILED,
+        )
+    return latest
+
+
+def _cursor_digests(cursor: str | None) -> dict[str, str]:
+    try:
+        digests = json.loads(cursor or "{}")
+    except ValueError:
+        return {}
+    return digests if isinstance(digests, dict) else {}
 
 
 @dg.sensor(
@@ -61,17 +91,16 @@ def ingested_elsewhere(instance: dg.DagsterInstance) -> set[str]:
 def landing_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings) -> dg.SensorResult:
     known = set(context.instance.get_dynamic_partitions(landing_files.name))
     files = list_landing_files(settings.paths.landing)
-    run_requests, listed = [], set()
-    ingested = ingested_elsewhere(context.instance)
-    for path in files:
-        try:
-            stat = path.stat()
-        except OSError:  # gone (or a link gone dangling) since the listing: the next tick sees it
-            continue
-        listed.add(path.name)
-        run_key = landing_run_key(path.name, stat.st_size, stat.st_mtime_ns)
-        if run_key not in ingested:
-            run_requests.append(dg.RunRequest(run_key=run_key, partition_key=path.name))
+    lasts = last_ingests(context.instance)
+    # The cursor remembers each listed file's digest by stat key: a file is hashed when it changes.
+    cached = {**known_digests(lasts.values()), **_cursor_digests(context.cursor)}
+    versions, digests = versions_of(files, cached)
+    listed = {file.name for file in versions}
+    run_requests = [
+        dg.RunRequest(run_key=file.stat_key, partition_key=file.name, tags=landing_version_tags(file))
+        for file in versions
+        if not already_ingested(file, lasts.get(file.name))
+    ]
     new = [name for name in sorted(listed) if name not in known]
     context.log.info(
         f"{len(listed)} landing file(s) in {settings.paths.landing}; {len(new)} new: {', '.join(new) or 'none'}"
@@ -85,7 +114,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings) 
     skip = None
     if not run_requests:
         skip = (
-            f"{len(listed)} landing file(s) in {settings.paths.landing}, all already ingested as they are"
+            f"{len(listed)} landing file(s) in {settings.paths.landing}, all already ingested with the same content"
             if listed
             else f"no landing file in {settings.paths.landing}"
         )
@@ -93,6 +122,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings) 
         run_requests=run_requests,
         dynamic_partitions_requests=[landing_files.build_add_request(new)] if new else [],
         skip_reason=skip,
+        cursor=json.dumps(digests, sort_keys=True),
     )
 
 

@@ -76,12 +76,13 @@ def test_jobs_schedule_and_sensors_are_registered(defs):
     assert {
         "ingest_landing_file",
         "refresh_warehouse",
+        "refresh_and_retrain",
         "retrain_models",
         "retrain_purchase_model",
         "retrain_cart_abandonment_model",
     } <= {job.name for job in repo.get_all_jobs()}
     assert defs.resolve_job_def("ingest_landing_file").partitions_def == landing_files
-    assert [schedule.name for schedule in repo.schedule_defs] == ["daily_refresh"]
+    assert sorted(schedule.name for schedule in repo.schedule_defs) == ["daily_refresh", "weekly_retrain"]
     assert {sensor.name for sensor in repo.sensor_defs} == {"landing_sensor", "retrain_on_drift"}
 
 

@@ -1,9 +1,12 @@
 """jobs: what each job runs. Ingestion is bronze and silver alone, the refresh is everything after
-them, and a retraining rescores but leaves the drift reports to the daily refresh."""
+them but the trainings, and a retraining rescores but leaves the drift reports to the daily refresh."""
 
 from __future__ import annotations
 
 from ecom_assets.assets.ab_experiment import AB_SESSIONS_BY_ARM, AB_TEST_RESULTS, ASSIGNMENTS, SIMULATED_PURCHASES
+from ecom_assets.assets.drift_reports import CART_ABANDONMENT_DRIFT_REPORT, PURCHASE_DRIFT_REPORT
+from ecom_assets.assets.models import CART_ABANDONMENT_MODEL, PURCHASE_MODEL
+from ecom_assets.assets.predictions import CART_ABANDONMENT_SCORES, ECOMMERCE_PREDICTIONS, PREDICTED_PURCHASE
 from ecom_assets.definitions import build_definitions
 
 
@@ -27,3 +30,15 @@ def test_retraining_jobs_rescore_but_leave_the_drift_reports_to_the_daily_refres
     for name in ("retrain_models", "retrain_purchase_model", "retrain_cart_abandonment_model"):
         layers = _layers(defs.resolve_job_def(name))
         assert {"ml", "gold"} <= layers and "monitoring" not in layers, name
+
+
+def test_the_daily_refresh_scores_and_reports_drift_but_trains_nothing(paths):
+    defs = build_definitions(paths)
+    refresh = set(defs.resolve_job_def("refresh_warehouse").asset_layer.executable_asset_keys)
+    scoring = {ECOMMERCE_PREDICTIONS, CART_ABANDONMENT_SCORES, PREDICTED_PURCHASE}
+    reports = {PURCHASE_DRIFT_REPORT, CART_ABANDONMENT_DRIFT_REPORT}
+    assert scoring | reports <= refresh
+    assert {key for key in refresh if key.path[0] == "ml"} == set()
+    # The trainings, and nothing else, are what the first build of a home adds to the refresh.
+    full = set(defs.resolve_job_def("refresh_and_retrain").asset_layer.executable_asset_keys)
+    assert full - refresh == {PURCHASE_MODEL, CART_ABANDONMENT_MODEL}

@@ -7,7 +7,9 @@ import dagster as dg
 import pytest
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG, RUN_KEY_TAG, SENSOR_NAME_TAG
 
+from ecom_assets.assets.drift_reports import MONITORS
 from ecom_assets.definitions import build_definitions
+from ecom_assets.ml.tracking import production_version, tracking_uri
 from ecom_assets.one_shot import LAUNCHED_BY_TAG, execute_when_free, highlights, run_pipeline, warehouse_summary
 from ecom_assets.orphan_runs import PID_TAG
 from ecom_assets.resources import build_resources
@@ -111,9 +113,30 @@ def test_materializing_again_changes_no_counts(built, built_copy, instance):
     stays as built) with a fresh instance: no count changes."""
     before = warehouse_summary(built_copy)
     assert before == warehouse_summary(built.paths) and any(count for _, count in before)  # a faithful copy
+    uri = tracking_uri(built_copy)
+    versions = {m.task.registered_model: production_version(uri, m.task.registered_model) for m in MONITORS}
     outcome = run_pipeline(built_copy, instance, log=lambda _: None)
     assert outcome.ok, outcome
     assert warehouse_summary(built_copy) == before
+    # With production models, the refresh scores and reports drift but trains nothing.
+    assert {run.job_name for run in instance.get_runs()} == {"ingest_landing_file", "refresh_warehouse"}
+    assert {name: production_version(uri, name) for name in versions} == versions
+    for key in [["ml", "purchase_model"], ["ml", "cart_abandonment_model"]]:
+        assert instance.get_latest_materialization_event(dg.AssetKey(key)) is None, key
+    for monitor in MONITORS:
+        assert instance.get_latest_materialization_event(monitor.key) is not None, monitor.key
+
+
+def test_a_fresh_home_trains_before_it_scores_and_reports_drift(built):
+    """No production model yet: the one-shot's refresh trains both models, then scores and reports
+    drift against the versions it just promoted."""
+    assert sorted({run.job_name for run in built.instance.get_runs()}) == ["ingest_landing_file", "refresh_and_retrain"]
+    uri = tracking_uri(built.paths)
+    for monitor in MONITORS:
+        version = production_version(uri, monitor.task.registered_model)
+        assert version is not None, monitor.task.registered_model
+        report = built.instance.get_latest_materialization_event(monitor.key).asset_materialization
+        assert report.metadata["model"].value.endswith(f"(v{version})"), report.metadata["model"]
 
 
 def test_the_run_summary_names_the_verdict_the_models_and_the_files(built):
@@ -132,7 +155,7 @@ def test_a_headless_run_belongs_to_its_job_says_who_launched_it_and_is_not_inges
     land(paths, "rees46_quirks.csv")
     run_pipeline(paths, instance, log=lambda _: None)
     runs = instance.get_runs()
-    assert sorted(run.job_name for run in runs) == ["ingest_landing_file", "refresh_warehouse"]
+    assert sorted(run.job_name for run in runs) == ["ingest_landing_file", "refresh_and_retrain"]  # no model yet
     for run in runs:
         assert run.tags[LAUNCHED_BY_TAG] == "ecom-assets run"
         assert SENSOR_NAME_TAG not in run.tags and RUN_KEY_TAG not in run.tags

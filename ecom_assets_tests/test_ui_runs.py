@@ -48,7 +48,7 @@ def one_shot(paths, webserver):  # noqa: F811 (the imported fixture)
 
 
 def test_the_one_shots_runs_are_on_their_jobs_pages_and_the_timeline(one_shot):
-    (refresh,) = _job_runs(one_shot, "refresh_warehouse")
+    (refresh,) = _job_runs(one_shot, "refresh_and_retrain")
     (ingest,) = _job_runs(one_shot, "ingest_landing_file")
     for run in (refresh, ingest):
         tags = {tag["key"]: tag["value"] for tag in run["tags"]}
@@ -67,8 +67,8 @@ def test_the_job_page_in_a_browser_lists_the_one_shots_run(one_shot, browser):  
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    (refresh,) = _job_runs(one_shot, "refresh_warehouse")
-    browser.get(f"{one_shot}/locations/{LOCATION}/jobs/refresh_warehouse/runs")
+    (refresh,) = _job_runs(one_shot, "refresh_and_retrain")
+    browser.get(f"{one_shot}/locations/{LOCATION}/jobs/refresh_and_retrain/runs")
     short_id = refresh["runId"][:8]  # how the runs table shows a run id
     WebDriverWait(browser, 120, poll_frequency=0.5).until(
         lambda d: short_id in d.find_element(By.TAG_NAME, "body").text

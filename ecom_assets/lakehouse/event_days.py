@@ -72,6 +72,11 @@ def partition_range_tags(start: dt.date, end: dt.date) -> dict[str, str]:
     }
 
 
+def forget_built_days(con: duckdb.DuckDBPyConnection) -> None:
+    """Every session day with events becomes stale: a full refresh rebuilds them all."""
+    con.execute("DELETE FROM gold.session_days_built")
+
+
 def days_outside(con: duckdb.DuckDBPyConnection, first_day: dt.date, last_day: dt.date) -> int:
     """Silver events dated outside the partitioned span: no session day can hold them."""
     return con.execute(
