@@ -41,21 +41,20 @@ print(con.execute("SELECT count(*), max(COLUMNS(*)) FROM read_csv({pattern!r})")
 
 LANDING_TO_GOLD = """
 import dagster as dg
-from ecom_assets.assets.gold import DIM_USERS, FACT_USER_SESSIONS
+from ecom_assets.assets.gold import DIM_USERS
 from ecom_assets.definitions import build_definitions
 from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.ecom_home import EcomPaths
-from ecom_assets.one_shot import ingest_landing_files
+from ecom_assets.one_shot import build_stale_sessions, ingest_landing_files
 
 paths = EcomPaths.from_env().ensure()
 defs = build_definitions(paths)
 with dg.instance_for_test() as instance:
     for path, result in ingest_landing_files(defs, instance, list_landing_files(paths.landing)):
         assert result.success, path
-    gold = dg.materialize(
-        defs.assets, instance=instance, resources=defs.resources,
-        selection=[FACT_USER_SESSIONS, DIM_USERS],
-    )
+    for result in build_stale_sessions(defs, instance):  # the sessions of every day, one run per range
+        assert result.success
+    gold = dg.materialize(defs.assets, instance=instance, resources=defs.resources, selection=[DIM_USERS])
     assert gold.success
 """
 
@@ -90,8 +89,9 @@ def main() -> None:
         if not list(landing.glob("*.csv*")):
             wall, rss = measured(GENERATE.format(landing=str(landing), events=args.events), env)
             print(f"generate {args.events:,} events: {wall:7.1f} s, peak RSS {rss:.2f} GB")
-        for stale in (home / "warehouse.duckdb", home / "warehouse.duckdb.wal"):
+        for stale in (home / "lake.sqlite", home / "lake.sqlite-wal", home / "lake.sqlite-shm"):
             stale.unlink(missing_ok=True)
+        shutil.rmtree(home / "lake", ignore_errors=True)
         files = sorted(landing.glob("*.csv*"))
         size = sum(f.stat().st_size for f in files) / 1024**3
         print(f"{len(files)} landing file(s), {size:.2f} GB of CSV in {landing}")
