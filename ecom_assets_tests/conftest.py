@@ -146,3 +146,15 @@ def landed_cleanly(results: list[dg.ExecuteInProcessResult]) -> bool:
         if not e.passed and e.severity != dg.AssetCheckSeverity.WARN
     ]
     return bool(results) and all(r.success for r in results) and not failed_checks
+
+
+def sessionize(con, gap_minutes: int = 30) -> None:
+    """gold.fact_user_sessions for every day of silver, as the build_sessions runs would leave it."""
+    import datetime as dt
+
+    from ecom_assets.lakehouse import event_days
+
+    first, last = con.execute("SELECT min(event_time)::DATE, max(event_time)::DATE FROM silver.events").fetchone()
+    start, end = dt.datetime.combine(first, dt.time()), dt.datetime.combine(last + dt.timedelta(days=1), dt.time())
+    event_days.stage_sessions(con, start, end, gap_minutes)
+    event_days.publish_sessions(con, start, end, dt.datetime.now())

@@ -7,12 +7,11 @@ import datetime as dt
 
 import pandas as pd
 
-from ecom_assets.lakehouse import SQL as LAKEHOUSE_SQL
 from ecom_assets.lakehouse.warehouse import run_sql_file
 from ecom_assets.ml import SQL as ML_SQL
 from ecom_assets.ml.feature_specs import FeatureWindows
 from ecom_assets.resources import build_resources, open_warehouse
-from ecom_assets_tests.conftest import load_silver_events
+from ecom_assets_tests.conftest import load_silver_events, sessionize
 
 T0 = dt.datetime(2019, 10, 1)
 DAYS = 28  # Oct 1-28: cutoffs Oct 29 (score), 22 (test), 15 (validation), 8 (train)
@@ -56,7 +55,7 @@ def _build(paths, events: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
         load_silver_events(con, events)
         run_sql_file(con, ML_SQL / "gold_user_item_features.sql", WINDOWS.sql_params())
-        run_sql_file(con, LAKEHOUSE_SQL / "gold_fact_user_sessions.sql", {"session_gap_minutes": 30})
+        sessionize(con)
         run_sql_file(con, ML_SQL / "gold_cart_session_features.sql", {"horizon_days": WINDOWS.horizon_days})
         items = con.execute("SELECT * FROM gold.user_item_features ORDER BY cutoff, user_id, item_id").df()
         carts = con.execute("SELECT * FROM gold.cart_session_features ORDER BY session_id").df()

@@ -8,7 +8,6 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from ecom_assets.lakehouse import SQL as LAKEHOUSE_SQL
 from ecom_assets.lakehouse.warehouse import run_sql_file
 from ecom_assets.ml import SQL as ML_SQL
 from ecom_assets.ml.feature_specs import (
@@ -20,7 +19,7 @@ from ecom_assets.ml.feature_specs import (
     names,
 )
 from ecom_assets.resources import build_resources, open_warehouse
-from ecom_assets_tests.conftest import load_silver_events
+from ecom_assets_tests.conftest import load_silver_events, sessionize
 
 T0 = dt.datetime(2019, 10, 1)
 WINDOWS = FeatureWindows(horizon_days=7, lookback_days=28, min_history_days=7, max_cutoffs=8)
@@ -109,7 +108,7 @@ def _cart_features(paths, events) -> pd.DataFrame:
     resources = build_resources(paths)
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
         load_silver_events(con, events)
-        run_sql_file(con, LAKEHOUSE_SQL / "gold_fact_user_sessions.sql", {"session_gap_minutes": 30})
+        sessionize(con)
         run_sql_file(con, ML_SQL / "gold_cart_session_features.sql", {"horizon_days": 7})
         return (
             con.execute("SELECT * FROM gold.cart_session_features ORDER BY session_start").df().set_index("session_id")

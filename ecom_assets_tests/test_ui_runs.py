@@ -43,19 +43,20 @@ def one_shot(paths, webserver):  # noqa: F811 (the imported fixture)
     done = subprocess.run(
         [sys.executable, "-m", "ecom_assets.cli", "run"], capture_output=True, text=True, timeout=600, check=False
     )
-    assert "2 run(s)" in done.stdout, done.stdout + done.stderr
+    assert "3 run(s)" in done.stdout, done.stdout + done.stderr
     return webserver
 
 
 def test_the_one_shots_runs_are_on_their_jobs_pages_and_the_timeline(one_shot):
     (refresh,) = _job_runs(one_shot, "refresh_and_retrain")
     (ingest,) = _job_runs(one_shot, "ingest_landing_file")
-    for run in (refresh, ingest):
+    (sessions,) = _job_runs(one_shot, "build_sessions")
+    for run in (refresh, ingest, sessions):
         tags = {tag["key"]: tag["value"] for tag in run["tags"]}
         assert tags["ecom/launched_by"] == "ecom-assets run"
         assert "dagster/sensor_name" not in tags
     everything = _graphql(one_shot, ALL_RUNS)["runsOrError"]["results"]
-    assert {run["runId"] for run in everything} == {refresh["runId"], ingest["runId"]}
+    assert {run["runId"] for run in everything} == {refresh["runId"], ingest["runId"], sessions["runId"]}
     for run in everything:  # what the timeline groups runs by
         assert run["repositoryOrigin"] == {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
     sensor = _graphql(one_shot, SENSOR_RUNS % (REPOSITORY, LOCATION))["sensorOrError"]

@@ -15,7 +15,8 @@ SELECT
     sum(s.removes)                                                 AS removes,
     sum(s.purchases)                                               AS purchases,
     count(*) FILTER (WHERE s.purchases > 0)                        AS purchasing_sessions,
-    sum(s.revenue)                                                 AS lifetime_value,
+    -- in cents, exactly: a float sum would differ in its last digits with the order of the days
+    CAST(sum(CAST(s.revenue AS DECIMAL(18, 2))) AS DOUBLE)          AS lifetime_value,
     date_diff('day', max(s.session_start), any_value(d.latest_event_time)) AS days_since_last_session,
     any_value(s.experiment_group)                                  AS experiment_group
 FROM gold.fact_user_sessions AS s

@@ -43,7 +43,9 @@ sessions AS (
         count(*) FILTER (WHERE event_type = 'cart')                    AS carts,
         count(*) FILTER (WHERE event_type = 'remove_from_cart')        AS removes,
         count(*) FILTER (WHERE event_type = 'purchase')                AS purchases,
-        coalesce(sum(price) FILTER (WHERE event_type = 'purchase'), 0) AS revenue
+        -- in cents, exactly (a float sum depends on the order of the rows)
+        CAST(coalesce(sum(CAST(price AS DECIMAL(18, 2))) FILTER (WHERE event_type = 'purchase'), 0) AS DOUBLE)
+                                                                       AS revenue
     FROM numbered
     GROUP BY user_id, window_session
 )
