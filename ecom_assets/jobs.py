@@ -6,7 +6,9 @@ import dagster as dg
 from ecom_assets.assets.gold import FACT_USER_SESSIONS
 from ecom_assets.assets.models import CART_ABANDONMENT_MODEL, PURCHASE_MODEL
 from ecom_assets.assets.silver import SILVER_DUPLICATES, SILVER_EVENTS, SILVER_QUARANTINE
+from ecom_assets.lakehouse import lake
 from ecom_assets.partitions import event_days, landing_files
+from ecom_assets.resources import WAREHOUSE_POOL, WarehouseResource
 
 INGESTION = dg.AssetSelection.groups("bronze", "silver")
 
@@ -77,3 +79,26 @@ def _retrain_one(name: str, model: dg.AssetKey):
 
 retrain_purchase_model_job = _retrain_one("retrain_purchase_model", PURCHASE_MODEL)
 retrain_cart_abandonment_model_job = _retrain_one("retrain_cart_abandonment_model", CART_ABANDONMENT_MODEL)
+
+
+LAKE_SNAPSHOT_KEEP_HOURS = 24.0
+
+
+@dg.op(pool=WAREHOUSE_POOL)
+def expire_lake_snapshots(context: dg.OpExecutionContext, duckdb: WarehouseResource) -> None:
+    """Forget the lake's snapshots older than a day and delete the Parquet files only they used."""
+    data = lake.lake_data_path(duckdb.database_path)
+    before = lake.data_bytes(data)
+    with duckdb.get_connection() as con:
+        lake.expire_old_snapshots(con, LAKE_SNAPSHOT_KEEP_HOURS)
+    after = lake.data_bytes(data)
+    context.log.info(f"lake data: {before / 1e6:,.1f} MB -> {after / 1e6:,.1f} MB")
+    context.add_output_metadata({"lake_mb_before": round(before / 1e6, 1), "lake_mb_after": round(after / 1e6, 1)})
+
+
+@dg.job(
+    description="Forget lake snapshots older than a day and delete the files only they used (time travel "
+    "keeps a day; every rewrite of a table would otherwise stay on disk)."
+)
+def maintain_lake():
+    expire_lake_snapshots()

@@ -34,7 +34,8 @@ from dagster._core.workspace.load import location_origin_from_module_name
 from ecom_assets import run_summary
 from ecom_assets.definitions import build_definitions
 from ecom_assets.ecom_home import EcomPaths
-from ecom_assets.lakehouse import event_days
+from ecom_assets.jobs import LAKE_SNAPSHOT_KEEP_HOURS
+from ecom_assets.lakehouse import event_days, lake
 from ecom_assets.lakehouse.file_versions import LandingFileVersion, already_ingested, known_digests, versions_of
 from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK
@@ -333,6 +334,9 @@ def run_pipeline(
             job_name = "refresh_warehouse"
             log("rebuilding everything downstream of silver, scoring with the production models")
         _collect(execute_when_free(defs.resolve_job_def(job_name), instance, log), job_name, outcome)
+        # What the nightly_lake_maintenance schedule does under the daemon, for homes run from cron.
+        with defs.resources["duckdb"].get_connection() as con:
+            lake.expire_old_snapshots(con, LAKE_SNAPSHOT_KEEP_HOURS)
     return outcome
 
 

@@ -182,8 +182,12 @@ class WarehouseResource(DuckDBResource):
     )
 
     @property
-    def _catalog(self) -> Path:
+    def database_path(self) -> Path:
         return Path(self.database)
+
+    @property
+    def _catalog(self) -> Path:
+        return self.database_path
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         catalog = self._catalog

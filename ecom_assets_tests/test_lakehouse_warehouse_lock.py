@@ -125,3 +125,20 @@ def test_a_step_says_at_info_that_it_waits_and_fails_naming_the_holder(paths, in
     while error.cls_name != "WarehouseLocked" and error.cause is not None:
         error = error.cause
     assert error.cls_name == "WarehouseLocked" and f"being written by pid {writer.pid}" in error.message
+
+
+def test_expiring_snapshots_deletes_the_files_of_rewritten_tables_and_keeps_the_data(paths, instance):
+    from ecom_assets.definitions import build_definitions
+    from ecom_assets.lakehouse import lake
+
+    warehouse = build_resources(paths)["duckdb"]
+    data = lake.lake_data_path(warehouse.database_path)
+    with warehouse.get_connection() as con:
+        for rows in (100_000, 200_000, 300_000):  # each rewrite leaves the previous files behind
+            con.execute(f"CREATE OR REPLACE TABLE gold.t AS SELECT range AS x FROM range({rows})")
+        rewritten = lake.data_bytes(data)
+        lake.expire_old_snapshots(con, keep_hours=0)
+        assert lake.data_bytes(data) < rewritten / 2
+        assert con.execute("SELECT count(*) FROM gold.t").fetchone()[0] == 300_000
+    job = build_definitions(paths).resolve_job_def("maintain_lake")
+    assert job.execute_in_process(instance=instance).success

@@ -19,7 +19,7 @@ from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
     pool=WAREHOUSE_POOL,
 )
 def sample_ratio_mismatch_check(duckdb: DuckDBResource, settings: EcomSettings) -> dg.AssetCheckResult:
-    with open_warehouse(duckdb, settings) as con:
+    with open_warehouse(duckdb, settings, writer=False) as con:
         row = con.execute(
             "SELECT control_value, treatment_value FROM experiment.ab_test_results "
             "WHERE experiment = ? AND metric = 'users'",
@@ -54,7 +54,7 @@ def sample_ratio_mismatch_check(duckdb: DuckDBResource, settings: EcomSettings) 
     pool=WAREHOUSE_POOL,
 )
 def arms_match_sessions(duckdb: DuckDBResource, settings: EcomSettings) -> dg.AssetCheckResult:
-    with open_warehouse(duckdb, settings) as con:
+    with open_warehouse(duckdb, settings, writer=False) as con:
         mismatches = load_sql(SQL / "experiment_arm_mismatches.sql")
         count = scalar(con, f"SELECT count(*) FROM ({mismatches})")
         sample = markdown_preview(con, mismatches + " ORDER BY user_id") if count else "_none_"

@@ -49,7 +49,7 @@ def build_data_test(test: DataTest) -> dg.AssetChecksDefinition:
         pool=WAREHOUSE_POOL,
     )
     def _check(duckdb: DuckDBResource, settings: EcomSettings) -> dg.AssetCheckResult:
-        with open_warehouse(duckdb, settings) as con:
+        with open_warehouse(duckdb, settings, writer=False) as con:
             return data_test_result(test, con)
 
     return _check
@@ -74,7 +74,7 @@ def build_table_checks(table: str, tests: list[DataTest], extra: list[ExtraCheck
         context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, settings: EcomSettings
     ) -> Iterator[dg.AssetCheckResult]:
         selected = context.selected_asset_check_keys
-        with open_warehouse(duckdb, settings) as con:
+        with open_warehouse(duckdb, settings, writer=False) as con:
             for test in tests:
                 if dg.AssetCheckKey(asset, test.name) in selected:
                     yield data_test_result(test, con)

@@ -28,7 +28,7 @@ def _leakage_check(asset: dg.AssetKey, task: ModelTask) -> dg.AssetChecksDefinit
         f"(labelled rows, a sample of at most {LEAKAGE_SAMPLE_ROWS:,}).",
     )
     def _check(duckdb: DuckDBResource, settings: EcomSettings) -> dg.AssetCheckResult:
-        with open_warehouse(duckdb, settings) as con:
+        with open_warehouse(duckdb, settings, writer=False) as con:
             frame = con.execute(
                 f"SELECT * FROM (SELECT * FROM {task.feature_table} WHERE {task.label} IS NOT NULL) "
                 f"USING SAMPLE reservoir({LEAKAGE_SAMPLE_ROWS} ROWS) REPEATABLE (0)"

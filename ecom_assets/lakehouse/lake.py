@@ -90,5 +90,10 @@ def expire_old_snapshots(con: duckdb.DuckDBPyConnection, keep_hours: float = 24.
     con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)")
 
 
+def data_bytes(data_path: Path) -> int:
+    """The size of the lake's files on disk."""
+    return sum(f.stat().st_size for f in data_path.rglob("*") if f.is_file())
+
+
 def _literal(path: Path) -> str:
     return str(path).replace("'", "''")
