@@ -334,9 +334,9 @@ def run_pipeline(
             job_name = "refresh_warehouse"
             log("rebuilding everything downstream of silver, scoring with the production models")
         _collect(execute_when_free(defs.resolve_job_def(job_name), instance, log), job_name, outcome)
-        # What the nightly_lake_maintenance schedule does under the daemon, for homes run from cron.
-        with defs.resources["duckdb"].get_connection() as con:
-            lake.expire_old_snapshots(con, LAKE_SNAPSHOT_KEEP_HOURS)
+        if outcome.ok:  # what the nightly_lake_maintenance schedule does under the daemon, for cron homes
+            with defs.resources["duckdb"].get_connection() as con:
+                lake.expire_old_snapshots(con, LAKE_SNAPSHOT_KEEP_HOURS)
     return outcome
 
 

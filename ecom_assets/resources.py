@@ -189,19 +189,17 @@ class WarehouseResource(DuckDBResource):
     def _catalog(self) -> Path:
         return self.database_path
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
+    def _connect(self, create: bool = False) -> duckdb.DuckDBPyConnection:
         catalog = self._catalog
         config = {"custom_user_agent": "dagster", **self.connection_config}
-        return lake.connect(catalog, lake_data_path(catalog), config)
+        return lake.connect(catalog, lake_data_path(catalog), config, create=create)
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         catalog = self._catalog
         with warehouse_lock.held(lake_lock_file(catalog), timeout_seconds=self.lock_timeout_seconds, log=_say_waiting):
             fresh = not catalog.exists()
-            if fresh:
-                lake.create_catalog(catalog)
-            con = self._connect()
+            con = self._connect(create=True)
             try:
                 if fresh:
                     ensure_schema(con)  # a reader then finds every table, empty

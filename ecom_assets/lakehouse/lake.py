@@ -59,11 +59,16 @@ def create_catalog(catalog: Path) -> None:
         db.execute("PRAGMA journal_mode=WAL")
 
 
-def connect(catalog: Path, data_path: Path, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+def connect(
+    catalog: Path, data_path: Path, config: dict[str, Any], *, create: bool = False
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the lake attached as `lake` and in use: `silver.events`
-    is the lake's. Temporary tables and macros stay in the connection."""
+    is the lake's. Temporary tables and macros stay in the connection. `create`: a missing catalog is
+    created (once the connection's settings are known good: a bad setting leaves no empty lake)."""
     con = duckdb.connect(config=config)
     try:
+        if create and not catalog.exists():
+            create_catalog(catalog)
         for name in _EXTENSIONS:
             con.execute(f"LOAD '{extension_file(name)}'")
         data_path.mkdir(parents=True, exist_ok=True)
