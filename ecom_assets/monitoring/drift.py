@@ -14,8 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from evidently import Report
-from evidently.presets import DataDriftPreset
 
 from ecom_assets.publishing import replaced_atomically, write_atomically
 
@@ -108,6 +106,10 @@ def compute_drift(
         sample_rows=sample_rows,
         reference=reference_name,
     )
+    # Imported here: Evidently takes ~2 s to import, and the CLI, the app and a no-op run never need it.
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
     report = Report(
         [DataDriftPreset(columns=columns)],
         metadata={"model": model, "batch": batch, "reference": reference_name},
