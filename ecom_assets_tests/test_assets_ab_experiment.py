@@ -13,12 +13,13 @@ from ecom_assets.assets import ab_experiment as experiment_assets
 from ecom_assets.assets import gold
 from ecom_assets.assets.ab_experiment import AB_TEST_RESULTS
 from ecom_assets.checks import experiment_checks
+from ecom_assets.definitions import build_definitions
 from ecom_assets.experiment.ab_results import LEGACY_EXPERIMENT, RESULT_COLUMNS
 from ecom_assets.experiment.assignment import DEFAULT_EXPERIMENT_KEY, assign_group
 from ecom_assets.generator import GeneratorConfig, generate
-from ecom_assets.lakehouse.warehouse import ensure_schema
-from ecom_assets.resources import EcomSettings, build_resources
-from ecom_assets_tests.conftest import ingest, query
+from ecom_assets.one_shot import build_stale_sessions
+from ecom_assets.resources import EcomSettings, build_resources, open_warehouse
+from ecom_assets_tests.conftest import ingest, query, sessionize
 from ecom_assets_tests.simulated_users import conversion_row as _conversion
 from ecom_assets_tests.simulated_users import true_conversion_lift
 
@@ -121,15 +122,15 @@ def _load_silver(paths, user_ids) -> None:
         if k < 2 or i % 3 == 0
     ]
     frame = pd.DataFrame(rows)
-    with build_resources(paths)["duckdb"].get_connection() as con:
-        ensure_schema(con)
+    resources = build_resources(paths)
+    with open_warehouse(resources["duckdb"], resources["settings"]) as con:
         con.register("synthetic_events", frame)
         con.execute("INSERT INTO silver.events BY NAME SELECT * FROM synthetic_events")
         con.unregister("synthetic_events")
+        sessionize(con)  # the day-partitioned sessions, as build_sessions leaves them
 
 
 EXPERIMENT_GRAPH = [
-    gold.fact_user_sessions,
     gold.dim_users,
     experiment_assets.assignments,
     experiment_assets.simulated_purchases,
@@ -141,6 +142,9 @@ EXPERIMENT_GRAPH = [
 
 
 def _materialize(paths, instance):
+    """The experiment graph over the sessions of the days the ingested files changed."""
+    for run in build_stale_sessions(build_definitions(paths), instance, log=lambda _: None):
+        assert run.success
     return dg.materialize(EXPERIMENT_GRAPH, resources=build_resources(paths), instance=instance, raise_on_error=False)
 
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from ecom_assets.lakehouse.data_tests import DATA_TESTS, find_violations
+from ecom_assets.lakehouse.data_tests import ALL_FILES, DATA_TESTS, find_violations
 from ecom_assets.lakehouse.warehouse import ensure_schema
 from ecom_assets.resources import build_resources
 
@@ -21,6 +21,20 @@ def test_each_check_can_fail(paths, test):
         found = find_violations(con, test)
     assert found.count > 0
     assert found.sample_markdown != "_none_"
+    assert found.scope == (ALL_FILES if test.per_file else "")
+
+
+@pytest.mark.parametrize("test", [t for t in DATA_TESTS if t.per_file], ids=lambda t: f"{t.table}/{t.name}")
+def test_file_level_checks_look_at_one_file(paths, test):
+    """Given a landing file, a file-level test reads that file's rows only: the rows planted in a.csv
+    break a.csv's check, not b.csv's."""
+    with build_resources(paths)["duckdb"].get_connection() as con:
+        ensure_schema(con)
+        _plant_violation(con, test)
+        found = find_violations(con, test, source_file="a.csv")
+        elsewhere = find_violations(con, test, source_file="b.csv")
+    assert found.count > 0 and found.scope == "a.csv"
+    assert elsewhere.count == 0 and elsewhere.scope == "b.csv"
 
 
 def _plant_violation(con, test) -> None:
@@ -51,13 +65,14 @@ def _plant_violation(con, test) -> None:
         return
     # Two identical rows break uniqueness; nulls, negatives and odd values break the rest.
     bad = {
+        "source_file": "'a.csv'",  # the planted rows belong to one landing file
         "price": -1.0,
         "event_type": "'click'",
         "session_end": "TIMESTAMP '2019-01-01'",
         "session_start": "TIMESTAMP '2019-01-02'",
         "days_since_last_session": -1,
     }
-    columns = _check_columns(test)
+    columns = sorted({*_check_columns(test), *(["source_file"] if test.per_file else [])})
     select = ", ".join(f"{bad.get(c, 'NULL')} AS {c}" for c in columns)
     con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM range(2)")
 

@@ -3,8 +3,10 @@
 A check passes when its query returns no row; its metadata carries the count and a sample, so the
 UI shows what broke without opening a notebook. The checks of one table run in one step on one
 warehouse connection (each is still its own check in the UI and can run alone); every landing file
-is one ingest run, so this keeps a run's steps few. One check also looks at the landing folder:
-files whose rows are in the warehouse but which are gone from it.
+is one ingest run, so this keeps a run's steps few. In an ingest run (partition key = the landing
+file) the file-level tests look only at that file's rows, so a check costs what its file costs; run
+without a partition they cover all files (metadata `scope`). One check also looks at the landing
+folder: files whose rows are in the warehouse but which are gone from it.
 """
 
 from collections.abc import Callable, Iterator
@@ -21,9 +23,9 @@ BRONZE_EVENTS = dg.AssetKey(["bronze", "events"])
 
 
 def data_test_result(
-    test: DataTest, con: duckdb.DuckDBPyConnection, relation: str | None = None
+    test: DataTest, con: duckdb.DuckDBPyConnection, relation: str | None = None, source_file: str | None = None
 ) -> dg.AssetCheckResult:
-    found = find_violations(con, test, relation)
+    found = find_violations(con, test, relation, source_file)
     return dg.AssetCheckResult(
         asset_key=dg.AssetKey(test.table.split(".")),
         check_name=test.name,
@@ -36,6 +38,7 @@ def data_test_result(
             "offending_rows": found.count,
             "sample": dg.MetadataValue.md(found.sample_markdown),
             **({"verified": dg.MetadataValue.md(found.evidence_markdown)} if found.evidence_markdown else {}),
+            **({"scope": found.scope} if found.scope else {}),
         },
     )
 
@@ -74,10 +77,12 @@ def build_table_checks(table: str, tests: list[DataTest], extra: list[ExtraCheck
         context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, settings: EcomSettings
     ) -> Iterator[dg.AssetCheckResult]:
         selected = context.selected_asset_check_keys
+        # An ingest run's landing file (its partition key); a check run alone covers all files.
+        source_file = context.partition_key if context.has_partition_key else None
         with open_warehouse(duckdb, settings, writer=False) as con:
             for test in tests:
                 if dg.AssetCheckKey(asset, test.name) in selected:
-                    yield data_test_result(test, con)
+                    yield data_test_result(test, con, source_file=source_file)
             for spec, evaluate in extra:
                 if spec.key in selected:
                     yield evaluate(con, settings)

@@ -3,6 +3,13 @@
 The Dagster checks (`ecom_assets.checks`) run them on their asset (the asset key is the table's
 `layer.name`); tests call `find_violations` directly. They cover the seed project's dbt tests
 (not_null, accepted_values) plus key uniqueness, session ordering and the nothing-lost accounting.
+
+Checks cost what their partition costs. Bronze and silver are written one landing file per run, so
+their `per_file` tests look only at that file's rows (`source_file = $source_file`): a single-table test
+reads `(SELECT * FROM <table> WHERE source_file = $source_file)`, a test over several tables filters
+each of them with `$source_file IS NULL OR source_file = $source_file`. Without a file (a check run
+alone, `find_violations` in tests) they cover all files. The day-partitioned sessions' tests run on
+the rows their run publishes (`per_partition`).
 """
 
 from __future__ import annotations
@@ -27,17 +34,39 @@ class DataTest:
     evidence_sql: str = ""  # what the test verified, shown beside a pass as well as a failure
     # Run by its day-partitioned asset on the rows it is about to publish (`relation`), not on the table.
     per_partition: bool = False
+    # Checked on one landing file's rows in that file's ingest run (module docstring); all files without one.
+    per_file: bool = False
 
     def offending_rows_in(self, relation: str | None = None) -> str:
         return self.offending_rows_sql.replace(self.table, relation) if relation else self.offending_rows_sql
 
+    def offending_rows_of_file(self, source_file: str | None) -> str:
+        """The query over one landing file's rows (its `$source_file`), or over all files (None)."""
+        if not self.per_file or FILE_PARAMETER in self.offending_rows_sql or source_file is None:
+            return self.offending_rows_sql  # filters itself on $source_file, or covers everything
+        return self.offending_rows_in(f"(SELECT * FROM {self.table} WHERE source_file = {FILE_PARAMETER})")
 
-# The nothing-lost balance per landing file, balanced or not: the accounting check's evidence.
+
+FILE_PARAMETER = "$source_file"
+ALL_FILES = "all files"
+
+
+def file_parameters(sql: str, source_file: str | None) -> dict[str, str | None] | None:
+    """The `$source_file` a query uses (None: every file), or no parameters when it has none."""
+    return {"source_file": source_file} if FILE_PARAMETER in sql else None
+
+
+# The nothing-lost balance per landing file, balanced or not: the accounting check's evidence (of the
+# run's file in an ingest run, of every file without one).
 ACCOUNTING_PER_FILE_SQL = """
-WITH bronze AS (SELECT source_file, count(*) AS n FROM bronze.events GROUP BY ALL),
-     silver AS (SELECT source_file, count(*) AS n FROM silver.events GROUP BY ALL),
-     dups   AS (SELECT source_file, count(*) AS n FROM silver.events_duplicates GROUP BY ALL),
-     quar   AS (SELECT source_file, count(*) AS n FROM silver.events_quarantine GROUP BY ALL),
+WITH bronze AS (SELECT source_file, count(*) AS n FROM bronze.events
+                WHERE $source_file IS NULL OR source_file = $source_file GROUP BY ALL),
+     silver AS (SELECT source_file, count(*) AS n FROM silver.events
+                WHERE $source_file IS NULL OR source_file = $source_file GROUP BY ALL),
+     dups   AS (SELECT source_file, count(*) AS n FROM silver.events_duplicates
+                WHERE $source_file IS NULL OR source_file = $source_file GROUP BY ALL),
+     quar   AS (SELECT source_file, count(*) AS n FROM silver.events_quarantine
+                WHERE $source_file IS NULL OR source_file = $source_file GROUP BY ALL),
      files  AS (SELECT source_file FROM bronze UNION SELECT source_file FROM silver
                 UNION SELECT source_file FROM dups UNION SELECT source_file FROM quar)
 SELECT f.source_file AS file,
@@ -66,29 +95,35 @@ DATA_TESTS = [
         "bronze.events",
         "landing_files_accepted",
         "Every landing file was read whole (not empty, not header-only, a known format, not cut short, "
-        "not changed while read, still in the landing folder).",
+        "not changed while read, still in the landing folder). Over all files, in every run: it reads "
+        "bronze.landing_files, one row per file.",
         "SELECT source_file, status, message FROM bronze.landing_files WHERE status NOT IN ('accepted', 'retracted')",
         warn_only=True,
     ),
     DataTest(
         "bronze.events",
         "unique_source_line",
-        "Each (source_file, line_number) is landed once.",
+        "Each (source_file, line_number) is landed once (checked on the run's file: the key holds the "
+        "file, so unique within each file is unique overall).",
         unique("bronze.events", "source_file, line_number"),
+        per_file=True,
     ),
     DataTest(
         "silver.events",
         "accounting_balances",
-        "Nothing lost: for every landing file, bronze lines = events + duplicates + quarantined.",
+        "Nothing lost: for every landing file, bronze lines = events + duplicates + quarantined (checked "
+        "on the run's file: each file balances on its own).",
         load_sql(SQL / "accounting_unbalanced_files.sql"),
         blocking=True,
         evidence_sql=ACCOUNTING_PER_FILE_SQL,
+        per_file=True,
     ),
     DataTest(
         "silver.events",
         "silver_up_to_date",
         "Silver holds every file's latest bronze load (pending: a run stopped between bronze and silver; "
-        "materialize the file's silver partition).",
+        "materialize the file's silver partition). Over all files, in every run: it reads the one-row-per-file "
+        "bronze.landing_files and silver.routed_files.",
         load_sql(SQL / "silver_pending_files.sql"),
         warn_only=True,
     ),
@@ -98,6 +133,7 @@ DATA_TESTS = [
         "Keys and timestamps are never null.",
         not_null("silver.events", ["event_time", "event_type", "user_id", "item_id", "source_file", "line_number"]),
         blocking=True,
+        per_file=True,
     ),
     DataTest(
         "silver.events",
@@ -105,19 +141,23 @@ DATA_TESTS = [
         f"event_type is one of {', '.join(EVENT_TYPES)}.",
         f"SELECT * FROM silver.events WHERE event_type NOT IN {EVENT_TYPES}",
         blocking=True,
+        per_file=True,
     ),
     DataTest(
         "silver.events",
         "unique_source_line",
-        "Each landed line yields at most one event.",
+        "Each landed line yields at most one event (checked on the run's file: the key holds the file, so "
+        "unique within each file is unique overall).",
         unique("silver.events", "source_file, line_number"),
         blocking=True,
+        per_file=True,
     ),
     DataTest(
         "silver.events",
         "no_negative_prices",
         "Prices are never negative (those lines are quarantined).",
         "SELECT * FROM silver.events WHERE price < 0",
+        per_file=True,
     ),
     DataTest(
         "gold.fact_user_sessions",
@@ -173,14 +213,26 @@ class Violations:
     sample_markdown: str
     first_keys: list[str]
     evidence_markdown: str = ""  # the test's evidence_sql as a table (its first EVIDENCE_ROWS rows)
+    scope: str = ""  # per_file tests: the landing file whose rows were checked, or ALL_FILES
 
 
-def find_violations(con: duckdb.DuckDBPyConnection, test: DataTest, relation: str | None = None) -> Violations:
-    """The test's offending rows in its table, or in `relation` (rows about to replace a partition)."""
-    offending = test.offending_rows_in(relation)
-    count = scalar(con, f"SELECT count(*) FROM ({offending})")
-    evidence = markdown_preview(con, test.evidence_sql, limit=EVIDENCE_ROWS) if test.evidence_sql else ""
+def find_violations(
+    con: duckdb.DuckDBPyConnection, test: DataTest, relation: str | None = None, source_file: str | None = None
+) -> Violations:
+    """The test's offending rows in its table, or in `relation` (rows about to replace a partition), or,
+    for a `per_file` test, in the rows of landing file `source_file` (None: all files)."""
+    if relation or not test.per_file:
+        source_file = None  # only file-level tests narrow to one file
+    offending = test.offending_rows_in(relation) if relation else test.offending_rows_of_file(source_file)
+    params = file_parameters(offending, source_file)
+    scope = (source_file or ALL_FILES) if test.per_file and not relation else ""
+    count = scalar(con, f"SELECT count(*) FROM ({offending})", params)
+    evidence = (
+        markdown_preview(con, test.evidence_sql, file_parameters(test.evidence_sql, source_file), limit=EVIDENCE_ROWS)
+        if test.evidence_sql
+        else ""
+    )
     if not count:
-        return Violations(0, "_none_", [], evidence)
-    keys = [str(row[0]) for row in con.execute(f"{offending} LIMIT 5").fetchall()]
-    return Violations(count, markdown_preview(con, offending), keys, evidence)
+        return Violations(0, "_none_", [], evidence, scope)
+    keys = [str(row[0]) for row in con.execute(f"{offending} LIMIT 5", params).fetchall()]
+    return Violations(count, markdown_preview(con, offending, params), keys, evidence, scope)

@@ -1,10 +1,15 @@
 -- Landing files whose bronze lines are not all routed: bronze <> events + duplicates + quarantined.
 -- A file whose latest bronze load is not routed yet (silver_pending_files.sql) is pending, not
 -- unbalanced: its silver rows still come from its previous load.
-WITH bronze AS (SELECT source_file, count(*) AS n FROM bronze.events GROUP BY ALL),
-     silver AS (SELECT source_file, count(*) AS n FROM silver.events GROUP BY ALL),
-     dups   AS (SELECT source_file, count(*) AS n FROM silver.events_duplicates GROUP BY ALL),
-     quar   AS (SELECT source_file, count(*) AS n FROM silver.events_quarantine GROUP BY ALL),
+-- $source_file: the one file to check (its ingest run's), or NULL for every file.
+WITH bronze AS (SELECT source_file, count(*) AS n FROM bronze.events
+                WHERE $source_file IS NULL OR source_file = $source_file GROUP BY ALL),
+     silver AS (SELECT source_file, count(*) AS n FROM silver.events
+                WHERE $source_file IS NULL OR source_file = $source_file GROUP BY ALL),
+     dups   AS (SELECT source_file, count(*) AS n FROM silver.events_duplicates
+                WHERE $source_file IS NULL OR source_file = $source_file GROUP BY ALL),
+     quar   AS (SELECT source_file, count(*) AS n FROM silver.events_quarantine
+                WHERE $source_file IS NULL OR source_file = $source_file GROUP BY ALL),
      files  AS (SELECT source_file FROM bronze UNION SELECT source_file FROM silver
                 UNION SELECT source_file FROM dups UNION SELECT source_file FROM quar),
      pending AS (SELECT l.source_file FROM bronze.landing_files AS l
