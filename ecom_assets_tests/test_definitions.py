@@ -16,7 +16,7 @@ from ecom_assets.definitions import build_definitions, load_definitions
 from ecom_assets.lakehouse.data_tests import DATA_TESTS
 from ecom_assets.ml.model_data_tests import ML_DATA_TESTS
 from ecom_assets.one_shot import init_dagster_home
-from ecom_assets.partitions import landing_files
+from ecom_assets.partitions import event_days, landing_files
 from ecom_assets_tests.servers import free_port, serving
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +75,8 @@ def test_jobs_schedule_and_sensors_are_registered(defs):
     repo = defs.get_repository_def()
     assert {
         "ingest_landing_file",
+        "build_sessions",
+        "maintain_lake",
         "refresh_warehouse",
         "refresh_and_retrain",
         "retrain_models",
@@ -82,8 +84,13 @@ def test_jobs_schedule_and_sensors_are_registered(defs):
         "retrain_cart_abandonment_model",
     } <= {job.name for job in repo.get_all_jobs()}
     assert defs.resolve_job_def("ingest_landing_file").partitions_def == landing_files
-    assert sorted(schedule.name for schedule in repo.schedule_defs) == ["daily_refresh", "weekly_retrain"]
-    assert {sensor.name for sensor in repo.sensor_defs} == {"landing_sensor", "retrain_on_drift"}
+    assert defs.resolve_job_def("build_sessions").partitions_def == event_days
+    assert sorted(schedule.name for schedule in repo.schedule_defs) == [
+        "daily_refresh",
+        "nightly_lake_maintenance",
+        "weekly_retrain",
+    ]
+    assert {sensor.name for sensor in repo.sensor_defs} == {"landing_sensor", "sessions_sensor", "retrain_on_drift"}
 
 
 @pytest.fixture

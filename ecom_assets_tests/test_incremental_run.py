@@ -70,6 +70,10 @@ class _QuickRefresh:
     def __init__(self, paths) -> None:
         self.defs = build_definitions(paths)
 
+    @property
+    def resources(self) -> dict:
+        return self.defs.resources
+
     def resolve_job_def(self, name: str) -> dg.JobDefinition:
         if name == "ingest_landing_file":
             return self.defs.resolve_job_def(name)

@@ -136,8 +136,9 @@ def test_cart_features_stop_at_the_first_purchase(paths):
     ]
     no_cart = [_event(later + dt.timedelta(days=1), "view", 8, 5)]
     frame = _cart_features(paths, bought + abandoned + no_cart)
-    assert list(frame.index) == ["7-1", "7-2"]  # the session without a cart is not a row
-    first, second = frame.loc["7-1"], frame.loc["7-2"]
+    # session ids: user and start; the session without a cart is not a row
+    assert list(frame.index) == ["7-20191003T180000", "7-20191005T180000"]
+    first, second = frame.loc["7-20191003T180000"], frame.loc["7-20191005T180000"]
     assert (first.total_views, first.total_carts, first.total_removes, first.distinct_items) == (1, 1, 0, 1)
     assert first.session_duration_minutes == pytest.approx(1.0)
     assert first.abandoned_cart == 0 and first.previous_purchases == 0 and first.is_returning_user == 0

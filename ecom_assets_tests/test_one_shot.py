@@ -130,7 +130,8 @@ def test_materializing_again_changes_no_counts(built, built_copy, instance):
 def test_a_fresh_home_trains_before_it_scores_and_reports_drift(built):
     """No production model yet: the one-shot's refresh trains both models, then scores and reports
     drift against the versions it just promoted."""
-    assert sorted({run.job_name for run in built.instance.get_runs()}) == ["ingest_landing_file", "refresh_and_retrain"]
+    jobs = sorted({run.job_name for run in built.instance.get_runs()})
+    assert jobs == ["build_sessions", "ingest_landing_file", "refresh_and_retrain"]
     uri = tracking_uri(built.paths)
     for monitor in MONITORS:
         version = production_version(uri, monitor.task.registered_model)
@@ -155,7 +156,8 @@ def test_a_headless_run_belongs_to_its_job_says_who_launched_it_and_is_not_inges
     land(paths, "rees46_quirks.csv")
     run_pipeline(paths, instance, log=lambda _: None)
     runs = instance.get_runs()
-    assert sorted(run.job_name for run in runs) == ["ingest_landing_file", "refresh_and_retrain"]  # no model yet
+    # ingest, the file's days sessionized, then (no model yet) the refresh that trains
+    assert sorted(run.job_name for run in runs) == ["build_sessions", "ingest_landing_file", "refresh_and_retrain"]
     for run in runs:
         assert run.tags[LAUNCHED_BY_TAG] == "ecom-assets run"
         assert SENSOR_NAME_TAG not in run.tags and RUN_KEY_TAG not in run.tags
