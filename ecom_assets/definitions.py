@@ -32,11 +32,7 @@ from ecom_assets.jobs import (
     retrain_purchase_model_job,
 )
 from ecom_assets.resources import build_ml_resources, build_resources
-from ecom_assets.schedules import (
-    build_daily_refresh_schedule,
-    build_lake_maintenance_schedule,
-    build_weekly_retrain_schedule,
-)
+from ecom_assets.schedules import build_schedules
 from ecom_assets.sensors import landing_sensor, retrain_on_drift_sensor, sessions_sensor
 
 ASSET_MODULES = [bronze, silver, gold, ab_experiment, model_inputs, models, predictions, insight_tables, drift_reports]
@@ -57,7 +53,7 @@ def build_definitions(paths: EcomPaths | None = None) -> dg.Definitions:
             retrain_purchase_model_job,
             retrain_cart_abandonment_model_job,
         ],
-        schedules=[build_daily_refresh_schedule(), build_weekly_retrain_schedule(), build_lake_maintenance_schedule()],
+        schedules=build_schedules(),
         sensors=[landing_sensor, sessions_sensor, retrain_on_drift_sensor],
         resources={**build_resources(paths), **build_ml_resources()},
     )

@@ -1,4 +1,8 @@
-"""The daily refresh of the graph and the weekly retraining; times and timezone come from the environment."""
+"""The schedules: the daily refresh, the weekly retraining and the nightly lake maintenance.
+
+Their times and timezone come from the environment when the definitions are built (`build_schedules`):
+a schedule's cron cannot be a `dg.EnvVar`.
+"""
 
 import dagster as dg
 
@@ -10,41 +14,41 @@ MAINTENANCE_CRON = "15 3 * * *"  # ECOM_MAINTENANCE_CRON: at night
 RETRAIN_CRON = "30 17 * * 0"  # ECOM_RETRAIN_CRON: Sundays, after that day's refresh
 
 
-def build_daily_refresh_schedule() -> dg.ScheduleDefinition:
-    """Called when the definitions are built: a schedule's cron cannot be a `dg.EnvVar`."""
-    cron, timezone = env_str("ECOM_DAILY_CRON", DAILY_CRON), env_str("ECOM_TIMEZONE", TIMEZONE)
+def _schedule(name: str, job, cron_variable: str, default_cron: str, what: str) -> dg.ScheduleDefinition:
+    cron, timezone = env_str(cron_variable, default_cron), env_str("ECOM_TIMEZONE", TIMEZONE)
     return dg.ScheduleDefinition(
-        name="daily_refresh",
-        job=refresh_warehouse_job,
+        name=name,
+        job=job,
         cron_schedule=cron,
         execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Rebuilds gold and everything after it every day (`{cron}`, {timezone}): scores with the "
-        "production models and reports drift; no retraining (weekly_retrain does that).",
+        description=what.format(when=f"`{cron}`, {timezone}"),
     )
 
 
-def build_weekly_retrain_schedule() -> dg.ScheduleDefinition:
-    """Like the daily refresh: the cron is read when the definitions are built."""
-    cron, timezone = env_str("ECOM_RETRAIN_CRON", RETRAIN_CRON), env_str("ECOM_TIMEZONE", TIMEZONE)
-    return dg.ScheduleDefinition(
-        name="weekly_retrain",
-        job=retrain_models_job,
-        cron_schedule=cron,
-        execution_timezone=timezone,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Retrains both models on the current features (`{cron}`, {timezone}), promotes a challenger "
-        "that beats production, rescores and republishes; the next daily refresh reports drift against it.",
-    )
-
-
-def build_lake_maintenance_schedule() -> dg.ScheduleDefinition:
-    cron, timezone = env_str("ECOM_MAINTENANCE_CRON", MAINTENANCE_CRON), env_str("ECOM_TIMEZONE", TIMEZONE)
-    return dg.ScheduleDefinition(
-        name="nightly_lake_maintenance",
-        job=maintain_lake,
-        cron_schedule=cron,
-        execution_timezone=timezone,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Expires lake snapshots older than a day and deletes their files (`{cron}`, {timezone}).",
-    )
+def build_schedules() -> list[dg.ScheduleDefinition]:
+    return [
+        _schedule(
+            "daily_refresh",
+            refresh_warehouse_job,
+            "ECOM_DAILY_CRON",
+            DAILY_CRON,
+            "Rebuilds gold and everything after it every day ({when}): scores with the production models and "
+            "reports drift; no retraining (weekly_retrain does that).",
+        ),
+        _schedule(
+            "weekly_retrain",
+            retrain_models_job,
+            "ECOM_RETRAIN_CRON",
+            RETRAIN_CRON,
+            "Retrains both models on the current features ({when}), promotes a challenger that beats "
+            "production, rescores and republishes; the next daily refresh reports drift against it.",
+        ),
+        _schedule(
+            "nightly_lake_maintenance",
+            maintain_lake,
+            "ECOM_MAINTENANCE_CRON",
+            MAINTENANCE_CRON,
+            "Expires lake snapshots older than a day and deletes their files ({when}).",
+        ),
+    ]
