@@ -43,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
     # Dagster handles both, then puts this handler back for both.
     previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return _run_and_report(EcomPaths.from_env(), full_refresh=args.full_refresh)
+        return _run_and_report(EcomPaths.from_env(), full_refresh=args.full_refresh, retrain=args.retrain)
     except KeyboardInterrupt as exc:
         print(
             f"\ninterrupted{f' ({exc})' if str(exc) else ''}: stopped. A run cut short is marked failed; "
@@ -56,11 +56,11 @@ def _run(args: argparse.Namespace) -> int:
             signal.signal(signum, handler)
 
 
-def _run_and_report(paths: EcomPaths, full_refresh: bool = False) -> int:
+def _run_and_report(paths: EcomPaths, full_refresh: bool = False, retrain: bool = False) -> int:
     from ecom_assets.one_shot import highlights, run_pipeline, warehouse_summary
 
     try:
-        outcome = run_pipeline(paths, full_refresh=full_refresh)
+        outcome = run_pipeline(paths, full_refresh=full_refresh, retrain=retrain)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--full-refresh", action="store_true", help="ingest every landing file again and rebuild, even if unchanged"
+    )
+    run.add_argument(
+        "--retrain", action="store_true", help="also retrain both models (promoted only if they beat production)"
     )
     run.set_defaults(func=_run)
 

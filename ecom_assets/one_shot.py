@@ -309,7 +309,8 @@ def run_pipeline(
         selected = select_landing_files(instance, files, full_refresh, log)
         for path, result in ingest_landing_files(defs, instance, selected, log=log):
             _collect(result, path.name, outcome)
-        if not (selected or full_refresh or retrain or refresh_pending(instance)):
+        stale = stale_session_ranges(defs.resources["duckdb"])  # a sessions run that failed or was cut short
+        if not (selected or full_refresh or retrain or stale or refresh_pending(instance)):
             log("nothing new since the last run: every landing file is ingested and the warehouse refreshed")
             outcome.nothing_new = True
             return outcome

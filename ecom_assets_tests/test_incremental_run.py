@@ -10,11 +10,10 @@ import os
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.tags import PARTITION_NAME_TAG, RUN_KEY_TAG
 
 from ecom_assets import one_shot
 from ecom_assets.definitions import build_definitions
-from ecom_assets.lakehouse import file_versions
+from ecom_assets.lakehouse import event_days, file_versions
 from ecom_assets.lakehouse.file_versions import (
     LandingFileVersion,
     LastIngest,
@@ -27,7 +26,7 @@ from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.one_shot import ingest_landing_files, refresh_pending, run_pipeline, select_landing_files
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import build_resources
-from ecom_assets.sensors import LANDING_FILE_VERSION_TAG, landing_sensor
+from ecom_assets.sensors import LANDING_FILE_VERSION_TAG, PARTITION_NAME_TAG, RUN_KEY_TAG, landing_sensor
 from ecom_assets_tests.conftest import land
 
 FILES = ["rees46_quirks.csv", "retailrocket_quirks.csv"]
@@ -75,7 +74,7 @@ class _QuickRefresh:
         return self.defs.resources
 
     def resolve_job_def(self, name: str) -> dg.JobDefinition:
-        if name == "ingest_landing_file":
+        if name in ("ingest_landing_file", "build_sessions"):
             return self.defs.resolve_job_def(name)
         return dg.GraphDefinition(name=name, node_defs=[dg.op(name=f"{name}_op")(lambda: None)]).to_job()
 
@@ -228,3 +227,18 @@ def test_runs_from_before_content_versions_count_while_the_file_is_untouched(pat
     assert _tick(paths, instance).run_requests == []
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
     assert [f.name for f in select_landing_files(instance, [path], log=lambda _: None)] == [path.name]
+
+
+def test_session_days_left_stale_are_built_even_when_no_file_is_new(paths, instance, monkeypatch):
+    """A sessions run that failed or was cut short leaves its days stale: the next run builds them."""
+    monkeypatch.setattr(one_shot, "build_definitions", _QuickRefresh)
+    land(paths, *FILES)
+    first, _, _ = _pipeline(paths, instance)
+    assert "build_sessions" in {job for job, _ in first}
+    assert _pipeline(paths, instance)[2].nothing_new
+    with build_resources(paths)["duckdb"].get_connection() as con:
+        event_days.forget_built_days(con)  # as if the sessions run had died before publishing
+    runs, _, outcome = _pipeline(paths, instance)
+    assert not outcome.nothing_new and [job for job, _ in runs if job == "ingest_landing_file"] == []
+    assert "build_sessions" in {job for job, _ in runs} and _refreshes(runs) == 1, runs
+    assert _pipeline(paths, instance)[2].nothing_new
