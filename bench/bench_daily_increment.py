@@ -26,6 +26,7 @@ sessions) and copied into both landing folders. Every run is a fresh process
   files    ingest runs in the cycle (the landing files run_pipeline selected)
   ingest   all of them
   new file the ingest run of the new day file alone
+  sessions the build_sessions runs of the days the files changed (and the day on either side)
   refresh  the refresh run (everything downstream of silver; its job is printed: refresh_warehouse,
            or refresh_and_retrain when the home has no production model yet)
   total    run_pipeline, start to end; `process` adds interpreter start and imports
@@ -85,6 +86,7 @@ print(json.dumps({
 
 INGESTING = re.compile(r"\[\d+/\d+\] ingesting (?P<name>.+)$")
 REBUILDING = "rebuilding everything downstream of silver"  # a prefix: the message goes on
+SESSIONIZING = "sessionizing "  # a prefix: one message per range of stale days
 
 
 @dataclass
@@ -97,6 +99,7 @@ class Cycle:
     setup: float | None = None
     ingest: float | None = None
     new_file: float | None = None
+    sessions: float | None = None
     refresh: float | None = None
     files: int = 0
     refresh_job: str | None = None  # None: no refresh ran
@@ -137,10 +140,13 @@ def run_cycle(home: Path, new_file: str | None = None) -> Cycle:
     cycle.files = len(ingests)
     if ingests or rebuild is not None or not report["runs"]:  # else run_pipeline's log lines changed: totals only
         first = ingests[0][0] if ingests else None
-        cycle.setup = (first or rebuild or report["end"]) - report["start"]
-        cycle.ingest = (rebuild or report["end"]) - first if first else 0.0
+        sessions = next((t for t, message in report["marks"] if message.startswith(SESSIONIZING)), None)
+        after_ingests = sessions or rebuild or report["end"]
+        cycle.setup = (first or after_ingests) - report["start"]
+        cycle.ingest = after_ingests - first if first else 0.0
+        cycle.sessions = (rebuild or report["end"]) - sessions if sessions is not None else 0.0
         cycle.refresh = report["end"] - rebuild if rebuild is not None else 0.0
-        ends = [t for t, _ in ingests[1:]] + [rebuild or report["end"]]
+        ends = [t for t, _ in ingests[1:]] + [after_ingests]
         cycle.new_file = next((end - t for (t, name), end in zip(ingests, ends) if name == new_file), None)
     return cycle
 
@@ -211,13 +217,15 @@ def main() -> None:
 
 def report(cycles: dict[tuple[str, str], Cycle], args: argparse.Namespace, new_file: str) -> None:
     print(
-        f"\n{'warehouse':<9} {'run':<9} {'files':>5} {'setup':>6} {'ingest':>7} {'new file':>8} {'refresh':>8} "
+        f"\n{'warehouse':<9} {'run':<9} {'files':>5} {'setup':>6} {'ingest':>7} {'new file':>8} {'sessions':>8} "
+        f"{'refresh':>8} "
         f"{'total':>7} {'process':>8} {'peak RSS GB':>11}  refresh job"
     )
     for (label, run), c in cycles.items():
         print(
             f"{label:<9} {run:<9} {c.files:>5} {fmt(c.setup):>6} {fmt(c.ingest):>7} {fmt(c.new_file):>8} "
-            f"{fmt(c.refresh):>8} {fmt(c.total):>7} {fmt(c.process):>8} {c.peak_rss_gb:11.2f}  {c.refresh_job or '-'}"
+            f"{fmt(c.sessions):>8} {fmt(c.refresh):>8} {fmt(c.total):>7} {fmt(c.process):>8} "
+            f"{c.peak_rss_gb:11.2f}  {c.refresh_job or '-'}"
         )
     print("(seconds; 'new file' is the ingest run of", new_file, "alone, 'total' is run_pipeline start to end)")
     big, small = cycles["big", "increment"], cycles["1-day", "increment"]
@@ -226,7 +234,7 @@ def report(cycles: dict[tuple[str, str], Cycle], args: argparse.Namespace, new_f
         f"\nincrement into big / into 1-day warehouse: {ratio:.1f}x total "
         f"(target <= 3x: {'met' if ratio <= 3 else 'NOT met'})"
     )
-    for name in ("new_file", "refresh"):
+    for name in ("new_file", "sessions", "refresh"):
         a, b = getattr(big, name), getattr(small, name)
         if a is not None and b:
             print(f"  {name.replace('_', ' ')}: {a / b:.1f}x ({a:.1f} s / {b:.1f} s)")
