@@ -6,6 +6,10 @@
 -- before is the test set, the one before that validation, older ones train.
 -- The data's first and last day are those of its busy days (`busy_span`, warehouse_macros.sql),
 -- so a stray event dated years away cannot move the cutoffs.
+-- The joins at the end run in the order written: DuckDB 1.5's join-order optimizer, from poor
+-- estimates, joined items to users on the cutoff alone (every item with every user) and spilled tens
+-- of GB at 20M events (docs/benchmarks.md). Reset below; a failed step's connection is closed anyway.
+SET disabled_optimizers = 'join_order';
 CREATE OR REPLACE TABLE gold.user_item_features AS
 WITH daily AS (
     SELECT date_trunc('day', event_time) AS day, count(*) AS n
@@ -29,39 +33,60 @@ history AS (
       ON e.event_time < c.cutoff
      AND e.event_time >= c.cutoff - to_days(CAST($lookback_days AS INTEGER))
 ),
-pairs AS (
-    SELECT cutoff, any_value(cutoffs_back) AS cutoffs_back, user_id, item_id,
+-- Counts of distinct sessions, users and items come from grouping first (a GROUP BY spills to disk;
+-- DuckDB 1.5's count(DISTINCT) over millions of groups does not, and ran out of memory at 20M events).
+pair_sessions AS (
+    SELECT cutoff, user_id, item_id, session_id, any_value(cutoffs_back) AS cutoffs_back,
            count(*) FILTER (WHERE event_type = 'view')             AS views,
            count(*) FILTER (WHERE event_type = 'cart')             AS carts,
            count(*) FILTER (WHERE event_type = 'remove_from_cart') AS removes,
            count(*) FILTER (WHERE event_type = 'purchase')         AS purchases,
-           count(DISTINCT session_id)                              AS sessions_with_item,
-           date_diff('second', max(event_time), cutoff) / 86400.0  AS days_since_last_interaction,
-           date_diff('second', min(event_time), cutoff) / 86400.0  AS days_since_first_interaction,
-           arg_max(price, event_time)                              AS price
+           max(event_time)                                         AS last_time,
+           min(event_time)                                         AS first_time,
+           arg_max(price, event_time)                              AS last_price
     FROM history
+    GROUP BY cutoff, user_id, item_id, session_id
+),
+pairs AS (
+    SELECT cutoff, any_value(cutoffs_back) AS cutoffs_back, user_id, item_id,
+           sum(views)::BIGINT                                      AS views,
+           sum(carts)::BIGINT                                      AS carts,
+           sum(removes)::BIGINT                                    AS removes,
+           sum(purchases)::BIGINT                                  AS purchases,
+           count(session_id)                                       AS sessions_with_item,
+           date_diff('second', max(last_time), cutoff) / 86400.0   AS days_since_last_interaction,
+           date_diff('second', min(first_time), cutoff) / 86400.0  AS days_since_first_interaction,
+           arg_max(last_price, last_time)                          AS price
+    FROM pair_sessions
     GROUP BY cutoff, user_id, item_id
 ),
 items AS (
     SELECT cutoff, item_id,
-           count(*) FILTER (WHERE event_type = 'view')     AS item_views,
-           count(*) FILTER (WHERE event_type = 'cart')     AS item_carts,
-           count(*) FILTER (WHERE event_type = 'purchase') AS item_purchases,
-           count(DISTINCT user_id)                         AS item_visitors
-    FROM history
+           sum(views)::BIGINT     AS item_views,
+           sum(carts)::BIGINT     AS item_carts,
+           sum(purchases)::BIGINT AS item_purchases,
+           count(*)               AS item_visitors
+    FROM pairs
     GROUP BY cutoff, item_id
 ),
-users AS (
-    SELECT cutoff, user_id,
-           7.0 * count(DISTINCT session_id) / any_value(history_days) AS user_sessions_per_week,
-           count(*)                                        AS user_events,
-           count(DISTINCT session_id)                      AS user_sessions,
-           count(DISTINCT item_id)                         AS user_distinct_items,
-           count(*) FILTER (WHERE event_type = 'cart')     AS user_carts,
-           count(*) FILTER (WHERE event_type = 'purchase') AS user_purchases,
-           date_diff('second', max(event_time), cutoff) / 86400.0 AS user_days_since_last_event
-    FROM history
+user_sessions AS (
+    SELECT cutoff, user_id, count(session_id) AS sessions
+    FROM (SELECT DISTINCT cutoff, user_id, session_id FROM pair_sessions)
     GROUP BY cutoff, user_id
+),
+users AS (
+    SELECT p.cutoff, p.user_id,
+           7.0 * any_value(s.sessions) / any_value(c.history_days)        AS user_sessions_per_week,
+           sum(p.views + p.carts + p.removes + p.purchases)::BIGINT       AS user_events,
+           any_value(s.sessions)                                          AS user_sessions,
+           count(*)                                                       AS user_distinct_items,
+           sum(p.carts)::BIGINT                                           AS user_carts,
+           sum(p.purchases)::BIGINT                                       AS user_purchases,
+           min(p.days_since_last_interaction)                             AS user_days_since_last_event
+    FROM pairs AS p
+    JOIN user_sessions AS s USING (cutoff, user_id)
+    JOIN cutoffs AS c USING (cutoff)
+    GROUP BY p.cutoff, p.user_id
 ),
 labels AS (
     SELECT DISTINCT c.cutoff, e.user_id, e.item_id
@@ -109,3 +134,4 @@ JOIN items AS i USING (cutoff, item_id)
 JOIN users AS u USING (cutoff, user_id)
 LEFT JOIN labels AS l USING (cutoff, user_id, item_id)
 ORDER BY p.cutoff, p.user_id, p.item_id;
+RESET disabled_optimizers;
