@@ -6,11 +6,13 @@
 -- before is the test set, the one before that validation, older ones train.
 -- The data's first and last day are those of its busy days (`busy_span`, warehouse_macros.sql),
 -- so a stray event dated years away cannot move the cutoffs.
--- The joins at the end run in the order written: DuckDB 1.5's join-order optimizer, from poor
--- estimates, joined items to users on the cutoff alone (every item with every user) and spilled tens
--- of GB at 20M events (docs/benchmarks.md). Reset below; a failed step's connection is closed anyway.
+-- Built in steps, each into a temporary table: DuckDB 1.5 holds CTEs that are read more than once in
+-- memory without spilling, and its join-order optimizer, from poor estimates, joined items to users on
+-- the cutoff alone (every item with every user); at 20M events either ran out of memory or disk
+-- (docs/benchmarks.md). The final joins run in the order written.
 SET disabled_optimizers = 'join_order';
-CREATE OR REPLACE TABLE gold.user_item_features AS
+
+CREATE OR REPLACE TEMP TABLE uif_cutoffs AS
 WITH daily AS (
     SELECT date_trunc('day', event_time) AS day, count(*) AS n
     FROM silver.events
@@ -25,18 +27,20 @@ cutoffs AS (
     FROM bounds AS b, range(0, $max_cutoffs + 1) AS t(k)
     WHERE k = 0
        OR b.data_end - to_days(CAST(k * $horizon_days AS INTEGER)) >= b.data_start + to_days(CAST($min_history_days AS INTEGER))
-),
-history AS (
+)
+SELECT * FROM cutoffs;
+
+-- Counts of distinct sessions, users and items come from grouping first (a GROUP BY spills to disk;
+-- DuckDB 1.5's count(DISTINCT) over millions of groups does not).
+CREATE OR REPLACE TEMP TABLE uif_pair_sessions AS
+WITH history AS (
     SELECT c.cutoff, c.cutoffs_back, c.history_days, e.user_id, e.item_id, e.event_time, e.event_type, e.price, e.session_id
-    FROM cutoffs AS c
+    FROM uif_cutoffs AS c
     JOIN silver.events AS e
       ON e.event_time < c.cutoff
      AND e.event_time >= c.cutoff - to_days(CAST($lookback_days AS INTEGER))
-),
--- Counts of distinct sessions, users and items come from grouping first (a GROUP BY spills to disk;
--- DuckDB 1.5's count(DISTINCT) over millions of groups does not, and ran out of memory at 20M events).
-pair_sessions AS (
-    SELECT cutoff, user_id, item_id, session_id, any_value(cutoffs_back) AS cutoffs_back,
+)
+SELECT cutoff, user_id, item_id, session_id, any_value(cutoffs_back) AS cutoffs_back,
            count(*) FILTER (WHERE event_type = 'view')             AS views,
            count(*) FILTER (WHERE event_type = 'cart')             AS carts,
            count(*) FILTER (WHERE event_type = 'remove_from_cart') AS removes,
@@ -45,10 +49,10 @@ pair_sessions AS (
            min(event_time)                                         AS first_time,
            arg_max(price, event_time)                              AS last_price
     FROM history
-    GROUP BY cutoff, user_id, item_id, session_id
-),
-pairs AS (
-    SELECT cutoff, any_value(cutoffs_back) AS cutoffs_back, user_id, item_id,
+    GROUP BY cutoff, user_id, item_id, session_id;
+
+CREATE OR REPLACE TEMP TABLE uif_pairs AS
+SELECT cutoff, any_value(cutoffs_back) AS cutoffs_back, user_id, item_id,
            sum(views)::BIGINT                                      AS views,
            sum(carts)::BIGINT                                      AS carts,
            sum(removes)::BIGINT                                    AS removes,
@@ -57,25 +61,25 @@ pairs AS (
            date_diff('second', max(last_time), cutoff) / 86400.0   AS days_since_last_interaction,
            date_diff('second', min(first_time), cutoff) / 86400.0  AS days_since_first_interaction,
            arg_max(last_price, last_time)                          AS price
-    FROM pair_sessions
-    GROUP BY cutoff, user_id, item_id
-),
-items AS (
-    SELECT cutoff, item_id,
+    FROM uif_pair_sessions
+    GROUP BY cutoff, user_id, item_id;
+
+CREATE OR REPLACE TEMP TABLE uif_items AS
+SELECT cutoff, item_id,
            sum(views)::BIGINT     AS item_views,
            sum(carts)::BIGINT     AS item_carts,
            sum(purchases)::BIGINT AS item_purchases,
            count(*)               AS item_visitors
-    FROM pairs
-    GROUP BY cutoff, item_id
-),
-user_sessions AS (
+    FROM uif_pairs
+    GROUP BY cutoff, item_id;
+
+CREATE OR REPLACE TEMP TABLE uif_users AS
+WITH user_sessions AS (
     SELECT cutoff, user_id, count(session_id) AS sessions
-    FROM (SELECT DISTINCT cutoff, user_id, session_id FROM pair_sessions)
+    FROM (SELECT DISTINCT cutoff, user_id, session_id FROM uif_pair_sessions)
     GROUP BY cutoff, user_id
-),
-users AS (
-    SELECT p.cutoff, p.user_id,
+)
+SELECT p.cutoff, p.user_id,
            7.0 * any_value(s.sessions) / any_value(c.history_days)        AS user_sessions_per_week,
            sum(p.views + p.carts + p.removes + p.purchases)::BIGINT       AS user_events,
            any_value(s.sessions)                                          AS user_sessions,
@@ -83,20 +87,21 @@ users AS (
            sum(p.carts)::BIGINT                                           AS user_carts,
            sum(p.purchases)::BIGINT                                       AS user_purchases,
            min(p.days_since_last_interaction)                             AS user_days_since_last_event
-    FROM pairs AS p
+    FROM uif_pairs AS p
     JOIN user_sessions AS s USING (cutoff, user_id)
-    JOIN cutoffs AS c USING (cutoff)
-    GROUP BY p.cutoff, p.user_id
-),
-labels AS (
-    SELECT DISTINCT c.cutoff, e.user_id, e.item_id
-    FROM cutoffs AS c
+    JOIN uif_cutoffs AS c USING (cutoff)
+    GROUP BY p.cutoff, p.user_id;
+
+CREATE OR REPLACE TEMP TABLE uif_labels AS
+SELECT DISTINCT c.cutoff, e.user_id, e.item_id
+    FROM uif_cutoffs AS c
     JOIN silver.events AS e
       ON e.event_type = 'purchase'
      AND e.event_time >= c.cutoff
      AND e.event_time < c.cutoff + to_days(CAST($horizon_days AS INTEGER))
-    WHERE c.cutoffs_back > 0
-)
+    WHERE c.cutoffs_back > 0;
+
+CREATE OR REPLACE TABLE gold.user_item_features AS
 SELECT
     p.cutoff,
     p.cutoff + to_days(CAST($horizon_days AS INTEGER))              AS label_window_end,
@@ -129,9 +134,16 @@ SELECT
     p.sessions_with_item / greatest(u.user_sessions, 1)              AS item_session_share,
     CASE WHEN p.cutoffs_back = 0 THEN NULL
          ELSE CAST(l.user_id IS NOT NULL AS INTEGER) END             AS converted
-FROM pairs AS p
-JOIN items AS i USING (cutoff, item_id)
-JOIN users AS u USING (cutoff, user_id)
-LEFT JOIN labels AS l USING (cutoff, user_id, item_id)
+FROM uif_pairs AS p
+JOIN uif_items AS i USING (cutoff, item_id)
+JOIN uif_users AS u USING (cutoff, user_id)
+LEFT JOIN uif_labels AS l USING (cutoff, user_id, item_id)
 ORDER BY p.cutoff, p.user_id, p.item_id;
+
+DROP TABLE uif_cutoffs;
+DROP TABLE uif_pair_sessions;
+DROP TABLE uif_pairs;
+DROP TABLE uif_items;
+DROP TABLE uif_users;
+DROP TABLE uif_labels;
 RESET disabled_optimizers;
