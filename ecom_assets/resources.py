@@ -185,18 +185,14 @@ class WarehouseResource(DuckDBResource):
     def database_path(self) -> Path:
         return Path(self.database)
 
-    @property
-    def _catalog(self) -> Path:
-        return self.database_path
-
     def _connect(self, create: bool = False) -> duckdb.DuckDBPyConnection:
-        catalog = self._catalog
+        catalog = self.database_path
         config = {"custom_user_agent": "dagster", **self.connection_config}
         return lake.connect(catalog, lake_data_path(catalog), config, create=create)
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        catalog = self._catalog
+        catalog = self.database_path
         with warehouse_lock.held(lake_lock_file(catalog), timeout_seconds=self.lock_timeout_seconds, log=_say_waiting):
             fresh = not catalog.exists()
             con = self._connect(create=True)
@@ -212,14 +208,16 @@ class WarehouseResource(DuckDBResource):
         """Hold the write lock while the block writes on a connection from `read_connection`: a step
         that computes before it writes holds the lock only for the write."""
         with warehouse_lock.held(
-            lake_lock_file(self._catalog), timeout_seconds=self.lock_timeout_seconds, log=_say_waiting
+            lake_lock_file(self.database_path), timeout_seconds=self.lock_timeout_seconds, log=_say_waiting
         ):
             yield
 
     @contextmanager
     def read_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if not self._catalog.exists():
-            raise FileNotFoundError(f"No warehouse at {self._catalog} yet: run `ecom-assets run` (or `make demo`).")
+        if not self.database_path.exists():
+            raise FileNotFoundError(
+                f"No warehouse at {self.database_path} yet: run `ecom-assets run` (or `make demo`)."
+            )
         con = self._connect()
         try:
             define_macros(con)

@@ -77,13 +77,6 @@ def forget_built_days(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DELETE FROM gold.session_days_built")
 
 
-def days_outside(con: duckdb.DuckDBPyConnection, first_day: dt.date, last_day: dt.date) -> int:
-    """Silver events dated outside the partitioned span: no session day can hold them."""
-    return con.execute(
-        "SELECT count(*) FROM silver.events WHERE CAST(event_time AS DATE) NOT BETWEEN ? AND ?", [first_day, last_day]
-    ).fetchone()[0]
-
-
 def day_ranges(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
     """Consecutive days as [start, end) ranges: one run per range recomputes them in one pass."""
     ranges: list[tuple[dt.date, dt.date]] = []
