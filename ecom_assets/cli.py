@@ -26,8 +26,10 @@ def _generate(args: argparse.Namespace) -> int:
         gzip=args.gzip,
     )
     out = Path(args.out) if args.out else EcomPaths.from_env().landing
-    files = generate(out, config)
+    files = generate(out, config, truth_dir=Path(args.truth) if args.truth else None)
     print(f"wrote {len(files)} file(s) to {out}")
+    if args.truth:
+        print(f"wrote the hidden truth (users' traits, sessions' intent and checkout odds) to {args.truth}")
     return 0
 
 
@@ -128,11 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--treatment-effect",
         type=float,
         default=0.05,
-        help="share of treated users' cart events that turn into a purchase",
+        help="per cart event of a treated user's session, the chance that the new checkout saves the basket",
     )
     gen.add_argument("--drift-from-day", type=int, default=None, help="shift behaviour from this day on")
     gen.add_argument("--gzip", action="store_true", help="write .csv.gz files")
     gen.add_argument("--out", default=None, help="output folder (default: $ECOM_HOME/landing)")
+    gen.add_argument(
+        "--truth",
+        default=None,
+        metavar="DIR",
+        help="also write the world's hidden variables (Parquet + JSON, never ingested) here, for an oracle",
+    )
     gen.set_defaults(func=_generate)
 
     run = sub.add_parser(
