@@ -279,7 +279,7 @@ def shop(
     n_views = 1 + rng.poisson(0.5, n_i)
     cart_logit = -3.2 + 0.7 * x[i_vis] + 0.3 * a[i_vis] + 0.9 * is_fav - beta * log_price
     carted = rng.random(n_i) < _sigmoid(cart_logit)
-    n_carts = np.where(carted, np.rint((1 + rng.poisson(1.0, n_i)) * cart_boost[i_vis]).astype(np.int64), 0)
+    n_carts = np.where(carted, np.rint((1 + rng.poisson(2.2, n_i)) * cart_boost[i_vis]).astype(np.int64), 0)
     remove_draw, remove_depth = rng.random(n_i), rng.random(n_i)
     checkout_draw = rng.random(n_s)
 
