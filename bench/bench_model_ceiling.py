@@ -103,7 +103,8 @@ def report(task, rows: pd.DataFrame, models: dict, oracle: np.ndarray) -> pd.Dat
     frame = pd.DataFrame(table).T
     frame["base_rate"] = y.mean()  # = the PR-AUC of a no-skill ranking
     frame["pr_auc_lift"] = frame["pr_auc"] / y.mean()
-    print(f"\n== {task.what}: {len(y):,} holdout rows, positive = {task.label} = 1, base rate {y.mean():.4f} ==")
+    positives = f"{y.sum():,} positive ({task.label} = 1), base rate {y.mean():.4f}"
+    print(f"\n== {task.what}: {len(y):,} holdout rows, {positives} ==")
     print(frame.round(4).to_markdown())
     return frame
 
