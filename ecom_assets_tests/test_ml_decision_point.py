@@ -208,4 +208,4 @@ def test_the_rewrite_keeps_the_events_before_the_decision_point(silver):
     pd.testing.assert_frame_equal(before_cut(events), before_cut(rewritten), check_dtype=False)
     tail = lambda f: f[f["event_time"] >= cut]  # noqa: E731
     assert len(tail(rewritten)) < len(tail(events))  # a quarter deleted, four added
-    assert (tail(rewritten)["event_time"] == cut).sum() >= 4
+    assert (tail(rewritten)["event_time"] == cut).sum() >= 3  # a purchase, a cart and a view in its second
