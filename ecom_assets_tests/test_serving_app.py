@@ -72,11 +72,11 @@ def test_predictor_tab_shows_probability_verdict_and_explanation(app):
     assert len(verdicts) == 1 and "risk" in verdicts[0]
     assert len(tab.image) == 1  # the waterfall chart
     table = tab.dataframe[0].value
-    assert table.set_index("feature").loc["total_carts", "value"] == "1.0"
-    app.slider(key="total_carts").set_value(6).run()
+    assert table.set_index("feature").loc["cart_item_views", "value"] == "1.0"
+    app.slider(key="cart_item_views").set_value(6).run()
     assert not app.exception
     table = app.tabs[0].dataframe[0].value
-    assert table.set_index("feature").loc["total_carts", "value"] == "6.0"  # the API scored the new input
+    assert table.set_index("feature").loc["cart_item_views", "value"] == "6.0"  # the API scored the new input
 
 
 def test_ab_tab_shows_arms_deltas_funnel_and_verdict(app, built):
