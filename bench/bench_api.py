@@ -39,22 +39,28 @@ TARGET_P99_MS, TARGET_ROWS_PER_S = 25.0, 100_000
 
 def sessions(rows: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
-    views = rng.poisson(6, rows)
+    previous = rng.poisson(2, rows)
     return [
         {
-            "total_views": int(v),
-            "total_carts": int(c),
-            "session_duration_minutes": float(d),
+            "views_before_cart": int(v),
+            "other_items_viewed": int(o),
+            "cart_item_views": int(cv),
+            "minutes_to_first_cart": float(m),
+            "cart_item_price": float(p),
             "experiment_group": g,
-            "cart_value": float(cv),
+            "previous_sessions": int(ps),
+            "previous_purchases": int(pp),
             "hour_of_day": int(h),
         }
-        for v, c, d, g, cv, h in zip(
-            views,
-            rng.poisson(1.2, rows),
-            np.round(rng.gamma(2, 6, rows), 1),
-            rng.choice(["control", "treatment"], rows),
+        for v, o, cv, m, p, g, ps, pp, h in zip(
+            rng.poisson(3, rows),
+            rng.poisson(1.5, rows),
+            rng.poisson(1, rows),
+            np.round(rng.gamma(2, 3, rows), 1),
             np.round(rng.gamma(2, 20, rows), 2),
+            rng.choice(["control", "treatment"], rows),
+            previous,
+            rng.binomial(previous, 0.3),
             rng.integers(0, 24, rows),
         )
     ]

@@ -21,14 +21,26 @@ def test_scoring_and_explanations_for_the_service(paths, cart_frame):
     )
     model = load_production_model(CART_MODEL_NAME).model  # MLFLOW_TRACKING_URI points at the temp registry
     requests = [
-        {"total_views": 2, "total_carts": 1, "session_duration_minutes": 3.0, "experiment_group": "control"},
         {
-            "total_views": 9,
-            "total_carts": 4,
-            "session_duration_minutes": 25.0,
+            "views_before_cart": 2,
+            "other_items_viewed": 0,
+            "cart_item_views": 1,
+            "minutes_to_first_cart": 3.0,
+            "cart_item_price": 15.0,
+            "experiment_group": "control",
+            "previous_sessions": 0,
+            "previous_purchases": 0,
+        },
+        {
+            "views_before_cart": 9,
+            "other_items_viewed": 4,
+            "cart_item_views": 3,
+            "minutes_to_first_cart": 25.0,
+            "cart_item_price": 120.0,
             "experiment_group": "treatment",
+            "previous_sessions": 6,
             "previous_purchases": 3,
-            "distinct_items": 4,
+            "previous_cart_sessions": 4,
         },
     ]
     probabilities = predict_proba(model, cart_feature_frame(requests))

@@ -1,5 +1,5 @@
-"""ml.feature_specs and the feature SQL (ml/sql): leak-free features, nothing at or after a cutoff (or a
-session's first purchase) reaches a feature."""
+"""ml.feature_specs and the feature SQL (ml/sql): leak-free features, nothing at or after a cutoff (or
+after a session's first add-to-cart) reaches a feature."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from ecom_assets.ml.feature_specs import (
     FeatureWindows,
     cart_feature_defaults,
     cart_feature_frame,
+    defaulted_cart_features,
     names,
+    required_cart_features,
 )
 from ecom_assets.resources import build_resources, open_warehouse
 from ecom_assets_tests.conftest import load_silver_events, sessionize
@@ -115,51 +117,95 @@ def _cart_features(paths, events) -> pd.DataFrame:
         )
 
 
-def test_cart_features_stop_at_the_first_purchase(paths):
-    start = dt.datetime(2019, 10, 3, 18)
+def test_cart_features_stop_at_the_first_add_to_cart_whatever_the_outcome(paths):
+    """One cut for every session, its first add-to-cart: a buyer and an abandoner that look the same
+    up to it get the same features, whatever they do next."""
     minute = dt.timedelta(minutes=1)
-    bought = [
-        _event(start, "view", 7, 1),
-        _event(start + minute, "cart", 7, 1),
-        _event(start + 3 * minute, "purchase", 7, 1),
-        # after the decision point: must not count
-        _event(start + 10 * minute, "view", 7, 2),
-        _event(start + 11 * minute, "cart", 7, 2),
-        _event(start + 12 * minute, "remove_from_cart", 7, 2),
+
+    def session(user, start, after_cart):
+        return [
+            _event(start, "view", user, 1, price=20.0),
+            _event(start + 2 * minute, "view", user, 2),
+            _event(start + 3 * minute, "view", user, 1, price=20.0),
+            _event(start + 4 * minute, "cart", user, 1, price=20.0),
+            _event(start + 4 * minute, "view", user, 9),  # the cart's own second: after it
+            *after_cart(start + 4 * minute),
+        ]
+
+    buys = lambda t: [_event(t + minute, "view", 7, 3), _event(t + 2 * minute, "purchase", 7, 1)]  # noqa: E731
+    browses = lambda t: [  # noqa: E731
+        _event(t + minute, "view", 8, 3),
+        _event(t + 2 * minute, "view", 8, 4),
+        _event(t + 3 * minute, "cart", 8, 4),
+        _event(t + 20 * minute, "remove_from_cart", 8, 1),
+    ]
+    one_click = lambda t: [_event(t, "purchase", 10, 1)]  # noqa: E731
+    start = dt.datetime(2019, 10, 3, 18)
+    already_bought = [  # bought, then carted again: its checkout came first, so it has no row
+        _event(start, "view", 11, 5),
+        _event(start + minute, "purchase", 11, 5),
+        _event(start + 2 * minute, "cart", 11, 6),
     ]
     later = start + dt.timedelta(days=2)
-    abandoned = [
-        _event(later, "view", 7, 3),
-        _event(later + minute, "cart", 7, 3),
-        _event(later + 4 * minute, "remove_from_cart", 7, 3),
-        _event(later + 6 * minute, "view", 7, 4),
-    ]
-    no_cart = [_event(later + dt.timedelta(days=1), "view", 8, 5)]
-    frame = _cart_features(paths, bought + abandoned + no_cart)
-    # session ids: user and start; the session without a cart is not a row
-    assert list(frame.index) == ["7-20191003T180000", "7-20191005T180000"]
-    first, second = frame.loc["7-20191003T180000"], frame.loc["7-20191005T180000"]
-    assert (first.total_views, first.total_carts, first.total_removes, first.distinct_items) == (1, 1, 0, 1)
-    assert first.session_duration_minutes == pytest.approx(1.0)
-    assert first.abandoned_cart == 0 and first.previous_purchases == 0 and first.is_returning_user == 0
-    assert (second.total_views, second.total_carts, second.total_removes) == (2, 1, 1)
-    assert second.session_duration_minutes == pytest.approx(6.0)
-    assert second.abandoned_cart == 1
-    assert second.previous_purchases == 1 and second.previous_sessions == 1 and second.is_returning_user == 1
-    assert second.experiment_group in ("control", "treatment")
+    returning = [_event(later, "view", 7, 2), _event(later + minute, "cart", 7, 2, price=8.0)]
+    events = (
+        session(7, start, buys)
+        + session(8, start, browses)
+        + session(10, start, one_click)
+        + already_bought
+        + returning
+        + [_event(later + dt.timedelta(days=1), "view", 12, 5)]  # no cart: no row
+    )
+    frame = _cart_features(paths, events)
+    assert list(frame.index) == ["10-20191003T180000", "7-20191003T180000", "8-20191003T180000", "7-20191005T180000"]
+    features = [n for n in names(CART_FEATURES) if n != "experiment_group"]  # the arm follows the user id
+    first = frame.loc[["7-20191003T180000", "8-20191003T180000", "10-20191003T180000"], features]
+    assert (first.nunique() == 1).all(), "the buyer, the abandoner and the one-click buyer differ before the cart"
+    row = frame.loc["8-20191003T180000"]
+    assert (row.views_before_cart, row.other_items_viewed, row.cart_item_views) == (3, 1, 2)
+    assert row.minutes_to_first_cart == pytest.approx(4.0) and row.cart_item_price == 20.0
+    assert row.decision_at == pd.Timestamp(start + 4 * minute)
+    labels = frame["abandoned_cart"].to_dict()
+    assert labels["7-20191003T180000"] == 0 and labels["8-20191003T180000"] == 1
+    assert labels["10-20191003T180000"] == 0  # a purchase in the cart's own second is later: bought
+    back = frame.loc["7-20191005T180000"]
+    assert (back.previous_sessions, back.previous_purchases, back.previous_cart_sessions) == (1, 1, 1)
+    assert (back.views_before_cart, back.cart_item_views, back.minutes_to_first_cart) == (1, 1, 1.0)
+    assert back.abandoned_cart == 1
+
+
+FIRST_CART = {
+    "views_before_cart": 3,
+    "other_items_viewed": 1,
+    "cart_item_views": 2,
+    "minutes_to_first_cart": 2.5,
+    "cart_item_price": 19.9,
+    "experiment_group": "treatment",
+    "previous_sessions": 2,
+    "previous_purchases": 1,
+}
 
 
 def test_cart_feature_frame_fills_defaults_and_refuses_bad_rows():
-    frame = cart_feature_frame(
-        [{"total_views": 3, "total_carts": 1, "session_duration_minutes": 2.5, "experiment_group": "treatment"}]
-    )
+    frame = cart_feature_frame([FIRST_CART])
     assert list(frame.columns) == names(CART_FEATURES)
     for name, default in cart_feature_defaults().items():
         assert frame.loc[0, name] == default
     assert frame.loc[0, "experiment_group"] == "treatment"
-    with pytest.raises(ValueError, match="session_duration_minutes"):
-        cart_feature_frame([{"total_views": 3, "total_carts": 1, "experiment_group": "control"}])
+    assert defaulted_cart_features(FIRST_CART) == list(cart_feature_defaults())
+    assert defaulted_cart_features({**FIRST_CART, "hour_of_day": 9, "day_of_week": None}) == [
+        "previous_cart_sessions",
+        "day_of_week",
+    ]
+    for name in ("previous_purchases", "minutes_to_first_cart"):  # what the model leans on is never guessed
+        with pytest.raises(ValueError, match=name):
+            cart_feature_frame([{k: v for k, v in FIRST_CART.items() if k != name}])
     with pytest.raises(ValueError, match="experiment_group"):
-        cart_feature_frame(
-            [{"total_views": 3, "total_carts": 1, "session_duration_minutes": 1, "experiment_group": "blue"}]
-        )
+        cart_feature_frame([{**FIRST_CART, "experiment_group": "blue"}])
+
+
+def test_the_cart_contract_asks_only_for_what_the_first_add_to_cart_knows():
+    """No feature whose value depends on the rest of the session, and none that is constant there."""
+    assert "previous_purchases" in required_cart_features()
+    for gone in ("total_carts", "session_duration_minutes", "distinct_items", "cart_value", "total_removes"):
+        assert gone not in names(CART_FEATURES)

@@ -56,6 +56,6 @@ def test_leakage_check_catches_a_feature_that_reads_the_label(cart_frame):
     scores, leaking = leaking_features(cart_frame, CART_TASK)
     assert leaking.empty and scores["roc_auc"].max() < 0.98
     leaky = cart_frame.copy()
-    leaky["total_views"] = leaky["abandoned_cart"] * 10 + 1  # the old funnel_depth = 3 mistake
+    leaky["views_before_cart"] = leaky["abandoned_cart"] * 10 + 1  # the old funnel_depth = 3 mistake
     _, leaking = leaking_features(leaky, CART_TASK)
-    assert list(leaking["feature"]) == ["total_views"]
+    assert list(leaking["feature"]) == ["views_before_cart"]

@@ -31,7 +31,17 @@ def production_version(uri: str, name: str) -> str:
     return str(client(uri).get_model_version_by_alias(name, PRODUCTION).version)
 
 
-SESSION = {"total_views": 7, "total_carts": 2, "session_duration_minutes": 14.5, "experiment_group": "treatment"}
+# A session at its first add-to-cart, every required feature given (the optional ones default).
+SESSION = {
+    "views_before_cart": 7,
+    "other_items_viewed": 3,
+    "cart_item_views": 2,
+    "minutes_to_first_cart": 14.5,
+    "cart_item_price": 24.9,
+    "experiment_group": "treatment",
+    "previous_sessions": 1,
+    "previous_purchases": 0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +75,9 @@ def test_predict_returns_probability_band_model_and_contributions(api, registry)
     }
     contributions = {c["feature"]: c for c in body["contributions"]}
     assert set(contributions) == set(names(CART_FEATURES))
-    assert contributions["total_views"]["value"] == 7 and contributions["experiment_group"]["value"] == "treatment"
+    assert (
+        contributions["views_before_cart"]["value"] == 7 and contributions["experiment_group"]["value"] == "treatment"
+    )
     raw = body["base_value"] + sum(c["contribution"] for c in body["contributions"])
     assert 1 / (1 + math.exp(-raw)) == pytest.approx(p, abs=1e-4)  # the explanation adds up to the score
     assert "plot_png_base64" not in body
@@ -76,13 +88,13 @@ def test_single_and_bulk_scoring_agree_and_defaults_are_the_documented_ones(api)
     implicit = api.post("/predict", json=SESSION).json()
     explicit = api.post("/predict", json={**SESSION, **defaults}).json()
     assert explicit["abandonment_probability"] == implicit["abandonment_probability"]
-    changed = api.post(
-        "/predict", json={**SESSION, "previous_purchases": 6, "is_returning_user": 1, "previous_sessions": 9}
-    ).json()
+    # every answer says what it filled in: nothing when all is given
+    assert implicit["defaulted_fields"] == list(defaults) and explicit["defaulted_fields"] == []
+    changed = api.post("/predict", json={**SESSION, "previous_purchases": 6, "previous_sessions": 9}).json()
     bulk = api.post(
-        "/bulk_predict",
-        json=[SESSION, {**SESSION, "previous_purchases": 6, "is_returning_user": 1, "previous_sessions": 9}],
+        "/bulk_predict", json=[SESSION, {**SESSION, "previous_purchases": 6, "previous_sessions": 9}]
     ).json()
+    assert [r["defaulted_fields"] for r in bulk["predictions"]] == [list(defaults)] * 2
     # /predict explains one row through SHAP, /bulk_predict runs the sklearn pipeline: same numbers.
     assert [r["abandonment_probability"] for r in bulk["predictions"]] == pytest.approx(
         [implicit["abandonment_probability"], changed["abandonment_probability"]], abs=1e-5
@@ -98,10 +110,10 @@ def test_predict_with_plot_adds_a_waterfall_png(api):
 @pytest.mark.parametrize(
     "payload, field",
     [
-        ({k: v for k, v in SESSION.items() if k != "total_carts"}, "total_carts"),  # missing required
-        ({**SESSION, "total_views": -1}, "total_views"),  # negative count
-        ({**SESSION, "session_duration_minutes": "long"}, "session_duration_minutes"),  # wrong type
-        ({**SESSION, "total_carts": 1.5}, "total_carts"),  # a count must be whole
+        ({k: v for k, v in SESSION.items() if k != "cart_item_views"}, "cart_item_views"),  # missing required
+        ({**SESSION, "views_before_cart": -1}, "views_before_cart"),  # negative count
+        ({**SESSION, "minutes_to_first_cart": "long"}, "minutes_to_first_cart"),  # wrong type
+        ({**SESSION, "cart_item_views": 1.5}, "cart_item_views"),  # a count must be whole
         ({**SESSION, "experiment_group": "blue"}, "experiment_group"),
         ({**SESSION, "hour_of_day": 24}, "hour_of_day"),
         ({**SESSION, "total_view": 3}, "total_view"),  # a misspelt feature is refused, not ignored
@@ -126,14 +138,20 @@ def test_malformed_and_oversized_bodies_are_4xx(api):
 
 def test_bulk_csv_upload_returns_the_scored_csv(api):
     frame = pd.DataFrame(
-        [{**SESSION, "session_id": "a"}, {**SESSION, "session_id": "b", "total_carts": 0, "cart_value": 35.5}]
+        [{**SESSION, "session_id": "a"}, {**SESSION, "session_id": "b", "cart_item_views": 0, "cart_item_price": 35.5}]
     )
     response = api.post("/bulk_predict", files={"file": ("carts.csv", frame.to_csv(index=False), "text/csv")})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
     assert 'filename="carts_scored.csv"' in response.headers["content-disposition"]
     scored = pd.read_csv(io.StringIO(response.text))
-    assert list(scored.columns) == list(frame.columns) + ["abandonment_probability", "risk_band", "will_abandon"]
+    assert list(scored.columns) == list(frame.columns) + [
+        "abandonment_probability",
+        "risk_band",
+        "will_abandon",
+        "defaulted_fields",
+    ]
+    assert scored["defaulted_fields"].tolist() == ["previous_cart_sessions;hour_of_day;day_of_week"] * 2
     assert list(scored["session_id"]) == ["a", "b"]
     assert scored["abandonment_probability"].between(0, 1).all()
     assert list(scored["risk_band"] != "low") == list(scored["will_abandon"])
@@ -146,7 +164,7 @@ def test_bulk_csv_upload_returns_the_scored_csv(api):
 
 
 def test_bulk_json_passes_ids_through(api):
-    body = api.post("/bulk_predict", json=[{**SESSION, "id": 1}, {**SESSION, "id": 2, "total_views": 0}]).json()
+    body = api.post("/bulk_predict", json=[{**SESSION, "id": 1}, {**SESSION, "id": 2, "views_before_cart": 0}]).json()
     assert body["rows"] == 2 and body["passed_through"] == ["id"]
     assert [r["id"] for r in body["predictions"]] == [1, 2]
     assert body["model"]["name"] == CART_MODEL_NAME
@@ -159,15 +177,15 @@ def _csv(rows: list[dict]) -> str:
 @pytest.mark.parametrize(
     "upload, status, words",
     [
-        (_csv([{"views": 1, "carts": 1}]), 422, ["missing required column", "total_views"]),
-        (_csv([SESSION, {**SESSION, "total_views": -4}]), 422, ["total_views", "row 2"]),
-        (_csv([SESSION, {**SESSION, "total_carts": "two"}]), 422, ["total_carts", "'two'", "row 2"]),
+        (_csv([{"views": 1, "carts": 1}]), 422, ["missing required column", "views_before_cart"]),
+        (_csv([SESSION, {**SESSION, "views_before_cart": -4}]), 422, ["views_before_cart", "row 2"]),
+        (_csv([SESSION, {**SESSION, "cart_item_views": "two"}]), 422, ["cart_item_views", "'two'", "row 2"]),
         (_csv([{**SESSION, "experiment_group": "B"}]), 422, ["experiment_group", "'B'"]),
         ("", 400, ["empty"]),
-        ("total_views,total_carts\n", 422, ["no rows"]),
-        (b"\xff\xfe\x00total_views\n\x80\x81\n", 400, ["could not read the CSV"]),
+        ("views_before_cart,cart_item_views\n", 422, ["no rows"]),
+        (b"\xff\xfe\x00views_before_cart\n\x80\x81\n", 400, ["could not read the CSV"]),
         (_csv([SESSION] * 2001), 413, ["2,001 rows", "2,000"]),
-        ('total_views,total_carts\n1,"2\n', 400, ["could not read the CSV"]),  # an unterminated quote
+        ('views_before_cart,cart_item_views\n1,"2\n', 400, ["could not read the CSV"]),  # an unterminated quote
     ],
 )
 def test_invalid_bulk_csv_is_4xx_with_a_clear_message(api, upload, status, words):
@@ -181,7 +199,7 @@ def test_bulk_refuses_oversized_uploads_and_other_content(api):
     big = "x" * (1024 * 1024 + 10)
     response = api.post("/bulk_predict", files={"file": ("big.csv", big, "text/csv")})
     assert response.status_code == 413 and "at most" in response.json()["detail"]
-    assert api.post("/bulk_predict", json={"total_views": 1}).status_code == 422  # an object, not a list
+    assert api.post("/bulk_predict", json={"views_before_cart": 1}).status_code == 422  # an object, not a list
     assert api.post("/bulk_predict", content=b"[1, 2", headers={"content-type": "application/json"}).status_code == 400
     assert api.post("/bulk_predict", content=b"<xml/>", headers={"content-type": "application/xml"}).status_code == 415
     assert api.post("/bulk_predict", files={"other": ("a.csv", "x", "text/csv")}).status_code == 422
@@ -274,7 +292,7 @@ PURCHASE_ROW = {spec.name: 1.0 for spec in PURCHASE_FEATURES}
 
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e400"])
-@pytest.mark.parametrize("field", ["session_duration_minutes", "total_views", "cart_value"])
+@pytest.mark.parametrize("field", ["minutes_to_first_cart", "views_before_cart", "cart_item_price"])
 def test_non_finite_numbers_in_a_session_are_422_naming_the_field(api, token, field):
     """Python's JSON reads these as floats; the 422 handler once failed to serialise them (a 500)."""
     body = {**SESSION, field: "TOKEN"}
@@ -294,12 +312,12 @@ def test_non_finite_numbers_in_a_purchase_row_are_422(api, token):
 @pytest.mark.parametrize(
     "change, words",
     [
-        ({"total_views": True}, "total_views: must be a number, not true or false"),
+        ({"views_before_cart": True}, "views_before_cart: must be a number, not true or false"),
         ({"previous_purchases": False}, "previous_purchases: must be a number, not true or false"),
-        ({"cart_value": True}, "cart_value: must be a number, not true or false"),
-        ({"total_carts": 10**40}, "total_carts: Input should be less than or equal to 1000000"),
-        ({"total_views": 1_000_001}, "total_views: Input should be less than or equal to 1000000"),
-        ({"session_duration_minutes": 10_081}, "session_duration_minutes: Input should be less than or equal to 10080"),
+        ({"cart_item_price": True}, "cart_item_price: must be a number, not true or false"),
+        ({"cart_item_views": 10**40}, "cart_item_views: Input should be less than or equal to 1000000"),
+        ({"views_before_cart": 1_000_001}, "views_before_cart: Input should be less than or equal to 1000000"),
+        ({"minutes_to_first_cart": 10_081}, "minutes_to_first_cart: Input should be less than or equal to 10080"),
     ],
 )
 def test_booleans_absurd_counts_and_durations_are_422(api, change, words):
@@ -309,7 +327,7 @@ def test_booleans_absurd_counts_and_durations_are_422(api, change, words):
 
 
 def test_the_largest_plausible_count_and_duration_are_scored(api):
-    response = api.post("/predict", json={**SESSION, "total_views": 1_000_000, "session_duration_minutes": 10_080})
+    response = api.post("/predict", json={**SESSION, "views_before_cart": 1_000_000, "minutes_to_first_cart": 10_080})
     assert response.status_code == 200, response.text
 
 
@@ -321,12 +339,12 @@ def test_a_boolean_in_a_purchase_row_is_422(api):
 def test_bulk_rows_with_absurd_counts_or_durations_are_422_naming_the_row(api):
     response = api.post(
         "/bulk_predict",
-        json=[SESSION, {**SESSION, "total_views": 10**40}, {**SESSION, "session_duration_minutes": 1e6}],
+        json=[SESSION, {**SESSION, "views_before_cart": 10**40}, {**SESSION, "minutes_to_first_cart": 1e6}],
     )
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
-    assert "total_views: must be <= 1,000,000, got 1e+40 in row 2" in detail
-    assert "session_duration_minutes: must be <= 10,080, got 1,000,000 in row 3" in detail
+    assert "views_before_cart: must be <= 1,000,000, got 1e+40 in row 2" in detail
+    assert "minutes_to_first_cart: must be <= 10,080, got 1,000,000 in row 3" in detail
 
 
 def test_lone_surrogates_in_a_session_are_422(api):
@@ -379,7 +397,8 @@ def test_a_csv_wider_than_the_limit_is_refused_from_its_header(api):
     assert response.status_code == 413, response.text
     assert "more than 64 columns" in response.json()["detail"]
     assert time.monotonic() - started < 2
-    at_the_limit = pd.DataFrame([{**SESSION, **{f"id_{i}": i for i in range(60)}}]).to_csv(index=False)
+    ids = {f"id_{i}": i for i in range(64 - len(SESSION))}  # exactly 64 columns
+    at_the_limit = pd.DataFrame([{**SESSION, **ids}]).to_csv(index=False)
     assert api.post("/bulk_predict", content=at_the_limit, headers={"content-type": "text/csv"}).status_code == 200
 
 
@@ -387,10 +406,13 @@ def test_json_rows_with_too_many_keys_are_refused_before_a_table_is_built(api):
     one_wide_row = [{**SESSION, **{f"k{i}": 0 for i in range(60_000)}}]
     response = api.post("/bulk_predict", json=one_wide_row)
     assert response.status_code == 413, response.text
-    assert "row 1 has 60,004 keys" in response.json()["detail"]
+    assert f"row 1 has {60_000 + len(SESSION):,} keys" in response.json()["detail"]
     spread = [{**SESSION, f"id_{i}": i} for i in range(100)]  # few keys per row, too many together
     response = api.post("/bulk_predict", json=spread)
-    assert response.status_code == 413 and "rows 1-61 have more than 64 distinct keys" in response.json()["detail"]
+    assert (
+        response.status_code == 413
+        and f"rows 1-{65 - len(SESSION)} have more than 64 distinct keys" in response.json()["detail"]
+    )
 
 
 def test_new_limits_are_read_from_the_environment_when_the_service_starts(monkeypatch):
@@ -467,7 +489,7 @@ def test_every_endpoint_has_realistic_examples_that_score(api):
                 response = api.post(path, content=value, headers={"content-type": media})
             assert response.status_code == 200, (label, response.text)
             if path == "/predict":
-                assert value["total_carts"] > 0 and value.get("cart_value", 0) > 0  # a session with a cart
+                assert value["cart_item_price"] > 0 and "previous_purchases" in value  # at a first cart, a known user
     bulk = _examples(spec, "/bulk_predict")
     assert set(bulk) == {"application/json", "text/csv"}
 

@@ -64,21 +64,18 @@ OK = frozenset({200})
 
 def _session(rng: random.Random) -> dict:
     session = {
-        "total_views": rng.randint(0, 60),
-        "total_carts": rng.randint(0, 12),
-        "session_duration_minutes": round(rng.uniform(0, 300), 2),
+        "views_before_cart": rng.randint(0, 60),
+        "cart_item_views": rng.randint(0, 12),
+        "minutes_to_first_cart": round(rng.uniform(0, 300), 2),
         "experiment_group": rng.choice(["control", "treatment"]),
+        "other_items_viewed": rng.randint(0, 9),
+        "cart_item_price": round(rng.uniform(0, 900), 2),
+        "previous_sessions": rng.randint(0, 40),
+        "previous_purchases": rng.randint(0, 9),
     }
     if rng.random() < 0.5:
         session.update(
-            total_removes=rng.randint(0, 3),
-            distinct_items=rng.randint(1, 9),
-            cart_value=round(rng.uniform(0, 900), 2),
-            hour_of_day=rng.randint(0, 23),
-            day_of_week=rng.randint(1, 7),
-            is_returning_user=rng.randint(0, 1),
-            previous_sessions=rng.randint(0, 40),
-            previous_purchases=rng.randint(0, 9),
+            previous_cart_sessions=rng.randint(0, 3), hour_of_day=rng.randint(0, 23), day_of_week=rng.randint(1, 7)
         )
     return session
 
@@ -163,9 +160,9 @@ def absurd_session(rng):
             (rng.choice(COUNTS), 10**40),
             (rng.choice(COUNTS), 2**64),
             (rng.choice(COUNTS), 1_000_001),
-            ("session_duration_minutes", 10_081),
-            ("session_duration_minutes", 1e300),
-            ("cart_value", True),
+            ("minutes_to_first_cart", 10_081),
+            ("minutes_to_first_cart", 1e300),
+            ("cart_item_price", True),
         ]
     )
     body = json.dumps({**_session(rng), field: value}).encode()
@@ -175,9 +172,10 @@ def absurd_session(rng):
 def surrogate_session(rng):
     body = rng.choice(
         [
-            b'{"\\ud800": 1, "total_views": 1, "total_carts": 1, "session_duration_minutes": 1, '
+            b'{"\\ud800": 1, "views_before_cart": 1, "cart_item_views": 1, "minutes_to_first_cart": 1, '
             b'"experiment_group": "control"}',
-            b'{"total_views": 1, "total_carts": 1, "session_duration_minutes": 1, "experiment_group": "\\udfff"}',
+            b'{"views_before_cart": 1, "cart_item_views": 1, "minutes_to_first_cart": 1, '
+            b'"experiment_group": "\\udfff"}',
         ]
     )
     return Probe("lone surrogates in /predict", "/predict", frozenset({422}), content=body)
@@ -194,8 +192,8 @@ def malformed_session(rng):
             (b"{not json", "application/json"),
             (b"[" * 5000, "application/json"),
             (bytes(rng.getrandbits(8) for _ in range(200)), "application/json"),
-            (b'{"total_views": 1', "application/json"),
-            (b"total_views=1", "application/x-www-form-urlencoded"),
+            (b'{"views_before_cart": 1', "application/json"),
+            (b"views_before_cart=1", "application/x-www-form-urlencoded"),
             (b"x" * 70_000, "application/json"),  # over the 64 KiB one-row limit
         ]
     )
@@ -255,7 +253,7 @@ def non_finite_bulk(rng):
 
 def absurd_bulk(rng):
     field, value = rng.choice(
-        [(rng.choice(COUNTS), 10**40), (rng.choice(COUNTS), True), ("session_duration_minutes", 1e9)]
+        [(rng.choice(COUNTS), 10**40), (rng.choice(COUNTS), True), ("minutes_to_first_cart", 1e9)]
     )
     rows = [_session(rng), {**_session(rng), field: value}]
     return Probe("true/10^40 in bulk JSON", "/bulk_predict", frozenset({422}), content=json.dumps(rows).encode())

@@ -72,11 +72,11 @@ def test_predictor_tab_shows_probability_verdict_and_explanation(app):
     assert len(verdicts) == 1 and "risk" in verdicts[0]
     assert len(tab.image) == 1  # the waterfall chart
     table = tab.dataframe[0].value
-    assert table.set_index("feature").loc["total_carts", "value"] == "1.0"
-    app.slider(key="total_carts").set_value(6).run()
+    assert table.set_index("feature").loc["cart_item_views", "value"] == "1.0"
+    app.slider(key="cart_item_views").set_value(6).run()
     assert not app.exception
     table = app.tabs[0].dataframe[0].value
-    assert table.set_index("feature").loc["total_carts", "value"] == "6.0"  # the API scored the new input
+    assert table.set_index("feature").loc["cart_item_views", "value"] == "6.0"  # the API scored the new input
 
 
 def test_ab_tab_shows_arms_deltas_funnel_and_verdict(app, built):
@@ -300,10 +300,13 @@ def test_a_prediction_appears_and_follows_the_sliders(app_url, browser):
         lambda d: any("risk" in a.text for a in d.find_elements(By.CSS_SELECTOR, '[data-testid="stAlert"]'))
     )
 
-    # Move "Add-to-carts" to its maximum with the keyboard; the app reruns and asks the API again.
-    carts = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, 'input[type="range"][aria-label="Add-to-carts"]'))
-    browser.execute_script("arguments[0].focus()", carts)  # the range input itself is visually hidden
+    # Move the visitor's earlier purchases to the maximum with the keyboard; the app reruns and asks
+    # the API again.
+    purchases = wait.until(
+        lambda d: d.find_element(By.CSS_SELECTOR, 'input[type="range"][aria-label="Purchases in those sessions"]')
+    )
+    browser.execute_script("arguments[0].focus()", purchases)  # the range input itself is visually hidden
     ActionChains(browser).send_keys(Keys.END).perform()
-    wait.until(lambda d: carts.get_attribute("value") == "15")
-    wait.until(lambda d: "15 add-to-carts" in d.find_element(By.TAG_NAME, "body").text)
+    wait.until(lambda d: purchases.get_attribute("value") == "20")
+    wait.until(lambda d: "20 earlier purchases" in d.find_element(By.TAG_NAME, "body").text)
     assert wait.until(probability)

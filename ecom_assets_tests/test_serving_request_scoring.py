@@ -7,22 +7,36 @@ import pytest
 
 from ecom_assets.ml.feature_specs import CART_FEATURES, names
 
-SESSION = {"total_views": 7, "total_carts": 2, "session_duration_minutes": 14.5, "experiment_group": "treatment"}
+# A session at its first add-to-cart, every required feature given (the optional ones default).
+SESSION = {
+    "views_before_cart": 7,
+    "other_items_viewed": 3,
+    "cart_item_views": 2,
+    "minutes_to_first_cart": 14.5,
+    "cart_item_price": 24.9,
+    "experiment_group": "treatment",
+    "previous_sessions": 1,
+    "previous_purchases": 0,
+}
 
 
 def test_validate_frame_fills_documented_defaults_and_passes_ids_through():
-    from ecom_assets.serving.request_scoring import validate_frame
+    from ecom_assets.serving.request_scoring import defaulted_fields, validate_frame
 
     frame = pd.DataFrame(
         [
-            {**SESSION, "session_id": "x", "cart_value": None},
-            {**SESSION, "session_id": "y", "cart_value": 12.5, "experiment_group": " control "},
+            {**SESSION, "session_id": "x", "previous_cart_sessions": None},
+            {**SESSION, "session_id": "y", "previous_cart_sessions": 3, "experiment_group": " control "},
         ]
     )
     features, extras = validate_frame(frame)
     assert extras == ["session_id"] and list(features.columns) == names(CART_FEATURES)
     defaults = {s.name: s.default for s in CART_FEATURES if not s.required}
-    assert features["cart_value"].tolist() == [defaults["cart_value"], 12.5]
+    assert features["previous_cart_sessions"].tolist() == [defaults["previous_cart_sessions"], 3]
+    assert defaulted_fields(frame).tolist() == [
+        "previous_cart_sessions;hour_of_day;day_of_week",
+        "hour_of_day;day_of_week",
+    ]
     assert features["hour_of_day"].tolist() == [defaults["hour_of_day"]] * 2
     assert features["experiment_group"].tolist() == ["treatment", "control"]
 
@@ -31,15 +45,15 @@ def test_validate_frame_names_every_bad_column_with_rows():
     from ecom_assets.serving.request_scoring import InvalidInput, validate_frame
 
     frame = pd.DataFrame([SESSION] * 8)
-    frame.loc[[1, 3, 4, 5, 6, 7], "total_views"] = -1
+    frame.loc[[1, 3, 4, 5, 6, 7], "views_before_cart"] = -1
     frame.loc[2, "day_of_week"] = 9
-    frame.loc[0, "session_duration_minutes"] = float("inf")
+    frame.loc[0, "minutes_to_first_cart"] = float("inf")
     with pytest.raises(InvalidInput) as refused:
         validate_frame(frame)
     message = refused.value.message
-    assert "total_views: must be >= 0, got -1 in rows 2, 4, 5, 6, 7 (+1 more)" in message
+    assert "views_before_cart: must be >= 0, got -1 in rows 2, 4, 5, 6, 7 (+1 more)" in message
     assert "day_of_week: must be <= 7, got 9 in row 3" in message
-    assert "session_duration_minutes: must be finite" in message
+    assert "minutes_to_first_cart: must be finite" in message
     with pytest.raises(InvalidInput) as too_many:
         validate_frame(pd.DataFrame([SESSION] * 3), max_rows=2)
     assert too_many.value.status_code == 413
@@ -89,13 +103,13 @@ def test_the_high_edge_is_the_training_scores_90th_percentile_above_the_threshol
 def test_counts_and_durations_have_upper_bounds_in_bulk_too():
     from ecom_assets.serving.request_scoring import MAX_COUNT, MAX_SESSION_MINUTES, InvalidInput, validate_frame
 
-    fine = pd.DataFrame([{**SESSION, "previous_sessions": MAX_COUNT, "session_duration_minutes": MAX_SESSION_MINUTES}])
+    fine = pd.DataFrame([{**SESSION, "previous_sessions": MAX_COUNT, "minutes_to_first_cart": MAX_SESSION_MINUTES}])
     validate_frame(fine)
-    absurd = pd.DataFrame([SESSION, {**SESSION, "previous_sessions": 1e40, "session_duration_minutes": 10_081}])
+    absurd = pd.DataFrame([SESSION, {**SESSION, "previous_sessions": 1e40, "minutes_to_first_cart": 10_081}])
     with pytest.raises(InvalidInput) as refused:
         validate_frame(absurd)
     assert "previous_sessions: must be <= 1,000,000, got 1e+40 in row 2" in refused.value.message
-    assert "session_duration_minutes: must be <= 10,080, got 10,081 in row 2" in refused.value.message
+    assert "minutes_to_first_cart: must be <= 10,080, got 10,081 in row 2" in refused.value.message
 
 
 def test_csv_width_is_counted_from_the_header_alone():
@@ -124,11 +138,12 @@ def test_a_header_of_millions_of_columns_is_refused_in_milliseconds():
 def test_json_rows_are_refused_past_the_distinct_key_limit():
     from ecom_assets.serving.request_scoring import InvalidInput, check_row_keys
 
-    check_row_keys([SESSION, {**SESSION, "id": 1}], max_columns=5)
-    with pytest.raises(InvalidInput, match="row 2 has 6 keys"):
-        check_row_keys([SESSION, {**SESSION, "id": 1, "other": 2}], max_columns=5)
-    with pytest.raises(InvalidInput, match="rows 1-2 have more than 5 distinct keys") as refused:
-        check_row_keys([{**SESSION, "a": 1}, {**SESSION, "b": 1}], max_columns=5)
+    keys = len(SESSION)  # the required features
+    check_row_keys([SESSION, {**SESSION, "id": 1}], max_columns=keys + 1)
+    with pytest.raises(InvalidInput, match=f"row 2 has {keys + 2} keys"):
+        check_row_keys([SESSION, {**SESSION, "id": 1, "other": 2}], max_columns=keys + 1)
+    with pytest.raises(InvalidInput, match=f"rows 1-2 have more than {keys + 1} distinct keys") as refused:
+        check_row_keys([{**SESSION, "a": 1}, {**SESSION, "b": 1}], max_columns=keys + 1)
     assert refused.value.status_code == 413
 
 

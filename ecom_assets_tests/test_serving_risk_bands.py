@@ -1,7 +1,7 @@
 """Risk bands never contradict the decision (issue 14): for every probability on a grid from 0 to 1,
 /predict and /bulk_predict (JSON and CSV) say "low" exactly when `will_abandon` is false.
 
-The app runs in process over a stub registry whose "model" scores a session total_views / 1000,
+The app runs in process over a stub registry whose "model" scores a session views_before_cart / 1000,
 so the grid is sent as sessions and every probability, the threshold itself included, is hit."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ecom_assets.serving.model_store import ModelStore
 
 THRESHOLD = 0.379  # the demo model's threshold, below the old fixed 0.4 edge
 HIGH_FROM = 0.712
-GRID = np.arange(0, 1001)  # total_views: p = 0.000, 0.001, ..., 1.000
+GRID = np.arange(0, 1001)  # views_before_cart: p = 0.000, 0.001, ..., 1.000
 
 
 def _model(name: str, tags: dict[str, str]) -> ProductionModel:
@@ -44,16 +44,27 @@ def http(request):
         patch.setattr(
             api,
             "explain",
-            lambda model, row, specs: Explanation(row["total_views"] / 1000, 0.0, {"total_views": 0.0}, dict(row)),
+            lambda model, row, specs: Explanation(
+                row["views_before_cart"] / 1000, 0.0, {"views_before_cart": 0.0}, dict(row)
+            ),
         )
-        patch.setattr(api, "predict_proba", lambda model, features: features["total_views"].to_numpy() / 1000)
+        patch.setattr(api, "predict_proba", lambda model, features: features["views_before_cart"].to_numpy() / 1000)
         app = api.create_app(api.ServingSettings(tracking_uri="sqlite:///unused.db"), store=store)
         with TestClient(app) as client:
             yield client
 
 
 def _session(views: int) -> dict:
-    return {"total_views": int(views), "total_carts": 1, "session_duration_minutes": 5.0, "experiment_group": "control"}
+    return {
+        "views_before_cart": int(views),
+        "other_items_viewed": 0,
+        "cart_item_views": 1,
+        "minutes_to_first_cart": 5.0,
+        "cart_item_price": 20.0,
+        "experiment_group": "control",
+        "previous_sessions": 0,
+        "previous_purchases": 0,
+    }
 
 
 def test_model_reports_bands_starting_at_the_threshold(http):

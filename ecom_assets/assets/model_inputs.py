@@ -49,7 +49,7 @@ def user_item_features(
 def cart_session_features(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings, ml_settings: MLSettings
 ) -> dg.MaterializeResult:
-    """Cart-abandonment features per session with a cart, from events before its first purchase; label: no purchase."""
+    """Cart-abandonment features at each session's first add-to-cart; label: no purchase after it."""
     with open_warehouse(duckdb, settings) as con:
         run_sql_file(con, SQL / "gold_cart_session_features.sql", {"horizon_days": ml_settings.horizon_days})
         metadata = table_metadata(con, "gold.cart_session_features", "session_start DESC, session_id")

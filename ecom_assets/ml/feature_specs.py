@@ -66,25 +66,25 @@ PURCHASE_FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("item_session_share", "share of the user's sessions that touched this item"),
 )
 
-# The scoring service's request schema: the first four are required, the rest fall back to
-# the defaults below (the typical first-time, single-item evening session).
+# The scoring service's request schema: what a live session knows at its first add-to-cart (the
+# decision point, gold_cart_session_features.sql), and the user's earlier sessions. Required: every
+# feature the model leans on (the user's earlier purchases above all: defaulting them to 0 costs
+# most of the model's skill, docs/serving.md). The optional ones barely move a score; they fall back
+# to the defaults below and every response names the ones it filled (`defaulted_fields`).
 CART_FEATURES: tuple[FeatureSpec, ...] = (
-    FeatureSpec("total_views", "views in the session before the decision point"),
-    FeatureSpec("total_carts", "add-to-carts in the session before the decision point"),
-    FeatureSpec(
-        "session_duration_minutes", "minutes from the session's first event to its last before the decision point"
-    ),
+    FeatureSpec("views_before_cart", "product views in the session before its first add-to-cart"),
+    FeatureSpec("other_items_viewed", "distinct items other than the carted one touched before the first cart"),
+    FeatureSpec("cart_item_views", "views of the carted item in the session before it was carted"),
+    FeatureSpec("minutes_to_first_cart", "minutes from the session's first event to its first add-to-cart"),
+    FeatureSpec("cart_item_price", "price of the item of the first add-to-cart"),
     FeatureSpec(
         "experiment_group", "'control' or 'treatment' (the checkout experiment arm)", categories=EXPERIMENT_GROUPS
     ),
-    FeatureSpec("total_removes", "removals from the cart before the decision point", False, 0),
-    FeatureSpec("distinct_items", "distinct items touched before the decision point", False, 1),
-    FeatureSpec("cart_value", "sum of the prices of the carted items", False, 0.0),
+    FeatureSpec("previous_sessions", "the user's earlier sessions (0 for a first visit)"),
+    FeatureSpec("previous_purchases", "the user's purchases in earlier sessions"),
+    FeatureSpec("previous_cart_sessions", "the user's earlier sessions with an add-to-cart", False, 0),
     FeatureSpec("hour_of_day", "hour (0-23, UTC) the session started", False, 18),
     FeatureSpec("day_of_week", "ISO day of week the session started (1 Monday - 7 Sunday)", False, 3),
-    FeatureSpec("is_returning_user", "1 when the user had an earlier session", False, 0),
-    FeatureSpec("previous_sessions", "the user's earlier sessions", False, 0),
-    FeatureSpec("previous_purchases", "the user's purchases in earlier sessions", False, 0),
 )
 
 PURCHASE_LABEL = "converted"
@@ -101,6 +101,11 @@ def required_cart_features() -> list[str]:
 
 def cart_feature_defaults() -> dict[str, Any]:
     return {s.name: s.default for s in CART_FEATURES if not s.required}
+
+
+def defaulted_cart_features(row: Mapping[str, Any]) -> list[str]:
+    """The optional cart features a request-like row leaves out (they are scored at their default)."""
+    return [s.name for s in CART_FEATURES if not s.required and row.get(s.name) is None]
 
 
 def with_cart_defaults(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from ecom_assets.ml.feature_specs import (
     FeatureSpec,
     cart_feature_frame,
     coerce,
+    defaulted_cart_features,
     with_cart_defaults,
 )
 from ecom_assets.ml.tracking import PRODUCTION, ProductionModel, tracking_uri
@@ -57,6 +58,7 @@ from ecom_assets.serving.request_scoring import (
     RiskBands,
     check_csv_width,
     check_row_keys,
+    defaulted_fields,
     rule_for,
     shorten,
     validate_frame,
@@ -123,8 +125,9 @@ CartSession = create_model(
     "CartSession", __config__=_forbid, **{spec.name: _field(spec, CART_RULES) for spec in CART_FEATURES}
 )
 CartSession.__doc__ = (
-    "One shopping session at the decision point. The first four features are required; "
-    "the others take the documented default when left out."
+    "One shopping session at its first add-to-cart (the decision point): what the session showed "
+    "before it, and the user's earlier sessions. The optional features take the documented default "
+    "when left out, and the answer lists them in `defaulted_fields`."
 )
 PurchaseRow = create_model(
     "PurchaseRow", __config__=_forbid, **{spec.name: _field(spec, {}) for spec in PURCHASE_FEATURES}
@@ -152,6 +155,9 @@ class CartPrediction(BaseModel):
     model: ModelRef
     base_value: float = Field(description="the model's log-odds for an average session")
     contributions: list[Contribution]
+    defaulted_fields: list[str] = Field(
+        description="optional features the request left out, scored at their documented default"
+    )
     plot_png_base64: str | None = Field(None, description="the waterfall chart, with ?plot=true")
 
 
@@ -292,15 +298,18 @@ def _attachment(filename: str | None) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
 
 
-def _scored_json(model: ProductionModel, frame: pd.DataFrame, extras: list[str], p: np.ndarray) -> bytes:
+def _scored_json(
+    model: ProductionModel, frame: pd.DataFrame, extras: list[str], p: np.ndarray, defaulted: pd.Series
+) -> bytes:
     """The JSON answer; extra input fields (ids) are passed through on each prediction."""
     edges = RiskBands.of(model)
     bands = edges.bands(p).tolist()
     decisions = (np.asarray(p) >= edges.low_below).tolist()
     rounded = np.round(p, 6).tolist()
+    filled = [names.split(";") if names else [] for names in defaulted.tolist()]
     scores = [
-        {"abandonment_probability": pr, "risk_band": b, "will_abandon": d}
-        for pr, b, d in zip(rounded, bands, decisions)
+        {"abandonment_probability": pr, "risk_band": b, "will_abandon": d, "defaulted_fields": f}
+        for pr, b, d, f in zip(rounded, bands, decisions, filled)
     ]
     if extras:
         passthrough = frame[extras].astype(object).where(frame[extras].notna(), None).to_dict("records")
@@ -321,35 +330,37 @@ def _scored_json(model: ProductionModel, frame: pd.DataFrame, extras: list[str],
     )
 
 
-SCORE_COLUMNS = ("abandonment_probability", "risk_band", "will_abandon")
+SCORE_COLUMNS = ("abandonment_probability", "risk_band", "will_abandon", "defaulted_fields")
 
 # "Try it out" bodies: what a caller really sends.
 CART_EXAMPLES = {
     "returning_shopper": {
         "summary": "A returning shopper with three items in the cart",
         "value": {
-            "total_views": 14,
-            "total_carts": 3,
-            "session_duration_minutes": 22.5,
+            "views_before_cart": 6,
+            "other_items_viewed": 3,
+            "cart_item_views": 2,
+            "minutes_to_first_cart": 9.5,
+            "cart_item_price": 64.9,
             "experiment_group": "treatment",
-            "total_removes": 1,
-            "distinct_items": 6,
-            "cart_value": 184.9,
-            "hour_of_day": 20,
-            "day_of_week": 6,
-            "is_returning_user": 1,
             "previous_sessions": 7,
             "previous_purchases": 2,
+            "previous_cart_sessions": 3,
+            "hour_of_day": 20,
+            "day_of_week": 6,
         },
     },
     "first_visit": {
         "summary": "A first visit: one item carted after a short browse (optional features left out)",
         "value": {
-            "total_views": 4,
-            "total_carts": 1,
-            "session_duration_minutes": 3.2,
+            "views_before_cart": 2,
+            "other_items_viewed": 1,
+            "cart_item_views": 1,
+            "minutes_to_first_cart": 3.2,
+            "cart_item_price": 39.99,
             "experiment_group": "control",
-            "cart_value": 39.99,
+            "previous_sessions": 0,
+            "previous_purchases": 0,
         },
     },
 }
@@ -389,30 +400,45 @@ BULK_JSON_EXAMPLE = [
     {"session_id": "s-1002", **CART_EXAMPLES["first_visit"]["value"]},
 ]
 BULK_CSV_EXAMPLE = (
-    "session_id,total_views,total_carts,session_duration_minutes,experiment_group,cart_value\n"
-    "s-1001,14,3,22.5,treatment,184.9\n"
-    "s-1002,4,1,3.2,control,39.99\n"
+    "session_id,views_before_cart,other_items_viewed,cart_item_views,minutes_to_first_cart,cart_item_price,"
+    "experiment_group,previous_sessions,previous_purchases\n"
+    "s-1001,6,3,2,9.5,64.9,treatment,7,2\n"
+    "s-1002,2,1,1,3.2,39.99,control,0,0\n"
 )
 SWAGGER_ASSETS = "/docs-assets"  # Swagger UI's files, from the swagger-ui-bundle package: no CDN
 
 
+_FIRST_CART = {  # the least a session can show at its first add-to-cart
+    "views_before_cart": 0,
+    "other_items_viewed": 0,
+    "cart_item_views": 0,
+    "minutes_to_first_cart": 0.0,
+    "cart_item_price": 0.0,
+    "previous_sessions": 0,
+    "previous_purchases": 0,
+}
 PROBE_SESSIONS = [  # the fast explanation path is checked against ml.explain on these
-    {"total_views": 1, "total_carts": 1, "session_duration_minutes": 1.0, "experiment_group": "control"},
     {
-        "total_views": 12,
-        "total_carts": 3,
-        "session_duration_minutes": 25.5,
+        **_FIRST_CART,
+        "views_before_cart": 1,
+        "cart_item_views": 1,
+        "minutes_to_first_cart": 1.0,
+        "experiment_group": "control",
+    },
+    {
+        "views_before_cart": 12,
+        "other_items_viewed": 4,
+        "cart_item_views": 3,
+        "minutes_to_first_cart": 25.5,
+        "cart_item_price": 180.0,
         "experiment_group": "treatment",
-        "total_removes": 1,
-        "distinct_items": 4,
-        "cart_value": 180.0,
-        "hour_of_day": 9,
-        "day_of_week": 6,
-        "is_returning_user": 1,
         "previous_sessions": 5,
         "previous_purchases": 2,
+        "previous_cart_sessions": 3,
+        "hour_of_day": 9,
+        "day_of_week": 6,
     },
-    {"total_views": 0, "total_carts": 0, "session_duration_minutes": 0.0, "experiment_group": "treatment"},
+    {**_FIRST_CART, "experiment_group": "treatment"},
 ]
 
 
@@ -538,7 +564,8 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
     ):
         """One session -> abandonment probability, risk band and each feature's contribution."""
         model = require(CART_MODEL_NAME)
-        row = session_row(session.model_dump())
+        request = session.model_dump()
+        row = session_row(request)
         fast = fast_paths.get((model.name, model.version))
         why = (
             fast.explain(row) if fast is not None else await run_in_threadpool(explain, model.model, row, CART_FEATURES)
@@ -557,6 +584,7 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
             "model": _model_ref(model),
             "base_value": round(why.base_value, 6),
             "contributions": contributions,
+            "defaulted_fields": defaulted_cart_features(request),
         }
         if plot:
             png = await run_in_threadpool(  # drawing takes ~100 ms: off the event loop
@@ -596,7 +624,7 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         )
         fast = fast_paths.get((model.name, model.version))
         p = fast.predict_proba(features) if fast is not None else predict_proba(model.model, features)
-        return model, frame, features, extras, p
+        return model, frame, features, extras, p, defaulted_fields(frame, CART_FEATURES)
 
     def score_json(body: bytes):
         try:
@@ -604,16 +632,18 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         except orjson.JSONDecodeError as exc:
             raise InvalidInput(f"body is not valid JSON: {exc}", 400) from exc
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise InvalidInput('send a JSON list of sessions (objects), e.g. [{"total_views": 3, ...}], or a CSV file')
+            raise InvalidInput(
+                'send a JSON list of sessions (objects), e.g. [{"views_before_cart": 3, ...}], or a CSV file'
+            )
         if len(rows) > settings.max_bulk_rows:
             raise InvalidInput(
                 f"{len(rows):,} rows is more than the {settings.max_bulk_rows:,} one request may score: split the list",
                 413,
             )
         check_row_keys(rows, settings.max_bulk_columns)  # before a table is built from them
-        model, frame, _, extras, p = score_frame(pd.DataFrame.from_records(rows))
+        model, frame, _, extras, p, defaulted = score_frame(pd.DataFrame.from_records(rows))
         return Response(
-            _scored_json(model, frame, extras, p),
+            _scored_json(model, frame, extras, p, defaulted),
             media_type="application/json",
             headers={"X-Model-Version": model.version},
         )
@@ -631,11 +661,12 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
             raise InvalidInput(
                 f"at least {most + 1:,} rows, more than the {most:,} one request may score: split the file", 413
             )
-        model, frame, _, extras, p = score_frame(frame)
+        model, frame, _, extras, p, defaulted = score_frame(frame)
         edges = RiskBands.of(model)
         frame["abandonment_probability"] = np.round(p, 6)  # `frame` is score_frame's own copy
         frame["risk_band"] = edges.bands(p)
         frame["will_abandon"] = np.asarray(p) >= edges.low_below
+        frame["defaulted_fields"] = defaulted  # ";"-separated, empty when every feature was given
         return Response(
             frame.to_csv(index=False),
             media_type="text/csv",
@@ -679,7 +710,7 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         responses={
             200: {
                 "description": "JSON in, JSON out; CSV in, the same CSV with "
-                "`abandonment_probability`, `risk_band` and `will_abandon` appended"
+                "`abandonment_probability`, `risk_band`, `will_abandon` and `defaulted_fields` appended"
             }
         },
     )
@@ -711,7 +742,8 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
         "Risk bands come from the served cart model (`GET /model`, `risk_bands`): low below its decision "
         "threshold (exactly when `will_abandon` is false), medium from the threshold, high from the "
         "training scores' 90th percentile. "
-        "Optional session features default to: "
+        "A session is scored at its first add-to-cart: send what it showed before that moment. "
+        "Every answer lists the optional features it filled in `defaulted_fields`; they default to: "
         + ", ".join(f"{s.name}={s.default!r}" for s in CART_FEATURES if not s.required)
         + "."
     )

@@ -105,14 +105,27 @@ def predictor_tab(api: ScoringApi) -> None:
     left, right = st.columns([1, 2])
     with left:
         session = {
-            "total_views": st.slider("Product views in the session", 0, 60, 6, key="total_views"),
-            "total_carts": st.slider("Add-to-carts", 0, 15, 1, key="total_carts"),
-            "session_duration_minutes": st.slider(
-                "Session duration (minutes)", 0.0, 180.0, 12.0, 0.5, key="session_duration_minutes"
+            "views_before_cart": st.slider(
+                "Product views before the first add-to-cart", 0, 60, 4, key="views_before_cart"
+            ),
+            "other_items_viewed": st.slider("Other items looked at before it", 0, 30, 2, key="other_items_viewed"),
+            "cart_item_views": st.slider("Views of the carted item before it", 0, 20, 1, key="cart_item_views"),
+            "minutes_to_first_cart": st.slider(
+                "Minutes from the session's start to the first add-to-cart",
+                0.0,
+                180.0,
+                5.0,
+                0.5,
+                key="minutes_to_first_cart",
+            ),
+            "cart_item_price": st.number_input(
+                f"Price of the carted item ({app_data.CURRENCY})", min_value=0.0, value=40.0, key="cart_item_price"
             ),
             "experiment_group": st.radio(
                 "Checkout experiment arm", EXPERIMENT_GROUPS, horizontal=True, key="experiment_group"
             ),
+            "previous_sessions": st.slider("The visitor's earlier sessions", 0, 50, 0, key="previous_sessions"),
+            "previous_purchases": st.slider("Purchases in those sessions", 0, 20, 0, key="previous_purchases"),
         }
         with st.expander("More about the session (optional; defaults otherwise)"):
             for spec in app_data.optional_session_features():
@@ -131,8 +144,10 @@ def predictor_tab(api: ScoringApi) -> None:
             return
         p, band = result["abandonment_probability"], result["risk_band"]
         st.caption(
-            f"Scored: {session['total_views']} views, {session['total_carts']} add-to-carts, "
-            f"{session['session_duration_minutes']:g} minutes, {session['experiment_group']} arm"
+            f"Scored at the first add-to-cart: {session['views_before_cart']} views, "
+            f"{session['minutes_to_first_cart']:g} minutes in, {session['previous_purchases']} earlier purchases, "
+            f"{session['experiment_group']} arm"
+            + (f"; defaulted: {', '.join(result['defaulted_fields'])}" if result.get("defaulted_fields") else "")
         )
         st.metric(
             "Abandonment probability",

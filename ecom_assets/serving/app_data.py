@@ -185,7 +185,7 @@ def is_rate(column: str) -> bool:
 
 
 def is_money(column: str) -> bool:
-    return column.startswith("revenue") or column == "cart_value"
+    return column.startswith("revenue") or column == "cart_item_price"
 
 
 def number_formats(columns) -> dict[str, str]:
@@ -244,17 +244,20 @@ def latest_drift_reports(reports: Path) -> list[DriftReportFile]:
 
 
 def example_sessions(rows: int = 200, seed: int = 0) -> pd.DataFrame:
-    """A CSV-ready table of plausible sessions (required features, two optional, an id) to try bulk scoring."""
+    """A CSV-ready table of plausible sessions (the required features, one optional, an id) to try bulk scoring."""
     rng = np.random.default_rng(seed)
-    views = rng.poisson(6, rows)
+    previous = rng.poisson(2, rows)
     return pd.DataFrame(
         {
             "session_id": [f"s{i:05d}" for i in range(rows)],
-            "total_views": views,
-            "total_carts": np.minimum(rng.poisson(1.2, rows), views + 1),
-            "session_duration_minutes": np.round(rng.gamma(2.0, 6.0, rows), 1),
+            "views_before_cart": rng.poisson(3, rows),
+            "other_items_viewed": rng.poisson(1.5, rows),
+            "cart_item_views": rng.poisson(1, rows),
+            "minutes_to_first_cart": np.round(rng.gamma(2.0, 3.0, rows), 1),
+            "cart_item_price": np.round(rng.gamma(2.0, 20.0, rows), 2),
             "experiment_group": rng.choice(EXPERIMENT_GROUPS, rows),
-            "cart_value": np.round(rng.gamma(2.0, 20.0, rows), 2),
+            "previous_sessions": previous,
+            "previous_purchases": rng.binomial(previous, 0.3),
             "hour_of_day": rng.integers(0, 24, rows),
         }
     )

@@ -39,18 +39,17 @@ MAX_SESSION_MINUTES = 7 * 24 * 60
 
 # Counts are whole, non-negative and bounded; times of day and week have their calendar ranges.
 CART_RULES: dict[str, FeatureRule] = {
-    "total_views": FeatureRule("int", 0, MAX_COUNT),
-    "total_carts": FeatureRule("int", 0, MAX_COUNT),
-    "session_duration_minutes": FeatureRule("float", 0, MAX_SESSION_MINUTES),
+    "views_before_cart": FeatureRule("int", 0, MAX_COUNT),
+    "other_items_viewed": FeatureRule("int", 0, MAX_COUNT),
+    "cart_item_views": FeatureRule("int", 0, MAX_COUNT),
+    "minutes_to_first_cart": FeatureRule("float", 0, MAX_SESSION_MINUTES),
+    "cart_item_price": FeatureRule("float"),
     "experiment_group": FeatureRule("category"),
-    "total_removes": FeatureRule("int", 0, MAX_COUNT),
-    "distinct_items": FeatureRule("int", 0, MAX_COUNT),
-    "cart_value": FeatureRule("float"),
-    "hour_of_day": FeatureRule("int", 0, 23),
-    "day_of_week": FeatureRule("int", 1, 7),
-    "is_returning_user": FeatureRule("int", 0, 1),
     "previous_sessions": FeatureRule("int", 0, MAX_COUNT),
     "previous_purchases": FeatureRule("int", 0, MAX_COUNT),
+    "previous_cart_sessions": FeatureRule("int", 0, MAX_COUNT),
+    "hour_of_day": FeatureRule("int", 0, 23),
+    "day_of_week": FeatureRule("int", 1, 7),
 }
 
 
@@ -187,6 +186,30 @@ def _rows(mask: np.ndarray, shown: int = 5) -> str:
     )
 
 
+def _empty(raw: pd.Series) -> np.ndarray:
+    """Cells that carry no value: missing, null or an empty CSV field."""
+    empty = raw.isna().to_numpy()
+    if raw.dtype == object:
+        empty |= raw.eq("").to_numpy()
+    return empty
+
+
+def defaulted_fields(frame: pd.DataFrame, specs: Sequence[FeatureSpec] = CART_FEATURES) -> pd.Series:
+    """Per row, the optional features it leaves out (scored at their default), joined by ";".
+
+    Read from the caller's table before validation, the same way `validate_frame` decides to
+    fill a default: an absent column, a null or an empty cell.
+    """
+    columns = {str(c).strip(): c for c in frame.columns}
+    out = pd.Series("", index=frame.index, dtype=object)
+    for spec in specs:
+        if spec.required:
+            continue
+        empty = _empty(frame[columns[spec.name]]) if spec.name in columns else np.ones(len(frame), dtype=bool)
+        out = out.where(~empty, out + spec.name + ";")
+    return out.str.rstrip(";")
+
+
 def validate_frame(
     frame: pd.DataFrame,
     specs: Sequence[FeatureSpec] = CART_FEATURES,
@@ -231,9 +254,7 @@ def validate_frame(
         rule = rule_for(spec, rules)
         present = spec.name in frame.columns
         raw = frame[spec.name] if present else pd.Series(spec.default, index=frame.index)
-        empty = raw.isna().to_numpy()
-        if raw.dtype == object:
-            empty |= raw.eq("").to_numpy()
+        empty = _empty(raw)
         if spec.required and empty.any():
             errors.append(f"{spec.name}: missing value in {_rows(empty)}")
         if rule.kind == "category":

@@ -1,7 +1,18 @@
--- Cart abandonment features, one row per session with at least one cart before its decision
--- point: the session's first purchase, or its end when there is none. Features read only events
--- strictly before that point (nothing from the checkout or after it); the user's history comes
--- from earlier sessions only. Label: abandoned_cart = 1 when the session has no purchase.
+-- Cart abandonment features, one row per session at its decision point: the session's first
+-- add-to-cart. The cut is the same for every session, whatever happens next, so no feature can
+-- tell a buyer from an abandoner by where the session was cut.
+--   * The first cart is the session's earliest cart event; of carts in the same second, the first
+--     by file and line (the order sessionization uses). decision_at is its time.
+--   * Features read the session's events strictly before decision_at, plus the first cart itself
+--     (its item and price). Other events in the same second as the first cart count as after it:
+--     a live session cannot order them, so they never reach a feature.
+--   * The user's history comes from sessions that started earlier (they ended before this one
+--     began: sessions are split by a gap), all of their events.
+--   * Label: abandoned_cart = 1 when the session has no purchase at or after decision_at ("later in
+--     the same session", the same second included: a one-click checkout can share the cart's second).
+--   * A session whose purchase came before its first cart (bought, then carted again) is left out:
+--     its checkout already happened, so the question "will this cart be bought" has no clean moment.
+--     Known at decision time, so leaving it out depends on no later event.
 -- Split by time: sessions starting in the last $horizon_days days are the test set, the
 -- $horizon_days before that validation, the rest train.
 CREATE OR REPLACE TABLE gold.cart_session_features AS
@@ -9,37 +20,48 @@ WITH sessions AS (
     SELECT *,
            CAST(row_number() OVER by_user AS INTEGER) AS session_number,
            CAST(coalesce(sum(purchases) OVER (by_user ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
-                AS BIGINT) AS previous_purchases
+                AS BIGINT) AS previous_purchases,
+           CAST(coalesce(count(*) FILTER (WHERE carts > 0) OVER (by_user ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+                AS BIGINT) AS previous_cart_sessions
     FROM gold.fact_user_sessions
     WINDOW by_user AS (PARTITION BY user_id ORDER BY session_start)
 ),
 session_events AS (
-    SELECT s.session_id, e.event_time, e.event_type, e.item_id, e.price
+    SELECT s.session_id, e.event_time, e.event_type, e.item_id, e.price, e.source_file, e.line_number
     FROM sessions AS s
     JOIN silver.events AS e
       ON e.user_id = s.user_id AND e.event_time BETWEEN s.session_start AND s.session_end
+    WHERE s.carts > 0
 ),
-decision AS (
-    SELECT session_id, min(event_time) FILTER (WHERE event_type = 'purchase') AS first_purchase_at
+first_cart AS (
+    SELECT session_id,
+           event_time AS decision_at,
+           item_id    AS cart_item_id,
+           price      AS cart_item_price
     FROM session_events
+    WHERE event_type = 'cart'
+    QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY event_time, source_file, line_number) = 1
+),
+before_cart AS (
+    SELECT se.*, fc.cart_item_id
+    FROM session_events AS se
+    JOIN first_cart AS fc USING (session_id)
+    WHERE se.event_time < fc.decision_at
+),
+history AS (
+    SELECT session_id,
+           count(*) FILTER (WHERE event_type = 'view')                         AS views_before_cart,
+           count(*) FILTER (WHERE event_type = 'view' AND item_id = cart_item_id) AS cart_item_views,
+           count(DISTINCT item_id) FILTER (WHERE item_id <> cart_item_id)     AS other_items_viewed,
+           count(*) FILTER (WHERE event_type = 'purchase')                     AS purchases_before_cart
+    FROM before_cart
     GROUP BY session_id
 ),
-before_decision AS (
-    SELECT se.*
-    FROM session_events AS se
-    JOIN decision AS d USING (session_id)
-    WHERE d.first_purchase_at IS NULL OR se.event_time < d.first_purchase_at
-),
-features AS (
+outcome AS (
     SELECT session_id,
-           count(*) FILTER (WHERE event_type = 'view')                     AS total_views,
-           count(*) FILTER (WHERE event_type = 'cart')                     AS total_carts,
-           count(*) FILTER (WHERE event_type = 'remove_from_cart')         AS total_removes,
-           count(DISTINCT item_id)                                         AS distinct_items,
-           coalesce(sum(price) FILTER (WHERE event_type = 'cart'), 0.0)    AS cart_value,
-           date_diff('second', min(event_time), max(event_time)) / 60.0    AS session_duration_minutes,
-           max(event_time)                                                 AS decision_at
-    FROM before_decision
+           count(*) FILTER (WHERE se.event_type = 'purchase' AND se.event_time >= fc.decision_at) AS later_purchases
+    FROM session_events AS se
+    JOIN first_cart AS fc USING (session_id)
     GROUP BY session_id
 ),
 daily AS (
@@ -54,21 +76,26 @@ SELECT
     s.session_id,
     s.user_id,
     s.session_start,
-    f.decision_at,
+    fc.decision_at,
     CASE WHEN s.session_start >= b.data_end - to_days(CAST($horizon_days AS INTEGER)) THEN 'test'
          WHEN s.session_start >= b.data_end - to_days(CAST(2 * $horizon_days AS INTEGER)) THEN 'validation'
          ELSE 'train' END                                                  AS dataset,
-    f.total_views, f.total_carts, f.total_removes, f.distinct_items, f.cart_value,
-    f.session_duration_minutes,
+    CAST(coalesce(h.views_before_cart, 0) AS BIGINT)                       AS views_before_cart,
+    CAST(coalesce(h.other_items_viewed, 0) AS BIGINT)                      AS other_items_viewed,
+    CAST(coalesce(h.cart_item_views, 0) AS BIGINT)                         AS cart_item_views,
+    date_diff('second', s.session_start, fc.decision_at) / 60.0            AS minutes_to_first_cart,
+    coalesce(fc.cart_item_price, 0.0)                                      AS cart_item_price,
     hour(s.session_start)                                                  AS hour_of_day,
     isodow(s.session_start)                                                AS day_of_week,
-    CAST(s.session_number > 1 AS INTEGER)                                  AS is_returning_user,
     s.session_number - 1                                                   AS previous_sessions,
     s.previous_purchases,
+    s.previous_cart_sessions,
     s.experiment_group,
-    CAST(s.purchases = 0 AS INTEGER)                                       AS abandoned_cart
+    CAST(o.later_purchases = 0 AS INTEGER)                                 AS abandoned_cart
 FROM sessions AS s
-JOIN features AS f USING (session_id)
+JOIN first_cart AS fc USING (session_id)
+JOIN outcome AS o USING (session_id)
+LEFT JOIN history AS h USING (session_id)
 CROSS JOIN bounds AS b
-WHERE f.total_carts > 0
+WHERE coalesce(h.purchases_before_cart, 0) = 0
 ORDER BY s.session_start, s.session_id;
