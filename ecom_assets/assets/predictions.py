@@ -128,9 +128,9 @@ def _score(context, duckdb, settings, ml_settings, task: ModelTask, temp: str, t
         published = markdown_preview(
             con,
             f"SELECT dataset, scored_by, model_version, mlflow_run_id, count(*) AS rows FROM {table} "
-            "GROUP BY ALL ORDER BY dataset = 'score', dataset",  # holdout first, then the forward cutoff
+            "GROUP BY ALL ORDER BY dataset DESC",  # 'test' (the holdout) before 'score' (the forward cutoff)
         )
-    not_published = {split: rows for split, rows in per_split.items() if split in IN_SAMPLE}
+    not_published = {split: per_split.get(split, 0) for split in IN_SAMPLE}
     scored = sum(b.rows for b in batches.values())
     seconds = sum(b.seconds for b in batches.values())
     context.log.info(
