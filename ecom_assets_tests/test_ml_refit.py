@@ -64,7 +64,7 @@ def test_the_forward_cutoff_is_scored_by_a_refit_on_more_rows_recorded_in_mlflow
     assert int(tags["refit_rows"]) == labelled[0] > production_rows  # train + validation + test
     assert int(tags["refit_positives"]) == labelled[1]
     assert not registry.search_model_versions(f"run_id = '{refit_run_id}'")  # logged, never registered
-    assert registry.get_model_version_by_alias(PURCHASE_MODEL_NAME, PRODUCTION).version == production.version
+    assert str(registry.get_model_version_by_alias(PURCHASE_MODEL_NAME, PRODUCTION).version) == production.version
 
     # The forward rows carry the refit's run id, and their probabilities are the refit's, not production's.
     with build_resources(built.paths)["duckdb"].read_connection() as con:
