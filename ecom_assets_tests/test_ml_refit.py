@@ -10,7 +10,7 @@ import pytest
 from ecom_assets.assets import predictions
 from ecom_assets.ml.batch_scoring import load_labelled_sample
 from ecom_assets.ml.feature_specs import PURCHASE_MODEL_NAME, PURCHASE_TASK, coerce
-from ecom_assets.ml.refit import REFIT_OF_VERSION_TAG, REFIT_RUN_TAG, find_refit, refit_production
+from ecom_assets.ml.refit import REFIT_OF_VERSION_TAG, REFIT_RUN_TAG, CannotRefit, find_refit, refit_production
 from ecom_assets.ml.tracking import (
     PRODUCTION,
     client,
@@ -147,3 +147,17 @@ def test_a_new_production_version_gets_its_own_refit(built, built_copy):
     again = refit_production(uri, PURCHASE_TASK, production, no_read, built_copy.mlflow_artifacts)
     assert again.reused and again.run_id == refit.run_id and again.rows == refit.rows
     assert len(_refit_runs(uri)) == 2
+
+
+def test_a_refit_without_both_classes_fails_clearly_and_records_nothing(built, built_copy):
+    uri = tracking_uri(built_copy, configured="")
+    registry = client(uri)
+    production = load_production_model(PURCHASE_MODEL_NAME, uri)
+    registry.delete_run(find_refit(uri, PURCHASE_TASK, production.version))  # as if never refit
+    registry.delete_model_version_tag(PURCHASE_MODEL_NAME, production.version, REFIT_RUN_TAG)
+    frame = _labelled(built_copy)()
+    negatives_only = frame[frame[PURCHASE_TASK.label] == 0]
+    with pytest.raises(CannotRefit, match="both classes are needed"):
+        refit_production(uri, PURCHASE_TASK, production, lambda: negatives_only, built_copy.mlflow_artifacts)
+    assert find_refit(uri, PURCHASE_TASK, production.version) is None
+    assert not _refit_runs(uri)

@@ -28,7 +28,7 @@ from ecom_assets.ml.batch_scoring import (
     split_rows,
 )
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
-from ecom_assets.ml.refit import RefitModel, refit_production
+from ecom_assets.ml.refit import CannotRefit, RefitModel, refit_production
 from ecom_assets.ml.tracking import ProductionModel, client, load_production_model
 from ecom_assets.publishing import publish_parquet
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
@@ -77,7 +77,7 @@ def _refit(context, duckdb, settings, ml_settings, task: ModelTask, production: 
             settings.paths.mlflow_artifacts,
             log=context.log.info,
         )
-    except ValueError as exc:
+    except CannotRefit as exc:
         raise dg.Failure(description=str(exc)) from exc
 
 

@@ -46,6 +46,10 @@ REFIT_MODEL_URI_TAG = "refit_model_uri"
 REFIT_RUN_TAG = "refit_run_id"
 
 
+class CannotRefit(ValueError):
+    """Too few labelled rows (or one class only) to refit; the message names the counts."""
+
+
 @dataclass
 class RefitModel:
     """The production version refit on all labelled rows, and where it is recorded."""
@@ -148,7 +152,7 @@ def refit_production(
     frame = labelled_rows(labelled(), task.label)
     counts = frame.groupby("dataset")[task.label].agg(["count", "sum"]).astype(int)
     if frame.empty or frame[task.label].nunique() < 2:
-        raise ValueError(
+        raise CannotRefit(
             f"Cannot refit {task.registered_model} v{production.version}: {len(frame)} labelled rows in "
             f"{task.feature_table}, {int(frame[task.label].sum()) if len(frame) else 0} positive; "
             "both classes are needed."
