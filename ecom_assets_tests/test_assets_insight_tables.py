@@ -24,3 +24,9 @@ def test_insights_are_filled_with_rates_and_charts(built, insight):
     if limit:
         assert len(frame) <= limit
     assert (built.paths.reports / "insights" / f"{insight.name}.png").exists()
+
+
+def test_conversion_overview_says_which_model_scored_each_cutoff(built):
+    rows = query(built.paths, "SELECT dataset, scored_by, model_version FROM insights.conversion_overview")
+    assert {dataset: scored_by for dataset, scored_by, _ in rows} == {"test": "production", "score": "refit"}
+    assert len({version for *_, version in rows}) == 1  # the refit scores under the version it refits

@@ -1,7 +1,8 @@
-"""assets/predictions.py on the built graph: batch scores from the production models, the published snapshot."""
+"""assets/predictions.py on the built graph: out-of-sample batch scores naming their model; the snapshot."""
 
 from __future__ import annotations
 
+import dagster as dg
 import pandas as pd
 import pytest
 
@@ -23,22 +24,50 @@ def _uri(built) -> str:
         ("gold.cart_abandonment_scores", "gold.cart_session_features", CART_MODEL_NAME),
     ],
 )
-def test_predictions_are_probabilities_from_the_production_model(built, table, features, name):
+def test_holdout_rows_are_probabilities_from_the_production_model(built, table, features, name):
+    """Replaces "every feature row is scored by production": the holdout is, and says so in every row."""
     production = load_production_model(name, _uri(built))
-    rows, feature_rows, low, high, distinct, versions, version, wrong_labels = query(
+    rows, holdout_rows, low, high, distinct, versions, version, runs, run, thresholds, wrong_labels, trained = query(
         built.paths,
         f"""
-        SELECT count(*), (SELECT count(*) FROM {features}), min(predicted_prob), max(predicted_prob),
-               count(DISTINCT predicted_prob), count(DISTINCT model_version), any_value(model_version),
-               count(*) FILTER (WHERE predicted_label <> CAST(predicted_prob >= ? AS INTEGER))
-        FROM {table}""",
+        SELECT count(*), (SELECT count(*) FROM {features} WHERE dataset = 'test'), min(predicted_prob),
+               max(predicted_prob), count(DISTINCT predicted_prob), count(DISTINCT model_version),
+               any_value(model_version), count(DISTINCT mlflow_run_id), any_value(mlflow_run_id),
+               list(DISTINCT threshold),
+               count(*) FILTER (WHERE predicted_label <> CAST(predicted_prob >= ? AS INTEGER)),
+               count(*) FILTER (WHERE trained_at IS NULL)
+        FROM {table} WHERE dataset = 'test' AND scored_by = 'production'""",
         [production.threshold],
     )[0]
-    assert rows == feature_rows > 0
+    assert rows == holdout_rows > 0
     assert 0 < low < high < 1
-    assert distinct > 50  # real probabilities, not 0/1 labels in the probability column
+    assert distinct > 20  # real probabilities, not 0/1 labels in the probability column
     assert versions == 1 and str(version) == production.version
-    assert wrong_labels == 0
+    assert runs == 1 and run == production.run_id
+    assert thresholds == [pytest.approx(production.threshold)]
+    assert wrong_labels == 0 and trained == 0
+
+
+@pytest.mark.parametrize(
+    "table, features, forward",
+    [
+        ("gold.ecommerce_predictions", "gold.user_item_features", {"test": "production", "score": "refit"}),
+        ("gold.cart_abandonment_scores", "gold.cart_session_features", {"test": "production"}),
+    ],
+)
+def test_no_in_sample_row_is_published_and_every_row_names_its_model(built, table, features, forward):
+    published = dict(query(built.paths, f"SELECT dataset, list(DISTINCT scored_by) FROM {table} GROUP BY dataset"))
+    assert published == {split: [scorer] for split, scorer in forward.items()}
+    feature_rows = dict(query(built.paths, f"SELECT dataset, count(*) FROM {features} GROUP BY dataset"))
+    assert feature_rows["train"] > 0 and feature_rows["validation"] > 0  # there was in-sample data to leave out
+    (missing_model,) = query(
+        built.paths,
+        f"""SELECT count(*) FILTER (WHERE model_version IS NULL OR mlflow_run_id IS NULL OR trained_at IS NULL
+                                    OR threshold IS NULL OR scored_by IS NULL) FROM {table}""",
+    )[0]
+    assert missing_model == 0
+    (rows,) = query(built.paths, f"SELECT count(*) FROM {table}")[0]
+    assert rows == sum(feature_rows.get(split, 0) for split in forward)
 
 
 def test_actual_label_is_null_only_for_the_forward_looking_cutoff(built):
@@ -50,11 +79,28 @@ def test_actual_label_is_null_only_for_the_forward_looking_cutoff(built):
         FROM gold.ecommerce_predictions GROUP BY dataset""",
         )
     )
-    assert rows == {"train": False, "validation": False, "test": False, "score": True}
+    assert rows == {"test": False, "score": True}
     (latest,) = query(
         built.paths, "SELECT max(cutoff) = max(cutoff) FILTER (WHERE dataset = 'score') FROM gold.ecommerce_predictions"
     )[0]
     assert latest
+
+
+def test_prediction_metadata_names_the_model_the_refit_and_what_was_left_out(built):
+    event = built.instance.get_latest_materialization_event(dg.AssetKey(["gold", "ecommerce_predictions"]))
+    metadata = {key: value.value for key, value in event.asset_materialization.metadata.items()}
+    production = load_production_model(PURCHASE_MODEL_NAME, _uri(built))
+    assert str(metadata["model_version"]) == production.version
+    assert metadata["refit_run"].endswith(f"/runs/{metadata['refit_run_id']}")
+    assert metadata["refit_rows"] > 0 and metadata["refit_positives"] > 0
+    (in_sample,) = query(
+        built.paths, "SELECT count(*) FROM gold.user_item_features WHERE dataset IN ('train', 'validation')"
+    )[0]
+    assert metadata["rows_not_published"] == in_sample > 0
+    assert "in-sample" in metadata["rows_not_published_why"]
+    assert "refit" in metadata["rows_published"] and "production" in metadata["rows_published"]
+    cart = built.instance.get_latest_materialization_event(dg.AssetKey(["gold", "cart_abandonment_scores"]))
+    assert "refit_run_id" not in cart.asset_materialization.metadata  # no forward carts: no refit
 
 
 def test_predicted_purchase_is_published_as_parquet(built):
@@ -63,5 +109,10 @@ def test_predicted_purchase_is_published_as_parquet(built):
     assert SEED_COLUMNS <= set(published.columns)
     assert len(published) == query(built.paths, "SELECT count(*) FROM ecommerce.predicted_purchase")[0][0]
     assert set(published["dataset"]) == {"test", "score"}
+    assert dict(published.groupby("dataset")["scored_by"].unique().map(list)) == {
+        "test": ["production"],
+        "score": ["refit"],
+    }
+    assert published[["model_version", "mlflow_run_id", "trained_at", "threshold"]].notna().all().all()
     assert published["predicted_prob"].between(0, 1).all()
     assert not list(built.paths.published.glob(".*tmp*"))

@@ -1,16 +1,35 @@
-"""Batch predictions from the production models, and the published predicted-purchase snapshot."""
+"""Batch predictions, out of sample only (holdout: production; forward cutoff: its refit), and the snapshot."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.model_inputs import CART_SESSION_FEATURES, USER_ITEM_FEATURES
 from ecom_assets.assets.models import CART_ABANDONMENT_MODEL, PURCHASE_MODEL
-from ecom_assets.assets.ui_metadata import GROWTH, ML_TEAM, column_schema, rounded, table_metadata
+from ecom_assets.assets.ui_metadata import (
+    GROWTH,
+    ML_TEAM,
+    column_schema,
+    mlflow_model_version_url,
+    mlflow_run_url,
+    rounded,
+    table_metadata,
+)
 from ecom_assets.lakehouse.warehouse import load_sql, markdown_preview, run_sql_file, scalar
 from ecom_assets.ml import SQL
-from ecom_assets.ml.batch_scoring import score_table
+from ecom_assets.ml.batch_scoring import (
+    FORWARD,
+    HOLDOUT,
+    IN_SAMPLE,
+    PRODUCTION_SCORER,
+    REFIT_SCORER,
+    Scorer,
+    load_labelled_sample,
+    score_splits,
+    split_rows,
+)
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
-from ecom_assets.ml.tracking import ProductionModel, load_production_model
+from ecom_assets.ml.refit import CannotRefit, RefitModel, refit_production
+from ecom_assets.ml.tracking import ProductionModel, client, load_production_model
 from ecom_assets.publishing import publish_parquet
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
 
@@ -20,6 +39,11 @@ PREDICTED_PURCHASE = dg.AssetKey(["ecommerce", "predicted_purchase"])
 
 _gold = dict(group_name="gold", kinds={"duckdb", "mlflow"}, pool=WAREHOUSE_POOL, owners=ML_TEAM)
 
+NOT_PUBLISHED_WHY = (
+    "in-sample for the production model (fitted on train, threshold chosen on validation): "
+    "their scores would flatter it, so they are not scored"
+)
+
 
 def _production(task: ModelTask, ml_settings: MLSettings, settings: EcomSettings) -> ProductionModel:
     try:
@@ -28,49 +52,128 @@ def _production(task: ModelTask, ml_settings: MLSettings, settings: EcomSettings
         raise dg.Failure(description=str(exc)) from exc
 
 
+def _refit(context, duckdb, settings, ml_settings, task: ModelTask, production: ProductionModel) -> RefitModel:
+    """The production version refit on every labelled row (the recorded one when it exists)."""
+    config = ml_settings.training
+
+    def labelled():
+        with open_warehouse(duckdb, settings, writer=False) as con:
+            return load_labelled_sample(
+                con,
+                task.feature_table,
+                task.label,
+                config.max_train_rows,
+                config.max_eval_rows,
+                order_by=", ".join(task.keys),
+                seed=config.seed,
+            )
+
+    try:
+        return refit_production(
+            ml_settings.uri(settings.paths),
+            task,
+            production,
+            labelled,
+            settings.paths.mlflow_artifacts,
+            log=context.log.info,
+        )
+    except CannotRefit as exc:
+        raise dg.Failure(description=str(exc)) from exc
+
+
 def _score(context, duckdb, settings, ml_settings, task: ModelTask, temp: str, table: str) -> dg.MaterializeResult:
-    """Score `task.feature_table` into `temp`, then build `table` with `ml/sql/<schema>_<name>.sql`."""
+    """Score the holdout with production and the forward cutoff with its refit into `temp`, then build
+    `table` with `ml/sql/<schema>_<name>.sql`; train and validation rows are not scored."""
     production = _production(task, ml_settings, settings)
+    uri = ml_settings.uri(settings.paths)
+    with open_warehouse(duckdb, settings, writer=False) as con:
+        per_split = split_rows(con, task.feature_table)
+    scorers = [
+        Scorer(
+            HOLDOUT,
+            PRODUCTION_SCORER,
+            production.model,
+            int(production.version),
+            production.run_id,
+            production.trained_at,
+            production.threshold,
+        )
+    ]
+    refit = None
+    if per_split.get(FORWARD):  # only the purchase features have a forward-looking cutoff today
+        refit = _refit(context, duckdb, settings, ml_settings, task, production)
+        scorers.append(
+            Scorer(
+                FORWARD,
+                REFIT_SCORER,
+                refit.model,
+                int(production.version),
+                refit.run_id,
+                refit.trained_at,
+                refit.threshold,
+            )
+        )
     context.log.info(
-        f"scoring {task.feature_table} with models:/{task.registered_model}@production "
+        f"scoring {task.feature_table}: {HOLDOUT} with models:/{task.registered_model}@production "
         f"(v{production.version}, threshold {production.threshold:.4f})"
+        + (f", {FORWARD} with its refit (run {refit.run_id})" if refit else "")
     )
     with open_warehouse(duckdb, settings) as con:
-        batch = score_table(
-            con,
-            production.model,
-            task.feature_table,
-            task.keys,
-            task.specs,
-            temp,
-            chunk_rows=ml_settings.score_chunk_rows,
+        batches = score_splits(
+            con, scorers, task.feature_table, task.keys, task.specs, temp, chunk_rows=ml_settings.score_chunk_rows
         )
-        run_sql_file(
-            con,
-            SQL / f"{table.replace('.', '_')}.sql",
-            {"threshold": production.threshold, "version": int(production.version)},
-        )
+        run_sql_file(con, SQL / f"{table.replace('.', '_')}.sql")
         metadata = table_metadata(con, table, "predicted_prob DESC")
         calibration = markdown_preview(con, load_sql(SQL / "prediction_calibration.sql"), {"predictions_table": table})
-    context.log.info(f"{table}: {metadata['dagster/row_count']:,} rows scored at {batch.rows_per_second:,.0f} rows/s")
-    return dg.MaterializeResult(
-        metadata={
-            **metadata,
-            "model": f"models:/{task.registered_model}@production",
-            "model_version": int(production.version),
-            "model_trained_at": production.trained_at,
-            "threshold": rounded(production.threshold),
-            "scoring_rows_per_second": round(batch.rows_per_second),
-            "actual_vs_predicted": dg.MetadataValue.md(calibration),
-        }
+        published = markdown_preview(
+            con,
+            f"SELECT dataset, scored_by, model_version, mlflow_run_id, count(*) AS rows FROM {table} "
+            "GROUP BY ALL ORDER BY dataset DESC",  # 'test' (the holdout) before 'score' (the forward cutoff)
+        )
+    not_published = {split: per_split.get(split, 0) for split in IN_SAMPLE}
+    scored = sum(b.rows for b in batches.values())
+    seconds = sum(b.seconds for b in batches.values())
+    context.log.info(
+        f"{table}: {metadata['dagster/row_count']:,} rows published; "
+        f"{sum(not_published.values()):,} in-sample rows ({', '.join(IN_SAMPLE)}) not scored"
     )
+    experiment_id = client(uri).get_run(production.run_id).info.experiment_id
+    result = {
+        **metadata,
+        "model": f"models:/{task.registered_model}@production",
+        "model_version": int(production.version),
+        "model_trained_at": production.trained_at,
+        "threshold": rounded(production.threshold),
+        "mlflow_run": dg.MetadataValue.url(mlflow_run_url(ml_settings.ui_url, experiment_id, production.run_id)),
+        "mlflow_model_version": dg.MetadataValue.url(
+            mlflow_model_version_url(ml_settings.ui_url, task.registered_model, production.version)
+        ),
+        "rows_published": dg.MetadataValue.md(published),
+        "rows_not_published": dg.MetadataValue.int(sum(not_published.values())),
+        "rows_not_published_why": dg.MetadataValue.md(
+            ", ".join(f"{split}: {rows:,}" for split, rows in not_published.items()) + f" rows, {NOT_PUBLISHED_WHY}."
+        ),
+        "scoring_rows_per_second": round(scored / seconds) if seconds else 0,
+        "actual_vs_predicted": dg.MetadataValue.md(calibration),
+    }
+    if refit is not None:
+        result |= {
+            "refit_run_id": refit.run_id,
+            "refit_run": dg.MetadataValue.url(mlflow_run_url(ml_settings.ui_url, refit.experiment_id, refit.run_id)),
+            "refit_rows": refit.rows,
+            "refit_positives": refit.positives,
+            "refit_trained_at": refit.trained_at,
+            "refit_fit_seconds": round(refit.fit_seconds, 2),
+            "refit_reused": refit.reused,
+        }
+    return dg.MaterializeResult(metadata=result)
 
 
 @dg.asset(key=ECOMMERCE_PREDICTIONS, deps=[PURCHASE_MODEL, USER_ITEM_FEATURES], **_gold)
 def ecommerce_predictions(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings, ml_settings: MLSettings
 ) -> dg.MaterializeResult:
-    """Production-model purchase probabilities per cutoff x user x item; actual_label null for the latest cutoff."""
+    """Purchase probabilities per user x item: holdout cutoff by the production model, forward one by its refit."""
     return _score(
         context, duckdb, settings, ml_settings, PURCHASE_TASK, "purchase_scores", "gold.ecommerce_predictions"
     )
@@ -80,7 +183,7 @@ def ecommerce_predictions(
 def cart_abandonment_scores(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings, ml_settings: MLSettings
 ) -> dg.MaterializeResult:
-    """Abandonment probabilities from the production model for every session with a cart."""
+    """Abandonment probabilities from the production model for the holdout sessions (train/validation not published)."""
     return _score(context, duckdb, settings, ml_settings, CART_TASK, "cart_scores", "gold.cart_abandonment_scores")
 
 

@@ -2,8 +2,10 @@
 
 Each question's SQL is `sql/<name>.sql`. The insights assets run it in the warehouse; the app runs
 the same SQL over the published Parquet snapshot. Conversion questions read the holdout cutoff
-(converted is known and no model saw it in training); "who and what next" questions read the
-forward-looking cutoff. A conversion rate is converted rows over rows in the group, never above 1.
+(converted is known, and the production model that scored it never saw it in training); "who and
+what next" questions read the forward-looking cutoff, scored by production refit on every labelled
+row. No train or validation row is published. A conversion rate is converted rows over rows in the
+group, never above 1.
 """
 
 from dataclasses import dataclass

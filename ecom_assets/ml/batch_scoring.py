@@ -2,10 +2,17 @@
 
 Big feature tables never land in pandas whole: training reads a bounded random sample per split,
 batch scoring reads one chunk of rows at a time and writes (keys, probability) back to DuckDB.
+
+Only out-of-sample rows are published: the holdout (test) split, scored by the registered
+production model, which never saw it; and the forward-looking (score) split, scored by the
+production model refit on every labelled row (`ml/refit.py`). Train and validation rows are
+in-sample for production (fitted on train, threshold chosen on validation), so their scores
+would flatter it; they are not scored.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import time
 from collections.abc import Sequence
@@ -43,6 +50,24 @@ def load_labelled_sample(
     return pd.concat(non_empty, ignore_index=True) if non_empty else parts[0]
 
 
+HOLDOUT, FORWARD = "test", "score"
+IN_SAMPLE = ("train", "validation")  # what production was fitted and tuned on: never published
+PRODUCTION_SCORER, REFIT_SCORER = "production", "refit"
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """The model that scores one split, and the provenance every row it scores carries."""
+
+    split: str
+    scored_by: str  # PRODUCTION_SCORER or REFIT_SCORER
+    model: Any
+    model_version: int  # the registered version (a refit carries the version it refits)
+    mlflow_run_id: str
+    trained_at: str  # ISO 8601, UTC
+    threshold: float
+
+
 @dataclass
 class BatchScore:
     rows: int
@@ -61,13 +86,14 @@ def score_table(
     specs: Sequence[FeatureSpec],
     target: str,
     chunk_rows: int = 500_000,
+    where: str = "TRUE",
 ) -> BatchScore:
-    """Write `target(keys..., predicted_prob)` for every row of `source`, a chunk at a time.
+    """Write `target(keys..., predicted_prob)` for every row of `source` matching `where`, a chunk at a time.
 
     Chunks are hash buckets of the keys, so memory stays bounded by about `chunk_rows` rows
     whatever the table's size.
     """
-    total = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+    total = con.execute(f"SELECT count(*) FROM {source} WHERE {where}").fetchone()[0]
     chunks = max(1, math.ceil(total / chunk_rows))
     key_list = ", ".join(keys)
     columns = ", ".join(dict.fromkeys([*keys, *names(specs)]))
@@ -77,7 +103,8 @@ def score_table(
     )
     started = time.perf_counter()
     for chunk in range(chunks):
-        frame = con.execute(f"SELECT {columns} FROM {source} WHERE hash({key_list}) % {chunks} = {chunk}").df()
+        bucket = f"({where}) AND hash({key_list}) % {chunks} = {chunk}"
+        frame = con.execute(f"SELECT {columns} FROM {source} WHERE {bucket}").df()
         if frame.empty:
             continue
         scores = frame[list(keys)].copy()
@@ -86,3 +113,65 @@ def score_table(
         con.execute(f"INSERT INTO {target} SELECT * FROM scores_chunk")
         con.unregister("scores_chunk")
     return BatchScore(total, time.perf_counter() - started)
+
+
+def split_rows(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, int]:
+    """Rows per split (`dataset`) of a feature table."""
+    return dict(con.execute(f"SELECT dataset, count(*) FROM {source} GROUP BY dataset").fetchall())
+
+
+def score_splits(
+    con: duckdb.DuckDBPyConnection,
+    scorers: Sequence[Scorer],
+    source: str,
+    keys: Sequence[str],
+    specs: Sequence[FeatureSpec],
+    target: str,
+    chunk_rows: int = 500_000,
+) -> dict[str, BatchScore]:
+    """Score each scorer's split of `source`: temp tables `target(keys..., predicted_prob, scored_by)`
+    and `<target>_scorers(scored_by, model_version, mlflow_run_id, trained_at, threshold)`.
+
+    Splits no scorer names (train, validation) get no row. Returns the batch timing per scorer.
+    """
+    if len({s.scored_by for s in scorers}) != len(scorers):
+        raise ValueError(f"one scorer per scored_by, got {[s.scored_by for s in scorers]}")
+    key_list = ", ".join(keys)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT {key_list}, CAST(NULL AS DOUBLE) AS predicted_prob, "
+        f"CAST(NULL AS VARCHAR) AS scored_by FROM {source} LIMIT 0"
+    )
+    timings = {}
+    for scorer in scorers:
+        part = f"{target}_{scorer.scored_by}"
+        timings[scorer.scored_by] = score_table(
+            con, scorer.model, source, keys, specs, part, chunk_rows, where=f"dataset = '{scorer.split}'"
+        )
+        con.execute(f"INSERT INTO {target} SELECT *, CAST(? AS VARCHAR) FROM {part}", [scorer.scored_by])
+        con.execute(f"DROP TABLE {part}")
+    provenance = pd.DataFrame(
+        {
+            "scored_by": [s.scored_by for s in scorers],
+            "split": [s.split for s in scorers],
+            "model_version": [int(s.model_version) for s in scorers],
+            "mlflow_run_id": [s.mlflow_run_id for s in scorers],
+            "trained_at": [_utc(s.trained_at) for s in scorers],
+            "threshold": [float(s.threshold) for s in scorers],
+        }
+    )
+    con.register("scorers_frame", provenance)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {target}_scorers AS SELECT scored_by, split, "
+        "CAST(model_version AS INTEGER) AS model_version, mlflow_run_id, "
+        "CAST(trained_at AS TIMESTAMP) AS trained_at, CAST(threshold AS DOUBLE) AS threshold FROM scorers_frame"
+    )
+    con.unregister("scorers_frame")
+    return timings
+
+
+def _utc(iso: str) -> dt.datetime:
+    """An ISO 8601 time as naive UTC (DuckDB TIMESTAMP); one without an offset is taken as UTC."""
+    if not iso:
+        raise ValueError("a scoring model without trained_at: every published row must say when its model was fit")
+    moment = dt.datetime.fromisoformat(iso)
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment

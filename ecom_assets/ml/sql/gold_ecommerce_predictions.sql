@@ -1,4 +1,6 @@
--- Every feature row of gold.user_item_features with the production model's probability (temp table purchase_scores).
+-- The out-of-sample purchase predictions: the holdout (test) cutoff scored by the registered production
+-- model, the forward-looking (score) cutoff by its refit on every labelled row. Train and validation
+-- rows are in-sample for production and have no score (temp tables purchase_scores, purchase_scores_scorers).
 CREATE OR REPLACE TABLE gold.ecommerce_predictions AS
 SELECT f.user_id AS visitorid,
        f.item_id AS itemid,
@@ -6,10 +8,15 @@ SELECT f.user_id AS visitorid,
        f.label_window_end,
        f.dataset,
        f.converted                                        AS actual_label,
-       CAST(s.predicted_prob >= $threshold AS INTEGER)    AS predicted_label,
+       CAST(s.predicted_prob >= m.threshold AS INTEGER)   AS predicted_label,
        s.predicted_prob,
-       CAST($version AS INTEGER)                          AS model_version,
+       m.scored_by,
+       m.model_version,
+       m.mlflow_run_id,
+       m.trained_at,
+       m.threshold,
        f.* EXCLUDE (user_id, item_id, cutoff, label_window_end, dataset, converted)
 FROM gold.user_item_features AS f
 JOIN purchase_scores AS s USING (cutoff, user_id, item_id)
+JOIN purchase_scores_scorers AS m ON m.scored_by = s.scored_by AND m.split = f.dataset
 ORDER BY f.cutoff, visitorid, itemid;
