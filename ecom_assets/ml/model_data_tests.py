@@ -1,5 +1,6 @@
 """Data tests of the models' outputs as plain data (see `ecom_assets.lakehouse.data_tests`):
-the model-quality verdict, one prediction per feature row, rates within [0, 1]."""
+one prediction per feature row, rates within [0, 1]. The model-quality verdict is the training
+assets' own blocking `promotion_gate` check, decided before the production alias moves."""
 
 from __future__ import annotations
 
@@ -28,18 +29,6 @@ def _completeness(table: str, features: str, keys: dict[str, str]) -> DataTest:
 
 
 ML_DATA_TESTS = [
-    *(
-        DataTest(
-            table,
-            "gb_beats_baselines",
-            "Gradient boosting is not beaten by logistic regression or random forest on holdout PR-AUC "
-            "(a baseline ahead beyond the 90% paired-bootstrap interval fails; within it is a tie).",
-            f"SELECT model, pr_auc, roc_auc, verdict_vs_gradient_boosting FROM {table} "
-            f"WHERE verdict_vs_gradient_boosting = 'worse' "
-            f"OR NOT EXISTS (SELECT 1 FROM {table} WHERE model = 'gradient_boosting')",
-        )
-        for table in ("ml.purchase_model", "ml.cart_abandonment_model")
-    ),
     _completeness(
         "gold.ecommerce_predictions",
         "gold.user_item_features",
