@@ -23,6 +23,7 @@ from ecom_assets.ml.tracking import (
     describe_registered_model,
     ensure_experiment,
     log_training_run,
+    production_model_version,
     promote_if_better,
     task_description,
 )
@@ -108,6 +109,7 @@ def train_register_promote(
 
     `holdout_extra`: holdout facts measured outside the training core (the purchase model's
     `candidate_coverage` and `test_purchased_pairs`), logged and described with the metrics."""
+    production_model_version(uri, task.registered_model)  # an unreadable registry fails now, not after training
     result = train_and_compare(frame, task.specs, task.label, config, what=task.what, log=log)
     verdicts = quality_verdicts(result, resamples=config.bootstrap_resamples)
     problems = quality_problems(result, verdicts)

@@ -508,12 +508,8 @@ def decide_promotion(
     current = production_model_version(uri, model_name)
     current_version = str(current.version) if current is not None else None
     challenger_score = float(average_precision_score(y_holdout, challenger_probabilities))
-    production_score, gate = None, None
-    if quality_problems:
-        promoted, reason = False, "Not fit to serve: " + "; ".join(quality_problems) + "."
-    elif current_version is None:
-        promoted, reason = True, "No production version yet: the first version fit to serve is promoted."
-    else:
+    production_score, gate, production_p = None, None, None
+    if current_version is not None:
         try:
             model = load_model(uri, model_name, version=current_version)
             production_p = predict_proba(model, X_holdout)
@@ -526,6 +522,13 @@ def decide_promotion(
                 "and rerun: the next version is then promoted as the first."
             ) from exc
         production_score = float(average_precision_score(y_holdout, production_p))
+    if quality_problems:
+        promoted, reason = False, "Not fit to serve: " + "; ".join(quality_problems) + "."
+        if current_version is not None:
+            reason += f" Production v{current_version} kept."
+    elif current_version is None:
+        promoted, reason = True, "No production version yet: the first version fit to serve is promoted."
+    else:
         gate = promotion_gate(y_holdout, challenger_probabilities, production_p, margin, resamples)
         promoted = gate.promote
         reason = (
