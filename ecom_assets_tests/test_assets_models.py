@@ -76,15 +76,23 @@ def test_purchase_metadata_and_table_show_coverage_and_recall_over_all_purchases
         assert base_rate == pytest.approx(covered / bought, rel=1e-2) and "`converted` = 1" in positive
 
 
-def test_training_asset_fails_clearly_on_a_tiny_file_and_keeps_the_data_layers(paths, instance):
+def test_training_stops_clearly_on_a_tiny_file_and_keeps_the_data_layers(paths, instance):
+    """No labelled rows: the blocking leakage checks fail (nothing was checked) and training never starts.
+
+    (It used to pass on empty data and let the training assets fail; issue 13 finding 6.)"""
     land(paths, "rees46_quirks.csv")
     outcome = run_pipeline(paths, instance, log=lambda _: None)
-    failed = {step.split(":")[1].strip() for step in outcome.failed_steps}
-    assert {"ml__purchase_model", "ml__cart_abandonment_model"} <= failed, outcome.failed_steps
-    messages = _failure_descriptions(instance)
-    for step in ("ml__purchase_model", "ml__cart_abandonment_model"):
-        assert "Not enough labelled data" in messages[step]
-        assert "train: 0 rows" in messages[step] and "needs at least" in messages[step]
+    failed = "\n".join(outcome.failed_checks)
+    for table in ("gold/user_item_features", "gold/cart_session_features"):
+        assert f"{table} / no_single_feature_leaks_label" in failed, outcome.failed_checks
+    assert "no labelled rows" in failed and "nothing to check" in failed
+    ran = {
+        e.dagster_event.step_key
+        for r in instance.get_runs()
+        for e in instance.all_logs(r.run_id)
+        if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.STEP_START
+    }
+    assert not {"ml__purchase_model", "ml__cart_abandonment_model"} & ran
     with build_resources(paths)["duckdb"].get_connection() as con:
         assert con.execute("SELECT count(*) FROM silver.events").fetchone()[0] > 0
         assert con.execute("SELECT count(*) FROM gold.user_item_features").fetchone()[0] > 0
@@ -92,13 +100,3 @@ def test_training_asset_fails_clearly_on_a_tiny_file_and_keeps_the_data_layers(p
             con.execute("SELECT count(*) FROM gold.user_item_features WHERE converted IS NOT NULL").fetchone()[0] == 0
         )
     assert production_version(tracking_uri(paths), PURCHASE_TASK.registered_model) is None
-
-
-def _failure_descriptions(instance) -> dict[str, str]:
-    found = {}
-    for run in instance.get_runs():
-        for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-            data = entry.dagster_event.step_failure_data
-            text = (data.user_failure_data.description if data.user_failure_data else None) or str(data.error)
-            found[entry.dagster_event.step_key] = text
-    return found
