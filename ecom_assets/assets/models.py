@@ -4,7 +4,8 @@ through a gate.
 Each training asset reports its own blocking check, `promotion_gate`: the decision (quality, then
 the challenger against production on the same holdout) is made before the `production` alias
 moves, and the check says why: passed (promoted), WARN (production kept: not better beyond the
-margin and noise), ERROR (the champion is not fit to serve: downstream predictions do not run).
+margin and noise; or promoted while trailing the recency-only reference beyond noise), ERROR (the
+champion ranks no better than the base rate: not promoted, downstream predictions do not run).
 """
 
 import dagster as dg
@@ -33,9 +34,9 @@ def _gate_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
         asset=key,
         blocking=True,
         description="Decided before `production` moves: the champion (best validation PR-AUC) must beat the "
-        "no-skill PR-AUC and not lose to the recency-only reference beyond noise (else ERROR), and must beat "
-        "production's holdout PR-AUC on the same rows by more than ECOM_ML_PROMOTION_MARGIN with the 90% "
-        "paired-bootstrap interval above zero (else WARN: production kept).",
+        "no-skill PR-AUC (else ERROR) and production's holdout PR-AUC on the same rows by more than "
+        "ECOM_ML_PROMOTION_MARGIN with the 90% paired-bootstrap interval above zero (else WARN: production "
+        "kept). Trailing the recency-only reference beyond noise is a WARN.",
     )
 
 
@@ -103,12 +104,12 @@ def _train(
 
 def _gate_result(report: TrainingReport) -> dg.AssetCheckResult:
     decision = report.decision
-    if decision.promoted:
-        passed, severity = True, dg.AssetCheckSeverity.ERROR
-    elif decision.quality_passed:  # production kept: a valid model still serves
+    if not decision.quality_passed:  # unfit to serve: downstream predictions do not run
+        passed, severity = False, dg.AssetCheckSeverity.ERROR
+    elif not decision.promoted or decision.quality_warnings:  # production kept, or a caveat to read
         passed, severity = False, dg.AssetCheckSeverity.WARN
     else:
-        passed, severity = False, dg.AssetCheckSeverity.ERROR
+        passed, severity = True, dg.AssetCheckSeverity.ERROR
     gate = decision.gate
     return dg.AssetCheckResult(
         check_name=PROMOTION_GATE,
@@ -116,7 +117,8 @@ def _gate_result(report: TrainingReport) -> dg.AssetCheckResult:
         severity=severity,
         description=f"v{decision.challenger_version} ({decision.family}): "
         + ("promoted. " if decision.promoted else "not promoted. ")
-        + decision.reason,
+        + decision.reason
+        + "".join(f" Warning: {w}." for w in decision.quality_warnings),
         metadata={
             "promoted": decision.promoted,
             "production_version": decision.production_version or "",
@@ -126,6 +128,7 @@ def _gate_result(report: TrainingReport) -> dg.AssetCheckResult:
             "ci90_low": rounded(gate.ci90_low) if gate else "",
             "margin": rounded(gate.margin) if gate else "",
             "quality_problems": dg.MetadataValue.json(decision.quality_problems),
+            "quality_warnings": dg.MetadataValue.json(decision.quality_warnings),
         },
     )
 

@@ -32,6 +32,7 @@ from ecom_assets.ml.training import (
     TrainingResult,
     quality_problems,
     quality_verdicts,
+    quality_warnings,
     train_and_compare,
 )
 
@@ -112,7 +113,7 @@ def train_register_promote(
     production_model_version(uri, task.registered_model)  # an unreadable registry fails now, not after training
     result = train_and_compare(frame, task.specs, task.label, config, what=task.what, log=log)
     verdicts = quality_verdicts(result, resamples=config.bootstrap_resamples)
-    problems = quality_problems(result, verdicts)
+    problems = quality_problems(result)
     champion = result.champion
     importance = global_importance(champion.model, result.X_test, task.specs)
     curves = roc_pr_curves(
@@ -154,7 +155,10 @@ def train_register_promote(
         config.bootstrap_resamples,
         champion.family,
     )
+    decision.quality_warnings = quality_warnings(verdicts)
     describe_registered_model(uri, task)  # with the production version's holdout metrics
     log(f"{task.registered_model}: {decision.reason}")
+    for warning in decision.quality_warnings:
+        log(f"{task.registered_model}: warning: {warning}")
     holdout = champion_holdout_metrics(result, holdout_extra)
     return TrainingReport(task, result, verdicts, importance, curves, logged, decision, holdout)

@@ -214,9 +214,9 @@ def task_description(task: ModelTask) -> str:
         "Every training registers its champion family (best validation PR-AUC among gradient boosting, "
         "logistic regression and random forest) as a new version with the alias `challenger`. "
         "`production` moves to it only when its holdout PR-AUC beats production's on the same rows by "
-        "more than the promotion margin with the 90% paired-bootstrap interval above zero, and it is "
-        "above the no-skill PR-AUC and not below the recency-only reference; `challenger` is then "
-        "removed. The scoring service and batch scoring load "
+        "more than the promotion margin with the 90% paired-bootstrap interval above zero, and its "
+        "PR-AUC is above the no-skill one (the base rate); `challenger` is then removed. The scoring "
+        "service and batch scoring load "
         f"`models:/{task.registered_model}@production`."
     )
 
@@ -456,6 +456,7 @@ class PromotionDecision:
     metric: str = PRIMARY_METRIC
     family: str = ""
     quality_problems: list[str] = field(default_factory=list)  # a champion unfit to serve: never promoted
+    quality_warnings: list[str] = field(default_factory=list)  # reported, not blocking (see training)
     gate: GateOutcome | None = None  # the comparison with production (None: no production or unfit)
 
     @property
@@ -486,6 +487,8 @@ class PromotionDecision:
             ]
         if self.quality_problems:
             lines += ["", "Quality gate failed:", *(f"- {p}" for p in self.quality_problems)]
+        if self.quality_warnings:
+            lines += ["", "Warnings:", *(f"- {w}" for w in self.quality_warnings)]
         return "\n".join(lines)
 
 
