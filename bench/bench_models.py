@@ -18,6 +18,7 @@ the models, not the registry.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import shutil
 import sys
@@ -31,9 +32,9 @@ import pandas as pd
 from ecom_assets.definitions import build_definitions
 from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.generator import GeneratorConfig, generate
-from ecom_assets.lakehouse import SQL as LAKEHOUSE_SQL
+from ecom_assets.lakehouse.event_days import publish_sessions, stage_sessions
 from ecom_assets.lakehouse.landing import list_landing_files
-from ecom_assets.lakehouse.warehouse import run_sql_file, scalar, table_exists
+from ecom_assets.lakehouse.warehouse import ensure_schema, run_sql_file, scalar, table_exists
 from ecom_assets.ml import SQL as ML_SQL
 from ecom_assets.ml.batch_scoring import load_labelled_sample, score_table
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, FeatureWindows
@@ -62,11 +63,20 @@ def ingest(paths: EcomPaths) -> None:
 
 def build_gold(paths: EcomPaths, windows: FeatureWindows) -> dict[str, float]:
     resources = build_resources(paths)
-    sessions = {"session_gap_minutes": resolved(resources["settings"]).session_gap_minutes}  # as the gold asset
+    gap = resolved(resources["settings"]).session_gap_minutes  # as the gold asset
     timings = {}
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
+        ensure_schema(con)
+        first, last = con.execute("SELECT min(event_time)::DATE, max(event_time)::DATE FROM silver.events").fetchone()
+        start = dt.datetime.combine(first, dt.time())
+        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time())
+
+        def sessions() -> None:  # every day in one range, as a full refresh of the sessions asset does
+            stage_sessions(con, start, end, gap)
+            publish_sessions(con, start, end, dt.datetime.now(dt.UTC))
+
+        _, timings["gold_fact_user_sessions"] = _timed("gold.fact_user_sessions", sessions)
         for name, params in (
-            (LAKEHOUSE_SQL / "gold_fact_user_sessions.sql", sessions),
             (ML_SQL / "gold_user_item_features.sql", windows.sql_params()),
             (ML_SQL / "gold_cart_session_features.sql", {"horizon_days": windows.horizon_days}),
         ):

@@ -160,3 +160,20 @@ def test_leakage_check_warns_fails_and_fails_on_empty_data(cart_frame):
     assert not empty.passed and "no labelled rows" in empty.summary()
     one_class = leakage_report(cart_frame.assign(abandoned_cart=1), CART_TASK)
     assert not one_class.passed and "all have abandoned_cart = 1" in one_class.summary()
+
+
+def test_bootstrap_pr_auc_is_scikit_learns_average_precision_on_the_resampled_rows():
+    """The fast bootstrap sorts once and weighs rows by their resample count: the same number as
+    scikit-learn on those weights, ties included."""
+    from sklearn.metrics import average_precision_score
+
+    from ecom_assets.ml.training import _RankedHoldout
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(500) < 0.1).astype(int)
+    scores = np.round(rng.random(500) + 0.3 * y, 2)  # rounded: many ties
+    for _ in range(5):
+        weights = np.bincount(rng.integers(0, 500, 500), minlength=500).astype(float)
+        assert _RankedHoldout(y, scores).average_precision(weights) == pytest.approx(
+            average_precision_score(y, scores, sample_weight=weights), abs=1e-12
+        )

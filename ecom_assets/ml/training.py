@@ -397,6 +397,28 @@ def train_and_compare(
     return result
 
 
+class _RankedHoldout:
+    """One model's scores on a holdout, sorted once: a weighted PR-AUC (average precision) in O(n).
+
+    Bootstrap resamples are row counts (weights) over the same rows, so every resample reuses the
+    sort; average precision is computed at each distinct score, as scikit-learn does."""
+
+    def __init__(self, y_true: np.ndarray, scores: np.ndarray) -> None:
+        order = np.argsort(-scores, kind="stable")
+        self.order = order
+        self.y = y_true[order].astype(np.float64)
+        ranked = scores[order]
+        self.ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])  # last row of each tied score
+
+    def average_precision(self, weights: np.ndarray) -> float:
+        w = weights[self.order]
+        tp = np.cumsum(w * self.y)[self.ends]
+        predicted = np.cumsum(w)[self.ends]
+        recall = tp / tp[-1]
+        precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+        return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
 def paired_bootstrap(
     y_true: np.ndarray,
     candidate: np.ndarray,
@@ -407,17 +429,21 @@ def paired_bootstrap(
 ) -> tuple[float, float, float]:
     """PR-AUC(candidate) - PR-AUC(baseline) on the same rows: point estimate and a bootstrap interval.
 
-    Rows are resampled within each class so every resample has the holdout's positives.
+    Rows are resampled within each class so every resample has the holdout's positives; a resample
+    is a count per row, shared by both models (paired), and each model's rows are sorted once (a
+    million-row holdout takes seconds, not minutes).
     """
     y_true = np.asarray(y_true).astype(int)
     rng = np.random.default_rng(seed)
     positives, negatives = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
+    ranked_candidate = _RankedHoldout(y_true, np.asarray(candidate, dtype=np.float64))
+    ranked_baseline = _RankedHoldout(y_true, np.asarray(baseline, dtype=np.float64))
     diffs = np.empty(resamples)
+    weights = np.zeros(len(y_true))
     for i in range(resamples):
-        rows = np.concatenate([rng.choice(positives, len(positives)), rng.choice(negatives, len(negatives))])
-        diffs[i] = average_precision_score(y_true[rows], candidate[rows]) - average_precision_score(
-            y_true[rows], baseline[rows]
-        )
+        for rows in (positives, negatives):  # draw len(rows) of them with replacement, as counts
+            weights[rows] = np.bincount(rng.integers(0, len(rows), len(rows)), minlength=len(rows))
+        diffs[i] = ranked_candidate.average_precision(weights) - ranked_baseline.average_precision(weights)
     point = average_precision_score(y_true, candidate) - average_precision_score(y_true, baseline)
     tail = (1 - level) / 2
     return float(point), float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1 - tail))
