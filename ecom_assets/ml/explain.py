@@ -84,7 +84,7 @@ def explain(model, row: Mapping[str, Any] | pd.DataFrame, specs: Sequence[Featur
     frame = coerce(frame, specs)
     values, base = _shap_values(model, frame, specs)
     order = encoded_feature_names(specs)
-    contributions = dict(sorted(zip(order, values[0].astype(float)), key=lambda kv: -abs(kv[1])))
+    contributions = dict(sorted(zip(order, values[0].tolist()), key=lambda kv: -abs(kv[1])))  # plain floats: JSON
     probability = float(model.predict_proba(frame)[0, 1])
     return Explanation(probability, base, contributions, frame.iloc[0].to_dict(), units(model))
 
