@@ -84,6 +84,11 @@ class MLSettings(dg.ConfigurableResource):
     rf_trees: int = _env("ECOM_ML_RF_TREES", TrainingConfig.rf_trees, "Random-forest trees")
     max_train_rows: int = _env("ECOM_ML_MAX_TRAIN_ROWS", TrainingConfig.max_train_rows, "Training sample rows")
     max_eval_rows: int = _env("ECOM_ML_MAX_EVAL_ROWS", TrainingConfig.max_eval_rows, "Validation/test rows")
+    promotion_margin: float = _env(
+        "ECOM_ML_PROMOTION_MARGIN",
+        TrainingConfig.promotion_margin,
+        "Holdout PR-AUC a challenger must gain over production (beyond bootstrap noise) to be promoted",
+    )
     score_chunk_rows: int = 500_000
 
     def uri(self, paths: EcomPaths) -> str:
@@ -100,6 +105,7 @@ class MLSettings(dg.ConfigurableResource):
             rf_trees=self.rf_trees,
             max_train_rows=self.max_train_rows,
             max_eval_rows=self.max_eval_rows,
+            promotion_margin=self.promotion_margin,
         )
 
 

@@ -1,4 +1,5 @@
-"""ml.explain: SHAP contributions that add up to the served probability (what the API and the app show)."""
+"""ml.explain: SHAP contributions that add up to the served probability (what the API and the app show),
+whichever family is the champion."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import math
 
 import pytest
 
-from ecom_assets.ml.explain import explain
-from ecom_assets.ml.feature_specs import CART_FEATURES, CART_MODEL_NAME, CART_TASK, cart_feature_frame, names
+from ecom_assets.ml.explain import explain, global_importance
+from ecom_assets.ml.feature_specs import CART_FEATURES, CART_MODEL_NAME, CART_TASK, cart_feature_frame, coerce, names
 from ecom_assets.ml.lifecycle import train_register_promote
 from ecom_assets.ml.tracking import load_production_model, tracking_uri
-from ecom_assets.ml.training import TrainingConfig, predict_proba
+from ecom_assets.ml.training import LOGISTIC_REGRESSION, RANDOM_FOREST, TrainingConfig, predict_proba, train_and_compare
 
 SMALL = TrainingConfig(gb_max_iter=40, rf_trees=15)
 
@@ -49,10 +50,29 @@ def test_scoring_and_explanations_for_the_service(paths, cart_frame):
 
     why = explain(model, cart_feature_frame([requests[1]]), CART_FEATURES)
     assert set(why.contributions) == set(names(CART_FEATURES))
-    log_odds = why.base_value + sum(why.contributions.values())
-    assert 1 / (1 + math.exp(-log_odds)) == pytest.approx(probabilities[1], abs=1e-6)
+    total = why.base_value + sum(why.contributions.values())  # log-odds, or a probability (a forest)
+    explained = 1 / (1 + math.exp(-total)) if why.units == "log-odds" else total
+    assert explained == pytest.approx(probabilities[1], abs=1e-6)
     assert abs(why.top(1)[0][1]) == max(abs(v) for v in why.contributions.values())
     assert explain(
         model, requests[1] | {k: v for k, v in why.values.items() if k not in requests[1]}, CART_FEATURES
     ).probability == pytest.approx(probabilities[1])
     assert list(report.importance["feature"])[:1] and report.importance["mean_abs_shap"].ge(0).all()
+
+
+@pytest.mark.parametrize("family, units", [(LOGISTIC_REGRESSION, "log-odds"), (RANDOM_FOREST, "probability")])
+def test_a_logistic_or_forest_champion_is_explained_too(cart_frame, family, units):
+    """Any family can win on validation: its explanation still adds up to the probability served."""
+    result = train_and_compare(cart_frame, CART_TASK.specs, CART_TASK.label, SMALL, families=[family])
+    model = result.champion.model
+    rows = cart_frame.iloc[[0, 7]]
+    for i in range(len(rows)):
+        row = rows.iloc[[i]]
+        why = explain(model, row, CART_FEATURES)
+        assert why.units == units and set(why.contributions) == set(names(CART_FEATURES))
+        total = why.base_value + sum(why.contributions.values())
+        served = predict_proba(model, coerce(row, CART_FEATURES))[0]
+        assert (1 / (1 + math.exp(-total)) if units == "log-odds" else total) == pytest.approx(served, abs=1e-6)
+    importance = global_importance(model, result.X_test, CART_FEATURES)
+    assert set(importance["feature"]) == set(names(CART_FEATURES))
+    assert importance["mean_abs_shap"].ge(0).all() and importance["mean_abs_shap"].max() > 0

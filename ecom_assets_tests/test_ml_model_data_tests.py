@@ -42,11 +42,7 @@ def test_predictions_completeness_names_every_problem_and_passes_a_clean_table(p
 
 def _plant(con, test) -> None:
     table = test.table
-    if test.name == "gb_beats_baselines":
-        con.execute(f"""CREATE TABLE {table} AS SELECT * FROM (VALUES
-            ('gradient_boosting', 0.10, 0.80, NULL), ('logistic_regression', 0.30, 0.90, 'worse'))
-            AS t(model, pr_auc, roc_auc, verdict_vs_gradient_boosting)""")
-    elif table == "gold.ecommerce_predictions":
+    if table == "gold.ecommerce_predictions":
         con.execute(
             "CREATE TABLE gold.user_item_features AS SELECT TIMESTAMP '2019-10-01' AS cutoff, range AS user_id, "
             "1 AS item_id, ['test', 'test', 'score', 'train'][range + 1] AS dataset FROM range(4)"

@@ -24,7 +24,7 @@ def roc_pr_curves(y_true: np.ndarray, probabilities: Mapping[str, np.ndarray], t
         precision, recall, _ = precision_recall_curve(y_true, p)
         pr_ax.plot(recall, precision, label=f"{name} (AP {average_precision_score(y_true, p):.3f})")
     roc_ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
-    pr_ax.axhline(float(np.mean(y_true)), ls="--", c="grey", lw=0.8, label="base rate")
+    pr_ax.axhline(float(np.mean(y_true)), ls="--", c="grey", lw=0.8, label="no skill (base rate)")
     roc_ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (holdout)")
     pr_ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (holdout)")
     for ax in (roc_ax, pr_ax):

@@ -2,9 +2,11 @@
 
 Tracking and registry live in ECOM_HOME (`sqlite:///…/mlflow.db`, artifacts in `mlartifacts/`)
 unless MLFLOW_TRACKING_URI says otherwise: `tracking_uri` is that rule, for the assets, the API
-and the tests alike. Every training run registers a new version with the alias `challenger`; the
-alias `production` moves to it only when it beats the current production version on the same
-holdout (DESIGN decision 7). Scoring always loads `models:/<name>@production`.
+and the tests alike. Every training run registers its champion as a new version with the alias
+`challenger`; the alias `production` moves to it only when it beats the current production
+version on the same holdout by more than a margin and beyond bootstrap noise (DESIGN decision 7),
+and `challenger` is then removed. A registry that cannot be read is an error (`RegistryError`),
+never "no production yet". Scoring always loads `models:/<name>@production`.
 
 Every experiment carries `mlflow.experimentKind = custom_model_development`, so the MLflow UI
 opens it on the classic-ML view (runs, metrics, models), not the GenAI one (traces, token cost);
@@ -36,11 +38,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import average_precision_score
 
 from ecom_assets import processes
 from ecom_assets.ecom_home import EcomPaths, env_str
 from ecom_assets.ml.feature_specs import FeatureSpec, ModelTask, coerce, names
-from ecom_assets.ml.training import PRIMARY_METRIC, TrainingResult, predict_proba
+from ecom_assets.ml.training import (
+    PRIMARY_METRIC,
+    GateOutcome,
+    TrainingResult,
+    positive_class,
+    predict_proba,
+    promotion_gate,
+)
 
 PRODUCTION, CHALLENGER = "production", "challenger"
 NOTE_TAG = "mlflow.note.content"  # an experiment's or a run's description in the MLflow UI
@@ -198,28 +208,67 @@ def task_description(task: ModelTask) -> str:
     """What a model predicts and from what: the registered model's and the experiment's description."""
     return (
         f"**{task.what.capitalize()}**: the probability that `{task.label}` is 1 for a row of "
-        f"`{task.feature_table}` (one row per {', '.join(task.keys)}).\n\n"
+        f"`{task.feature_table}` (one row per {', '.join(task.keys)}). Positive class: "
+        f"{positive_class(task.label)}.\n\n"
         f"Features ({len(task.specs)}): {', '.join(f'`{s.name}`' for s in task.specs)}.\n\n"
-        "Every training registers a version with the alias `challenger`; `production` moves to it only "
-        "when it beats production's holdout PR-AUC. The scoring service and batch scoring load "
+        "Every training registers its champion family (best validation PR-AUC among gradient boosting, "
+        "logistic regression and random forest) as a new version with the alias `challenger`. "
+        "`production` moves to it only when its holdout PR-AUC beats production's on the same rows by "
+        "more than the promotion margin with the 90% paired-bootstrap interval above zero, and its "
+        "PR-AUC is above the no-skill one (the base rate); `challenger` is then removed. The scoring "
+        "service and batch scoring load "
         f"`models:/{task.registered_model}@production`."
     )
 
 
+def baseline_lines(label: str, metrics: dict[str, float]) -> list[str]:
+    """The holdout metrics read against their baselines, in words (run and version descriptions)."""
+    lines = [
+        f"Positive class: {positive_class(label)}; holdout base rate {metrics['base_rate']:.4f}.",
+        f"PR-AUC {metrics['pr_auc']:.4f} against a no-skill {metrics['no_skill_pr_auc']:.4f}: "
+        f"lift {metrics['pr_auc_lift']:.2f}x.",
+        f"Brier {metrics['brier']:.4f} against {metrics['brier_base_rate']:.4f} for the base-rate forecast: "
+        f"skill score {metrics['brier_skill']:.3f}.",
+    ]
+    if "candidate_coverage" in metrics:
+        lines.append(
+            f"Candidate coverage {metrics['candidate_coverage']:.4f}: the share of the "
+            f"{metrics['test_purchased_pairs']:,.0f} (user, item) pairs bought in the test window that have a "
+            f"candidate row at all; recall over all purchases {metrics['recall_over_all_purchases']:.4f} "
+            f"(recall {metrics['recall']:.4f} on the candidates x coverage)."
+        )
+    return lines
+
+
 def version_description(
-    task: ModelTask, result: TrainingResult, risk_high_from: float, trained_at: str, run_id: str | None = None
+    task: ModelTask,
+    result: TrainingResult,
+    risk_high_from: float,
+    trained_at: str,
+    run_id: str | None = None,
+    holdout: dict[str, float] | None = None,
 ) -> str:
     """A version's (and its run's) description: the task, the data, the decision rule, the holdout."""
-    gb = result.champion
+    champion = result.champion
+    holdout = holdout or champion.test
     lines = [
-        f"Gradient boosting for **{task.what}**: P(`{task.label}` = 1) from `{task.feature_table}`, "
+        f"{champion.family.replace('_', ' ').capitalize()} (champion on validation PR-AUC) for "
+        f"**{task.what}**: P(`{task.label}` = 1) from `{task.feature_table}`, "
         f"trained {trained_at} on {result.trained_rows:,} rows.",
         "",
-        f"Decision threshold {gb.threshold:.4f} (F1-maximising on validation). Risk bands: low below the "
+        f"Decision threshold {champion.threshold:.4f} (F1-maximising on validation). Risk bands: low below the "
         f"threshold, high from {risk_high_from:.4f} (`{RISK_HIGH_TAG}`: the training scores' 90th "
         "percentile, or midway from the threshold to 1 when that is not above it), medium between.",
         "",
-        _metrics_table(gb.test),
+        *baseline_lines(task.label, holdout),
+        "",
+        _metrics_table(holdout),
+        "",
+        "Every family on the holdout (the recency baseline is a reference, never a champion):",
+        "",
+        result.comparison()[["role", "validation_pr_auc", "pr_auc", "pr_auc_lift", "roc_auc", "brier_skill"]]
+        .reset_index()
+        .to_markdown(index=False),
     ]
     if run_id:
         lines += ["", f"MLflow run `{run_id}`."]
@@ -234,6 +283,17 @@ class LoggedModel:
     trained_at: str
 
 
+def champion_holdout_metrics(result: TrainingResult, extra: dict[str, float] | None = None) -> dict[str, float]:
+    """The champion's holdout metrics plus metrics measured outside the training core (the purchase
+    model's candidate coverage): recall over all purchases = recall on candidates x coverage."""
+    metrics = dict(result.champion.test)
+    if extra:
+        metrics.update(extra)
+        if "candidate_coverage" in extra:
+            metrics["recall_over_all_purchases"] = metrics["recall"] * extra["candidate_coverage"]
+    return metrics
+
+
 def log_training_run(
     uri: str,
     experiment_id: str,
@@ -244,17 +304,20 @@ def log_training_run(
     tables: dict[str, pd.DataFrame] | None = None,
     importance: pd.DataFrame | None = None,
     task: ModelTask | None = None,
+    holdout_extra: dict[str, float] | None = None,
 ) -> LoggedModel:
-    """One MLflow run: params, every family's metrics, plots, tables, the GB model registered.
+    """One MLflow run: params, every family's metrics with baselines, plots, tables, the champion
+    registered (alias `challenger`: the newest version, not promoted yet).
 
     With `task`, the run, the registered model and the version get descriptions."""
     import mlflow
     from mlflow.models import infer_signature
 
     os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")  # log_model: no slow pip probe offline
-    gb = result.champion
+    champion = result.champion
+    holdout = champion_holdout_metrics(result, holdout_extra)
     trained_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    risk_high_from = risk_high_edge(gb.threshold, predict_proba(gb.model, result.X_train))
+    risk_high_from = risk_high_edge(champion.threshold, predict_proba(champion.model, result.X_train))
     with (
         using_tracking_uri(uri),
         mlflow.start_run(
@@ -266,7 +329,9 @@ def log_training_run(
         )
         mlflow.log_params(
             {
-                "threshold": round(gb.threshold, 6),
+                "champion_family": champion.family,
+                "positive_class": positive_class(result.label),
+                "threshold": round(champion.threshold, 6),
                 RISK_HIGH_TAG: round(risk_high_from, 6),
                 "trained_rows": result.trained_rows,
                 "features": ",".join(names(result.specs)),
@@ -274,10 +339,11 @@ def log_training_run(
         )
         for split, row in result.counts.iterrows():
             mlflow.log_metrics({f"{split}_rows": float(row.rows), f"{split}_positives": float(row.positives)})
-        mlflow.log_metrics({f"test_{k}": v for k, v in gb.test.items()})
-        mlflow.log_metrics({f"validation_{k}": v for k, v in gb.validation.items()})
+        mlflow.log_metrics({f"test_{k}": v for k, v in holdout.items()})
+        mlflow.log_metrics({f"validation_{k}": v for k, v in champion.validation.items()})
         for family, other in result.families.items():
             mlflow.log_metrics({f"{family}/test_{k}": v for k, v in other.test.items()})
+            mlflow.log_metric(f"{family}/validation_pr_auc", other.validation["pr_auc"])
             mlflow.log_metric(f"{family}/fit_seconds", other.fit_seconds)
         for figure in figures:
             mlflow.log_artifact(str(figure), artifact_path="plots")
@@ -292,11 +358,11 @@ def log_training_run(
             mlflow.log_artifact(str(target), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
         example = result.X_test.head(5)
         info = mlflow.sklearn.log_model(
-            gb.model,
+            champion.model,
             name="model",
-            signature=infer_signature(example, predict_proba(gb.model, example)),
+            signature=infer_signature(example, predict_proba(champion.model, example)),
             input_example=example,
-            skops_trusted_types=trusted_types(gb.model),
+            skops_trusted_types=trusted_types(champion.model),
             pip_requirements=_pip_requirements(),
             registered_model_name=model_name,
             pyfunc_predict_fn="predict_proba",
@@ -304,16 +370,18 @@ def log_training_run(
     version = str(info.registered_model_version)
     registry = client(uri)
     tags = {
-        "threshold": f"{gb.threshold:.6f}",
+        "threshold": f"{champion.threshold:.6f}",
         RISK_HIGH_TAG: f"{risk_high_from:.6f}",
         "trained_at": trained_at,
+        "family": champion.family,
+        "positive_class": positive_class(result.label),
         "features": json.dumps(names(result.specs)),
-        "holdout_metrics": json.dumps({k: round(v, 6) for k, v in gb.test.items()}),
+        "holdout_metrics": json.dumps({k: round(v, 6) for k, v in holdout.items()}),
     }
     for key, value in tags.items():
         registry.set_model_version_tag(model_name, version, key, value)
     if task is not None:
-        described = version_description(task, result, risk_high_from, trained_at, run.info.run_id)
+        described = version_description(task, result, risk_high_from, trained_at, run.info.run_id, holdout)
         registry.update_model_version(model_name, version, description=described)
         registry.set_tag(run.info.run_id, NOTE_TAG, described + f"\n\nRegistered as version {version}.")
         describe_registered_model(uri, task)
@@ -327,12 +395,53 @@ def describe_registered_model(uri: str, task: ModelTask) -> None:
     entry = production_model_version(uri, task.registered_model)
     if entry is not None:
         tags = dict(entry.tags or {})
+        threshold = tags.get("threshold")
         text += (
-            f"\n\n**Production: version {entry.version}**, trained {tags.get('trained_at', '?')}, "
-            f"decision threshold {float(tags.get('threshold', 0.5)):.4f}.\n\n"
+            f"\n\n**Production: version {entry.version}** ({tags.get('family', 'gradient_boosting')}), trained "
+            f"{tags.get('trained_at', '?')}, decision threshold "
+            f"{f'{float(threshold):.4f}' if threshold else 'MISSING (the version cannot be served)'}.\n\n"
             + _metrics_table(json.loads(tags.get("holdout_metrics", "{}")))
         )
     client(uri).update_registered_model(task.registered_model, description=text)
+
+
+class RegistryError(RuntimeError):
+    """The MLflow registry could not be read or written (not "there is no such model or alias"):
+    training stops rather than take it for "no production version yet"."""
+
+
+def _is_missing(exc: Exception) -> bool:
+    """MLflow's "no such registered model" or "no such alias" (other errors are registry failures)."""
+    from mlflow.exceptions import MlflowException
+
+    if not isinstance(exc, MlflowException):
+        return False
+    if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    # A missing alias is INVALID_PARAMETER_VALUE "Registered model alias <alias> not found."
+    return exc.error_code == "INVALID_PARAMETER_VALUE" and "alias" in str(exc) and "not found" in str(exc)
+
+
+def production_model_version(uri: str, model_name: str):
+    """The registry entry behind the production alias (version, tags), or None before the first promotion.
+
+    Raises RegistryError for anything else (an unreadable or corrupt tracking database, a server down)."""
+    try:
+        return client(uri).get_model_version_by_alias(model_name, PRODUCTION)
+    except Exception as exc:
+        if _is_missing(exc):
+            return None
+        raise RegistryError(
+            f"Cannot read the '{PRODUCTION}' alias of {model_name} from the MLflow registry at {uri}: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. Nothing was promoted: "
+            "a registry that cannot be read is not a registry without a production version. Fix the "
+            "tracking database (or MLFLOW_TRACKING_URI) and rerun."
+        ) from exc
+
+
+def production_version(uri: str, model_name: str) -> str | None:
+    entry = production_model_version(uri, model_name)
+    return str(entry.version) if entry is not None else None
 
 
 @dataclass
@@ -345,33 +454,122 @@ class PromotionDecision:
     challenger_score: float
     production_score: float | None
     metric: str = PRIMARY_METRIC
+    family: str = ""
+    quality_problems: list[str] = field(default_factory=list)  # a champion unfit to serve: never promoted
+    quality_warnings: list[str] = field(default_factory=list)  # reported, not blocking (see training)
+    gate: GateOutcome | None = None  # the comparison with production (None: no production or unfit)
+
+    @property
+    def quality_passed(self) -> bool:
+        return not self.quality_problems
 
     def as_markdown(self) -> str:
         verdict = "**promoted** to `production`" if self.promoted else "**not promoted**"
         lines = [
-            f"Challenger v{self.challenger_version}: {verdict}. {self.reason}",
+            f"Challenger v{self.challenger_version} ({self.family or 'champion'}): {verdict}. {self.reason}",
             "",
             f"| version | alias | holdout {self.metric} |",
             "|---|---|---|",
-            f"| v{self.challenger_version} | challenger | {self.challenger_score:.4f} |",
+            f"| v{self.challenger_version} | {'production' if self.promoted else 'challenger'} | "
+            f"{self.challenger_score:.4f} |",
         ]
         if self.previous_production_version is not None:
             score = "n/a" if self.production_score is None else f"{self.production_score:.4f}"
-            lines.append(f"| v{self.previous_production_version} | production (before) | {score} |")
+            before = "production (before)" if self.promoted else "production"
+            lines.append(f"| v{self.previous_production_version} | {before} | {score} |")
+        if self.gate is not None:
+            g = self.gate
+            lines += [
+                "",
+                f"Gate: difference {g.difference:+.4f}, 90% paired-bootstrap interval "
+                f"[{g.ci90_low:+.4f}, {g.ci90_high:+.4f}], margin {g.margin:.4f}: promote only when the "
+                "difference exceeds the margin and the interval lies above zero.",
+            ]
+        if self.quality_problems:
+            lines += ["", "Quality gate failed:", *(f"- {p}" for p in self.quality_problems)]
+        if self.quality_warnings:
+            lines += ["", "Warnings:", *(f"- {w}" for w in self.quality_warnings)]
         return "\n".join(lines)
 
 
-def production_model_version(uri: str, model_name: str):
-    """The registry entry behind the production alias (version, tags), or None before the first promotion."""
+def decide_promotion(
+    uri: str,
+    model_name: str,
+    challenger_version: str,
+    X_holdout: pd.DataFrame,
+    y_holdout: np.ndarray,
+    challenger_probabilities: np.ndarray,
+    margin: float,
+    quality_problems: Sequence[str] = (),
+    resamples: int = 300,
+    family: str = "",
+) -> PromotionDecision:
+    """Whether the challenger should replace production, decided before any alias moves.
+
+    Production is scored on the same holdout rows as the challenger. Raises RegistryError when the
+    registry cannot be read or production cannot score the holdout (no silent replacement)."""
+    current = production_model_version(uri, model_name)
+    current_version = str(current.version) if current is not None else None
+    challenger_score = float(average_precision_score(y_holdout, challenger_probabilities))
+    production_score, gate, production_p = None, None, None
+    if current_version is not None:
+        try:
+            model = load_model(uri, model_name, version=current_version)
+            production_p = predict_proba(model, X_holdout)
+        except Exception as exc:
+            raise RegistryError(
+                f"Production v{current_version} of {model_name} cannot score today's holdout "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}), so challenger "
+                f"v{challenger_version} cannot be compared with it and was not promoted. If production's "
+                "features changed on purpose, retire it (delete the 'production' alias in the MLflow UI) "
+                "and rerun: the next version is then promoted as the first."
+            ) from exc
+        production_score = float(average_precision_score(y_holdout, production_p))
+    if quality_problems:
+        promoted, reason = False, "Not fit to serve: " + "; ".join(quality_problems) + "."
+        if current_version is not None:
+            reason += f" Production v{current_version} kept."
+    elif current_version is None:
+        promoted, reason = True, "No production version yet: the first version fit to serve is promoted."
+    else:
+        gate = promotion_gate(y_holdout, challenger_probabilities, production_p, margin, resamples)
+        promoted = gate.promote
+        reason = (
+            f"Holdout {PRIMARY_METRIC} {challenger_score:.4f} vs production v{current_version} "
+            f"{production_score:.4f}: {gate.reason}"
+        )
+    return PromotionDecision(
+        promoted,
+        reason,
+        challenger_version,
+        challenger_version if promoted else current_version,
+        current_version,
+        challenger_score,
+        production_score,
+        family=family,
+        quality_problems=list(quality_problems),
+        gate=gate,
+    )
+
+
+def apply_promotion(uri: str, model_name: str, decision: PromotionDecision) -> None:
+    """Move the aliases so they tell the truth: `production` on the version serving, `challenger`
+    on the newest version not promoted (removed when that version is promoted)."""
+    registry = client(uri)
+    version = decision.challenger_version
     try:
-        return client(uri).get_model_version_by_alias(model_name, PRODUCTION)
-    except Exception:  # no alias yet (MLflow raises RestException/MlflowException)
-        return None
-
-
-def production_version(uri: str, model_name: str) -> str | None:
-    entry = production_model_version(uri, model_name)
-    return str(entry.version) if entry is not None else None
+        if decision.promoted:
+            registry.set_registered_model_alias(model_name, PRODUCTION, version)
+            registry.delete_registered_model_alias(model_name, CHALLENGER)
+        else:
+            registry.set_registered_model_alias(model_name, CHALLENGER, version)
+        registry.set_model_version_tag(model_name, version, "promotion", "promoted" if decision.promoted else "refused")
+        registry.set_model_version_tag(model_name, version, "promotion_reason", decision.reason[:5000])
+    except Exception as exc:
+        raise RegistryError(
+            f"Could not move the aliases of {model_name} v{version} in the MLflow registry at {uri}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def promote_if_better(
@@ -380,46 +578,27 @@ def promote_if_better(
     challenger_version: str,
     X_holdout: pd.DataFrame,
     y_holdout: np.ndarray,
-    challenger_score: float | None = None,
-    min_improvement: float = 0.0,
+    challenger_probabilities: np.ndarray,
+    margin: float,
+    quality_problems: Sequence[str] = (),
+    resamples: int = 300,
+    family: str = "",
 ) -> PromotionDecision:
-    """Move `production` to the challenger when it beats production on this same holdout."""
-    from sklearn.metrics import average_precision_score
-
-    registry = client(uri)
-    current = production_version(uri, model_name)
-
-    def score(version: str) -> float:
-        model = load_model(uri, model_name, version=version)
-        return float(average_precision_score(y_holdout, predict_proba(model, X_holdout)))
-
-    challenger_score = score(challenger_version) if challenger_score is None else challenger_score
-    production_score = None
-    if current is None:
-        promoted, reason = True, "No production version yet: the first version is promoted."
-    else:
-        try:
-            production_score = score(current)
-        except Exception as exc:  # the production model cannot read today's features
-            promoted, reason = True, f"Production v{current} cannot score the holdout ({type(exc).__name__}: {exc})."
-        else:
-            promoted = challenger_score > production_score + min_improvement
-            reason = (
-                f"Holdout {PRIMARY_METRIC} {challenger_score:.4f} vs production v{current} "
-                f"{production_score:.4f}: " + ("better." if promoted else "not better; production kept.")
-            )
-    if promoted:
-        registry.set_registered_model_alias(model_name, PRODUCTION, challenger_version)
-    registry.set_model_version_tag(model_name, challenger_version, "promotion", "promoted" if promoted else "refused")
-    return PromotionDecision(
-        promoted,
-        reason,
+    """`decide_promotion`, then `apply_promotion`: the aliases move only on the decision."""
+    decision = decide_promotion(
+        uri,
+        model_name,
         challenger_version,
-        challenger_version if promoted else current,
-        current,
-        challenger_score,
-        production_score,
+        X_holdout,
+        y_holdout,
+        challenger_probabilities,
+        margin,
+        quality_problems,
+        resamples,
+        family,
     )
+    apply_promotion(uri, model_name, decision)
+    return decision
 
 
 def load_model(uri: str, model_name: str, alias: str | None = None, version: str | None = None):
@@ -458,24 +637,40 @@ class ProductionModel:
         return predict_proba(self.model, coerce(frame, specs))
 
 
+def version_threshold(model_name: str, version: str, tags: dict[str, str]) -> float:
+    """A version's decision threshold tag; a version without one cannot be served (never 0.5)."""
+    raw = tags.get("threshold")
+    try:
+        threshold = float(raw)
+    except (TypeError, ValueError):
+        threshold = float("nan")
+    if not 0 < threshold < 1:
+        raise ValueError(
+            f"{model_name} v{version} has no usable 'threshold' tag ({raw!r}): its decision threshold is "
+            "unknown, and guessing 0.5 would mislabel every prediction. Retrain (training tags every "
+            "version), or set the tag in the MLflow UI."
+        )
+    return threshold
+
+
 def load_production_model(model_name: str, uri: str | None = None) -> ProductionModel:
     """`models:/<name>@production` with its version, threshold, training time and holdout metrics.
 
-    Raises LookupError when the model has no production version yet.
+    Raises LookupError when the model has no production version yet, RegistryError when the registry
+    cannot be read, ValueError when the version has no threshold tag.
     """
     uri = uri or tracking_uri()
-    registry = client(uri)
-    try:
-        version = registry.get_model_version_by_alias(model_name, PRODUCTION)
-    except Exception as exc:
-        raise LookupError(f"{model_name} has no '{PRODUCTION}' version in {uri}: train it first") from exc
-    model = load_model(uri, model_name, alias=PRODUCTION)
+    version = production_model_version(uri, model_name)
+    if version is None:
+        raise LookupError(f"{model_name} has no '{PRODUCTION}' version in {uri}: train it first")
     tags = dict(version.tags or {})
+    threshold = version_threshold(model_name, str(version.version), tags)
+    model = load_model(uri, model_name, version=str(version.version))
     return ProductionModel(
         name=model_name,
         version=str(version.version),
         model=model,
-        threshold=float(tags.get("threshold", 0.5)),
+        threshold=threshold,
         trained_at=tags.get("trained_at", ""),
         features=json.loads(tags.get("features", "[]")),
         holdout_metrics=json.loads(tags.get("holdout_metrics", "{}")),

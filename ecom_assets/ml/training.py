@@ -1,9 +1,11 @@
-"""Training and evaluation: gradient boosting against two baselines on a time-based split.
+"""Training and evaluation: three model families and a recency-only reference on a time-based split.
 
 The feature tables carry a `dataset` column (train / validation / test, by time). Every family
-is fitted on train; its decision threshold is the F1-maximising one on validation; the test set
-is touched once, for the reported metrics. No Dagster import: the assets, the bench and the tests
-call these functions directly.
+is fitted on train; its decision threshold is the F1-maximising one on validation, and the
+champion (the family registered) is the one with the best validation PR-AUC; the test set is
+touched once, for the reported metrics and the promotion gate. Every metric comes with its
+baseline (the base rate of the named positive class, the no-skill PR-AUC, the Brier score of the
+base-rate forecast). No Dagster import: the assets, the bench and the tests call these directly.
 """
 
 from __future__ import annotations
@@ -30,13 +32,34 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
-from ecom_assets.ml.feature_specs import FeatureSpec, ModelTask, coerce
+from ecom_assets.ml.feature_specs import CART_LABEL, PURCHASE_LABEL, FeatureSpec, ModelTask, coerce
 
 GRADIENT_BOOSTING, LOGISTIC_REGRESSION, RANDOM_FOREST = "gradient_boosting", "logistic_regression", "random_forest"
-FAMILIES = (GRADIENT_BOOSTING, LOGISTIC_REGRESSION, RANDOM_FOREST)
+FAMILIES = (GRADIENT_BOOSTING, LOGISTIC_REGRESSION, RANDOM_FOREST)  # the champion candidates
+RECENCY_BASELINE = "recency_baseline"  # a reference beside them, never a champion
 SPLITS = ("train", "validation", "test")
-PRIMARY_METRIC = "pr_auc"  # what promotion and the model-quality check compare
-LEAKAGE_AUC = 0.98  # a single feature this predictive reads the label off its input
+PRIMARY_METRIC = "pr_auc"  # what champion selection, promotion and the quality gate compare
+LEAKAGE_WARN_AUC = 0.90  # a single feature this predictive deserves a look (the check warns)
+LEAKAGE_AUC = 0.98  # a single feature this predictive reads the label off its input (the check fails)
+
+# The recency-only reference: a logistic regression on "how long ago" alone. The purchase model's
+# recency is the days since the user's last event on the item and on the shop; the cart model has
+# no days-since feature, so its reference reads the time the session took to reach its first
+# add-to-cart (`minutes_to_first_cart`, the decision point). Features absent from a task are skipped.
+RECENCY_FEATURES: dict[str, tuple[str, ...]] = {
+    PURCHASE_LABEL: ("days_since_last_interaction", "user_days_since_last_event"),
+    CART_LABEL: ("minutes_to_first_cart",),
+}
+# What label = 1 means: PR-AUC, precision and recall are about this class, and its base rate is
+# the no-skill PR-AUC (the cart model's positive class, abandonment, is the majority class).
+POSITIVE_CLASS: dict[str, str] = {
+    PURCHASE_LABEL: "the user buys the item within the horizon after the cutoff",
+    CART_LABEL: "the cart is abandoned (no purchase later in the session)",
+}
+
+
+def positive_class(label: str) -> str:
+    return f"`{label}` = 1: {POSITIVE_CLASS.get(label, 'the positive label')}"
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,10 @@ class TrainingConfig:
     max_eval_rows: int = 1_000_000
     top_k: int = 100
     seed: int = 0
+    # Promotion: the challenger's holdout PR-AUC must exceed production's by more than this, and
+    # the 90% paired-bootstrap interval of the difference must lie above zero.
+    promotion_margin: float = 0.005
+    bootstrap_resamples: int = 300
     # The least labelled data worth training on, per split.
     min_train_rows: int = 200
     min_eval_rows: int = 50
@@ -95,7 +122,13 @@ def _encoder(specs: Sequence[FeatureSpec]) -> ColumnTransformer:
     return ColumnTransformer(steps, remainder="drop", verbose_feature_names_out=False)
 
 
+def recency_specs(specs: Sequence[FeatureSpec], label: str) -> tuple[FeatureSpec, ...]:
+    wanted = RECENCY_FEATURES.get(label, ())
+    return tuple(s for s in specs if s.name in wanted)
+
+
 def build_pipeline(family: str, specs: Sequence[FeatureSpec], config: TrainingConfig) -> Pipeline:
+    """`specs` are the columns the pipeline reads (the recency baseline gets only its own)."""
     if family == GRADIENT_BOOSTING:
         model = HistGradientBoostingClassifier(
             max_iter=config.gb_max_iter,
@@ -107,7 +140,7 @@ def build_pipeline(family: str, specs: Sequence[FeatureSpec], config: TrainingCo
             random_state=config.seed,
         )
         return Pipeline([("encode", _encoder(specs)), ("model", model)])
-    if family == LOGISTIC_REGRESSION:
+    if family in (LOGISTIC_REGRESSION, RECENCY_BASELINE):
         return Pipeline(
             [
                 ("encode", _encoder(specs)),
@@ -125,7 +158,7 @@ def build_pipeline(family: str, specs: Sequence[FeatureSpec], config: TrainingCo
             random_state=config.seed,
         )
         return Pipeline([("encode", _encoder(specs)), ("impute", SimpleImputer(strategy="median")), ("model", model)])
-    raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
+    raise ValueError(f"unknown model family {family!r}; expected one of {(*FAMILIES, RECENCY_BASELINE)}")
 
 
 def predict_proba(model: Pipeline, features: pd.DataFrame, batch_rows: int = 500_000) -> np.ndarray:
@@ -139,9 +172,28 @@ def predict_proba(model: Pipeline, features: pd.DataFrame, batch_rows: int = 500
 def choose_threshold(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     """The probability threshold that maximises F1 (call it on validation data only)."""
     precision, recall, thresholds = precision_recall_curve(y_true, probabilities)
+    if not len(thresholds):
+        raise ValueError("no decision threshold: the validation scores are empty")
     f1 = 2 * precision * recall / np.clip(precision + recall, 1e-12, None)
-    best = int(np.nanargmax(f1[:-1])) if len(thresholds) else 0
-    return float(thresholds[best]) if len(thresholds) else 0.5
+    return float(thresholds[int(np.nanargmax(f1[:-1]))])
+
+
+def baseline_metrics(y_true: np.ndarray, pr_auc: float, brier: float) -> dict[str, float]:
+    """What a model that knows only the base rate scores, and how far above it this one is.
+
+    No-skill PR-AUC is the positive class's share; the reference Brier score is that of forecasting
+    the holdout's own base rate for every row (p(1 - p)); the skill score is 1 - brier / reference:
+    0 for the base-rate forecast, 1 for a perfect one, negative when worse than the base rate.
+    """
+    base_rate = float(np.mean(y_true))
+    reference = base_rate * (1 - base_rate)
+    return {
+        "base_rate": base_rate,
+        "no_skill_pr_auc": base_rate,
+        "pr_auc_lift": pr_auc / base_rate if base_rate > 0 else float("nan"),
+        "brier_base_rate": reference,
+        "brier_skill": 1 - brier / reference if reference > 0 else float("nan"),
+    }
 
 
 def evaluate(y_true: np.ndarray, probabilities: np.ndarray, threshold: float, top_k: int) -> dict[str, float]:
@@ -149,15 +201,17 @@ def evaluate(y_true: np.ndarray, probabilities: np.ndarray, threshold: float, to
     predicted = (probabilities >= threshold).astype(int)
     k = min(top_k, len(y_true))
     top = np.argsort(-probabilities, kind="stable")[:k]
+    pr_auc = float(average_precision_score(y_true, probabilities))
+    brier = float(brier_score_loss(y_true, probabilities))
     return {
         "roc_auc": float(roc_auc_score(y_true, probabilities)),
-        "pr_auc": float(average_precision_score(y_true, probabilities)),
+        "pr_auc": pr_auc,
         "f1": float(f1_score(y_true, predicted, zero_division=0)),
         "precision": float(precision_score(y_true, predicted, zero_division=0)),
         "recall": float(recall_score(y_true, predicted, zero_division=0)),
         "precision_at_k": float(y_true[top].mean()) if k else 0.0,
-        "brier": float(brier_score_loss(y_true, probabilities)),
-        "positive_rate": float(y_true.mean()),
+        "brier": brier,
+        **baseline_metrics(y_true, pr_auc, brier),
     }
 
 
@@ -196,6 +250,19 @@ class FamilyResult:
     test: dict[str, float]
     test_probabilities: np.ndarray
 
+    @property
+    def candidate(self) -> bool:
+        """Whether this family may become the champion (the recency baseline is a reference only)."""
+        return self.family in FAMILIES
+
+
+def pick_champion(families: dict[str, FamilyResult]) -> str:
+    """The candidate family with the best validation PR-AUC (ties: the earlier in FAMILIES)."""
+    candidates = [f for f in FAMILIES if f in families]
+    if not candidates:
+        raise ValueError(f"no champion candidate among {list(families)}; expected one of {FAMILIES}")
+    return max(candidates, key=lambda f: (families[f].validation[PRIMARY_METRIC], -candidates.index(f)))
+
 
 @dataclass
 class TrainingResult:
@@ -208,18 +275,34 @@ class TrainingResult:
     X_test: pd.DataFrame
     y_test: np.ndarray
     leakage: pd.DataFrame = field(default_factory=pd.DataFrame)
+    champion_family: str = ""
+
+    def __post_init__(self) -> None:
+        self.champion_family = self.champion_family or pick_champion(self.families)
 
     @property
     def champion(self) -> FamilyResult:
-        return self.families[GRADIENT_BOOSTING]
+        """The family registered: the best candidate on validation PR-AUC, never chosen on test."""
+        return self.families[self.champion_family]
+
+    @property
+    def positive_class(self) -> str:
+        return positive_class(self.label)
+
+    def role(self, family: str) -> str:
+        if family == self.champion_family:
+            return "champion"
+        return "candidate" if family in FAMILIES else "reference"
 
     def comparison(self) -> pd.DataFrame:
-        """One row per family: holdout (test) metrics, threshold, training time."""
+        """One row per family: its role, holdout (test) metrics with baselines, threshold, training time."""
         rows = []
         for result in self.families.values():
             rows.append(
                 {
                     "model": result.family,
+                    "role": self.role(result.family),
+                    "validation_pr_auc": round(result.validation[PRIMARY_METRIC], 4),
                     **{k: round(v, 4) for k, v in result.test.items()},
                     "threshold": round(result.threshold, 4),
                     "fit_seconds": round(result.fit_seconds, 2),
@@ -234,6 +317,8 @@ def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
 
 def single_feature_auc(X: pd.DataFrame, y: np.ndarray, specs: Sequence[FeatureSpec]) -> pd.DataFrame:
     """How well each feature alone ranks the label: max(AUC, 1 - AUC), NaN as the lowest value."""
+    if len(np.unique(y)) != 2:
+        raise ValueError(f"single-feature AUC needs both labels; got {len(y)} rows with labels {np.unique(y)}")
     rows = []
     for spec in specs:
         values = X[spec.name]
@@ -241,7 +326,7 @@ def single_feature_auc(X: pd.DataFrame, y: np.ndarray, specs: Sequence[FeatureSp
             values = values.map({c: i for i, c in enumerate(spec.categories)})
         values = pd.to_numeric(values, errors="coerce").astype(float)
         values = values.fillna(values.min() - 1 if values.notna().any() else 0.0)
-        auc = roc_auc_score(y, values) if len(np.unique(y)) == 2 else 0.5
+        auc = roc_auc_score(y, values)
         rows.append({"feature": spec.name, "roc_auc": round(max(auc, 1 - auc), 4)})
     return pd.DataFrame(rows).sort_values("roc_auc", ascending=False, ignore_index=True)
 
@@ -252,10 +337,12 @@ def train_and_compare(
     label: str,
     config: TrainingConfig = TrainingConfig(),
     what: str = "",
-    families: Sequence[str] = FAMILIES,
+    families: Sequence[str] = (*FAMILIES, RECENCY_BASELINE),
     log=lambda message: None,
 ) -> TrainingResult:
-    """Fit every family on train, pick thresholds on validation, report on test."""
+    """Fit every family on train, pick thresholds and the champion on validation, report on test.
+
+    The recency baseline is skipped for a label without recency features among `specs`."""
     specs = tuple(specs)
     counts = split_counts(frame, label)
     require_enough_data(counts, config, what or label)
@@ -269,8 +356,12 @@ def train_and_compare(
     X_test, y_test = coerce(test, specs), test[label].astype(int).to_numpy()
     results = {}
     for family in families:
+        reads = recency_specs(specs, label) if family == RECENCY_BASELINE else specs
+        if not reads:
+            log(f"{what or label}: no recency feature among the features, no {family}")
+            continue
         started = time.perf_counter()
-        model = build_pipeline(family, specs, config).fit(X_train, y_train)
+        model = build_pipeline(family, reads, config).fit(X_train, y_train)
         fit_seconds = time.perf_counter() - started
         p_val = predict_proba(model, X_val)
         threshold = choose_threshold(y_val, p_val)
@@ -286,11 +377,12 @@ def train_and_compare(
         )
         log(
             f"{what or label}: {family} fitted on {len(X_train):,} rows in {fit_seconds:.1f}s, "
+            f"validation PR-AUC {results[family].validation['pr_auc']:.4f}, "
             f"test PR-AUC {results[family].test['pr_auc']:.4f}"
         )
     X_all = pd.concat([X_train, X_val, X_test], ignore_index=True)
     y_all = np.concatenate([y_train, y_val, y_test])
-    return TrainingResult(
+    result = TrainingResult(
         specs,
         label,
         counts,
@@ -301,6 +393,30 @@ def train_and_compare(
         y_test,
         leakage=single_feature_auc(X_all, y_all, specs),
     )
+    log(f"{what or label}: champion on validation PR-AUC: {result.champion_family}")
+    return result
+
+
+class _RankedHoldout:
+    """One model's scores on a holdout, sorted once: a weighted PR-AUC (average precision) in O(n).
+
+    Bootstrap resamples are row counts (weights) over the same rows, so every resample reuses the
+    sort; average precision is computed at each distinct score, as scikit-learn does."""
+
+    def __init__(self, y_true: np.ndarray, scores: np.ndarray) -> None:
+        order = np.argsort(-scores, kind="stable")
+        self.order = order
+        self.y = y_true[order].astype(np.float64)
+        ranked = scores[order]
+        self.ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])  # last row of each tied score
+
+    def average_precision(self, weights: np.ndarray) -> float:
+        w = weights[self.order]
+        tp = np.cumsum(w * self.y)[self.ends]
+        predicted = np.cumsum(w)[self.ends]
+        recall = tp / tp[-1]
+        precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+        return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
 def paired_bootstrap(
@@ -313,59 +429,176 @@ def paired_bootstrap(
 ) -> tuple[float, float, float]:
     """PR-AUC(candidate) - PR-AUC(baseline) on the same rows: point estimate and a bootstrap interval.
 
-    Rows are resampled within each class so every resample has the holdout's positives.
+    Rows are resampled within each class so every resample has the holdout's positives; a resample
+    is a count per row, shared by both models (paired), and each model's rows are sorted once (a
+    million-row holdout takes seconds, not minutes).
     """
     y_true = np.asarray(y_true).astype(int)
     rng = np.random.default_rng(seed)
     positives, negatives = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
+    ranked_candidate = _RankedHoldout(y_true, np.asarray(candidate, dtype=np.float64))
+    ranked_baseline = _RankedHoldout(y_true, np.asarray(baseline, dtype=np.float64))
     diffs = np.empty(resamples)
+    weights = np.zeros(len(y_true))
     for i in range(resamples):
-        rows = np.concatenate([rng.choice(positives, len(positives)), rng.choice(negatives, len(negatives))])
-        diffs[i] = average_precision_score(y_true[rows], candidate[rows]) - average_precision_score(
-            y_true[rows], baseline[rows]
-        )
+        for rows in (positives, negatives):  # draw len(rows) of them with replacement, as counts
+            weights[rows] = np.bincount(rng.integers(0, len(rows), len(rows)), minlength=len(rows))
+        diffs[i] = ranked_candidate.average_precision(weights) - ranked_baseline.average_precision(weights)
     point = average_precision_score(y_true, candidate) - average_precision_score(y_true, baseline)
     tail = (1 - level) / 2
     return float(point), float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1 - tail))
 
 
-def quality_verdicts(result: TrainingResult, resamples: int = 300) -> pd.DataFrame:
-    """Gradient boosting against each baseline on the holdout PR-AUC.
+def verdict(low: float, high: float) -> str:
+    """`beats` / `worse` only beyond bootstrap noise (the whole 90% interval on one side of zero)."""
+    return "beats" if low > 0 else ("worse" if high < 0 else "tie")
 
-    `beats`: higher point estimate. `worse`: the baseline is better beyond bootstrap noise (the
-    whole 90% interval of the difference is below zero). Otherwise a `tie`: on a small holdout
-    (a few dozen positives) the ranking of near-equal models is noise, and we say so.
+
+def quality_verdicts(result: TrainingResult, resamples: int = 300) -> pd.DataFrame:
+    """The champion against every other family and the recency reference, on the holdout PR-AUC.
+
+    On a small holdout (a few dozen positives) the ranking of near-equal models is noise: a `tie`
+    says so instead of calling the higher point estimate a win.
     """
-    gb = result.champion
+    champion = result.champion
     rows = []
     for family, other in result.families.items():
-        if family == GRADIENT_BOOSTING:
+        if family == result.champion_family:
             continue
         point, low, high = paired_bootstrap(
-            result.y_test, gb.test_probabilities, other.test_probabilities, resamples=resamples
+            result.y_test, champion.test_probabilities, other.test_probabilities, resamples=resamples
         )
-        verdict = "beats" if point > 0 else ("worse" if high < 0 else "tie")
         rows.append(
             {
+                "champion": champion.family,
                 "baseline": family,
-                "gb_pr_auc": round(gb.test["pr_auc"], 4),
+                "role": result.role(family),
+                "champion_pr_auc": round(champion.test["pr_auc"], 4),
                 "baseline_pr_auc": round(other.test["pr_auc"], 4),
                 "difference": round(point, 4),
                 "ci90_low": round(low, 4),
                 "ci90_high": round(high, 4),
-                "verdict": verdict,
+                "verdict": verdict(low, high),
             }
         )
     return pd.DataFrame(rows)
 
 
-def leaking_features(
-    frame: pd.DataFrame, task: ModelTask, limit: float = LEAKAGE_AUC
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(every feature's single-feature AUC, the ones at or above `limit`)."""
-    labelled = frame[frame[task.label].notna()]
-    if labelled.empty or labelled[task.label].nunique() < 2:
-        empty = pd.DataFrame(columns=["feature", "roc_auc"])
-        return empty, empty
+def quality_problems(result: TrainingResult) -> list[str]:
+    """Why the champion is not fit to serve (empty when it is): its holdout PR-AUC is no better than
+    the base rate, i.e. it ranks no better than chance. This blocks its promotion."""
+    champion = result.champion
+    if champion.test["pr_auc"] > champion.test["no_skill_pr_auc"]:
+        return []
+    return [
+        f"{champion.family} holdout PR-AUC {champion.test['pr_auc']:.4f} is not above the no-skill "
+        f"{champion.test['no_skill_pr_auc']:.4f} (the base rate of {result.positive_class})"
+    ]
+
+
+def quality_warnings(verdicts: pd.DataFrame) -> list[str]:
+    """What a reader must know before trusting the champion: it loses to the recency-only reference
+    beyond noise. Reported on the gate (WARN), not blocking: on small holdouts (a few dozen
+    positives) a validation-picked champion can trail it, and production is judged separately."""
+    if not len(verdicts):
+        return []
+    worse = verdicts[(verdicts["role"] == "reference") & (verdicts["verdict"] == "worse")]
+    return [
+        f"{row.champion} holdout PR-AUC {row.champion_pr_auc:.4f} is below the {row.baseline} "
+        f"{row.baseline_pr_auc:.4f} beyond noise (90% interval of the difference "
+        f"[{row.ci90_low:.4f}, {row.ci90_high:.4f}])"
+        for row in worse.itertuples()
+    ]
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """The challenger against production on the same holdout rows."""
+
+    promote: bool
+    difference: float  # PR-AUC(challenger) - PR-AUC(production)
+    ci90_low: float
+    ci90_high: float
+    margin: float
+    reason: str
+
+
+def promotion_gate(
+    y_holdout: np.ndarray, challenger: np.ndarray, production: np.ndarray, margin: float, resamples: int = 300
+) -> GateOutcome:
+    """Promote only when the challenger's PR-AUC beats production's by more than `margin` AND the
+    90% paired-bootstrap interval of the difference lies above zero: a win within noise is no win
+    (and every retraining that looks at the test week would otherwise select on it)."""
+    point, low, high = paired_bootstrap(y_holdout, challenger, production, resamples=resamples)
+    by_margin, beyond_noise = point > margin, low > 0
+    promote = by_margin and beyond_noise
+    detail = f"difference {point:+.4f} (90% interval [{low:+.4f}, {high:+.4f}]), margin {margin:.4f}"
+    if promote:
+        reason = f"better by more than the margin and beyond noise: {detail}."
+    elif not by_margin:
+        reason = f"not better by more than the margin: {detail}; production kept."
+    else:
+        reason = f"better only within noise (the interval reaches zero): {detail}; production kept."
+    return GateOutcome(promote, point, low, high, margin, reason)
+
+
+@dataclass
+class LeakageReport:
+    """Single-feature ROC-AUCs on the labelled rows and what they say."""
+
+    scores: pd.DataFrame  # feature, roc_auc (most predictive first); empty when there is nothing to score
+    rows: int
+    problem: str | None = None  # no labelled rows or a single class: the check fails
+    warn_at: float = LEAKAGE_WARN_AUC
+    fail_at: float = LEAKAGE_AUC
+
+    @property
+    def leaking(self) -> list[str]:
+        return [] if self.scores.empty else list(self.scores.loc[self.scores["roc_auc"] >= self.fail_at, "feature"])
+
+    @property
+    def suspicious(self) -> list[str]:
+        """At or above the warning level but below the failing one."""
+        if self.scores.empty:
+            return []
+        auc = self.scores["roc_auc"]
+        return list(self.scores.loc[(auc >= self.warn_at) & (auc < self.fail_at), "feature"])
+
+    @property
+    def passed(self) -> bool:
+        return self.problem is None and not self.leaking
+
+    def summary(self) -> str:
+        if self.problem:
+            return self.problem
+        if self.leaking:
+            return f"{len(self.leaking)} feature(s) predict the label alone (ROC-AUC >= {self.fail_at}): " + ", ".join(
+                self.leaking
+            )
+        if self.suspicious:
+            return (
+                f"{len(self.suspicious)} feature(s) reach ROC-AUC >= {self.warn_at} alone (a leak or a very "
+                "strong signal: look at them): " + ", ".join(self.suspicious)
+            )
+        return f"no feature alone reaches ROC-AUC {self.warn_at} on {self.rows:,} labelled rows"
+
+
+def leakage_report(
+    frame: pd.DataFrame, task: ModelTask, warn_at: float = LEAKAGE_WARN_AUC, fail_at: float = LEAKAGE_AUC
+) -> LeakageReport:
+    """Each feature alone against the label. No labelled rows (or one class only) is a problem,
+    not a pass: nothing was checked, and training would read the same empty set."""
+    labelled = frame[frame[task.label].notna()] if task.label in frame else frame.iloc[0:0]
+    empty = pd.DataFrame(columns=["feature", "roc_auc"])
+    if labelled.empty:
+        problem = f"no labelled rows in {task.feature_table} ({task.label} is NULL everywhere): nothing to check"
+        return LeakageReport(empty, 0, problem, warn_at, fail_at)
+    classes = labelled[task.label].nunique()
+    if classes < 2:
+        problem = (
+            f"{len(labelled):,} labelled rows in {task.feature_table} all have {task.label} = "
+            f"{labelled[task.label].iloc[0]}: nothing to check"
+        )
+        return LeakageReport(empty, len(labelled), problem, warn_at, fail_at)
     scores = single_feature_auc(labelled, labelled[task.label].astype(int).to_numpy(), task.specs)
-    return scores, scores[scores["roc_auc"] >= limit]
+    return LeakageReport(scores, len(labelled), None, warn_at, fail_at)
