@@ -3,6 +3,7 @@ a challenger that passes the gate, keep the aliases truthful, fail loudly on reg
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -152,8 +153,11 @@ def _blind(frame: pd.DataFrame) -> pd.DataFrame:
 def test_a_clearly_better_challenger_moves_production_an_equal_one_does_not(paths, cart_frame):
     uri = tracking_uri(paths)
     gate = TrainingConfig(gb_max_iter=40, rf_trees=15, promotion_margin=0.0)
-    assert _register_directly(uri, paths, _shuffled_train_labels(cart_frame, CART_TASK.label)) == "1"
+    assert _register_directly(uri, paths, _blind(cart_frame)) == "1"  # production: the base rate
 
+    # The challenger sees a feature that carries the label through noise: clearly better, on any holdout.
+    label = cart_frame[CART_TASK.label].fillna(0).to_numpy()
+    cart_frame = cart_frame.assign(views_before_cart=label + np.random.default_rng(0).normal(0, 0.7, len(label)))
     better = train_register_promote(cart_frame, CART_TASK, gate, uri, paths.mlflow_artifacts, paths.reports)
     decision = better.decision
     assert decision.promoted and decision.previous_production_version == "1", decision.reason
@@ -214,3 +218,20 @@ def test_a_production_version_without_a_threshold_is_an_error_not_one_half(paths
     client(uri).delete_model_version_tag(CART_MODEL_NAME, "1", "threshold")
     with pytest.raises(ValueError, match="v1 has no usable 'threshold' tag"):
         load_production_model(CART_MODEL_NAME, uri)
+
+
+def test_a_production_trained_on_another_feature_contract_is_retired_in_the_open(paths, cart_frame):
+    """An upgrade that changes the features (the cart model's first-add-to-cart contract) must not
+    fail every training: the old production is retired, named in the reason, and the new one promoted."""
+    uri = tracking_uri(paths)
+    train = lambda: train_register_promote(  # noqa: E731
+        cart_frame, CART_TASK, SMALL, uri, paths.mlflow_artifacts, paths.reports
+    )
+    assert train().decision.promoted
+    old_contract = ["total_views", "total_carts", "session_duration_minutes", "experiment_group"]
+    client(uri).set_model_version_tag(CART_MODEL_NAME, "1", "features", json.dumps(old_contract))
+    shutil.rmtree(paths.mlflow_artifacts)  # and it could not score today's rows anyway
+    decision = train().decision
+    assert decision.promoted and decision.previous_production_version == "1", decision.reason
+    assert "another feature contract" in decision.reason and "session_duration_minutes" in decision.reason
+    assert production_version(uri, CART_MODEL_NAME) == "2" and _challenger(uri) is None

@@ -492,6 +492,21 @@ class PromotionDecision:
         return "\n".join(lines)
 
 
+def _contract_change(production, features: list[str]) -> str:
+    """Why production cannot be compared with a challenger, when it was trained on another feature
+    contract (its `features` tag), else "". A changed contract (a feature added, dropped or redefined
+    by a release) retires production in the open instead of failing every training after the upgrade."""
+    if production is None:
+        return ""
+    tagged = (production.tags or {}).get("features")
+    if tagged is None or json.loads(tagged) == features:
+        return ""
+    return (
+        f"Production v{production.version} was trained on another feature contract "
+        f"({', '.join(json.loads(tagged))}) than today's ({', '.join(features)}): it is retired, not compared."
+    )
+
+
 def decide_promotion(
     uri: str,
     model_name: str,
@@ -512,6 +527,9 @@ def decide_promotion(
     current_version = str(current.version) if current is not None else None
     challenger_score = float(average_precision_score(y_holdout, challenger_probabilities))
     production_score, gate, production_p = None, None, None
+    retired = _contract_change(current, list(X_holdout.columns))
+    if retired:
+        current_version = None  # another feature contract: not comparable, retired in the open
     if current_version is not None:
         try:
             model = load_model(uri, model_name, version=current_version)
@@ -520,9 +538,10 @@ def decide_promotion(
             raise RegistryError(
                 f"Production v{current_version} of {model_name} cannot score today's holdout "
                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}), so challenger "
-                f"v{challenger_version} cannot be compared with it and was not promoted. If production's "
-                "features changed on purpose, retire it (delete the 'production' alias in the MLflow UI) "
-                "and rerun: the next version is then promoted as the first."
+                f"v{challenger_version} cannot be compared with it and was not promoted. Its feature contract (the "
+                "'features' tag) is today's, so its files or its environment are broken: restore them, or "
+                "retire it (delete the 'production' alias in the MLflow UI) and rerun: the next version is "
+                "then promoted as the first."
             ) from exc
         production_score = float(average_precision_score(y_holdout, production_p))
     if quality_problems:
@@ -531,6 +550,8 @@ def decide_promotion(
             reason += f" Production v{current_version} kept."
     elif current_version is None:
         promoted, reason = True, "No production version yet: the first version fit to serve is promoted."
+        if retired:
+            reason = f"{retired} The first version of the new contract fit to serve is promoted."
     else:
         gate = promotion_gate(y_holdout, challenger_probabilities, production_p, margin, resamples)
         promoted = gate.promote
@@ -538,12 +559,13 @@ def decide_promotion(
             f"Holdout {PRIMARY_METRIC} {challenger_score:.4f} vs production v{current_version} "
             f"{production_score:.4f}: {gate.reason}"
         )
+    previous = str(current.version) if current is not None else None
     return PromotionDecision(
         promoted,
         reason,
         challenger_version,
-        challenger_version if promoted else current_version,
-        current_version,
+        challenger_version if promoted else previous,
+        previous,
         challenger_score,
         production_score,
         family=family,
