@@ -1,29 +1,41 @@
 """Data tests of the models' outputs as plain data (see `ecom_assets.lakehouse.data_tests`):
-one prediction per feature row, rates within [0, 1]. The model-quality verdict is the training
-assets' own blocking `promotion_gate` check, decided before the production alias moves."""
+one prediction per out-of-sample feature row (none in-sample), rates within [0, 1]. The model-quality
+verdict is the training assets' own blocking `promotion_gate` check, decided before the production alias moves."""
 
 from __future__ import annotations
 
 from ecom_assets.insights.questions import RATE_INSIGHTS
 from ecom_assets.lakehouse.data_tests import DataTest
+from ecom_assets.ml.batch_scoring import FORWARD, HOLDOUT, IN_SAMPLE
 
 
 def _completeness(table: str, features: str, keys: dict[str, str]) -> DataTest:
-    """One prediction per feature row, and every probability within [0, 1]."""
+    """One prediction per out-of-sample feature row and none for in-sample ones, each a probability
+    within [0, 1] that names the model that scored it."""
     on = " AND ".join(f"p.{p} = f.{f}" for p, f in keys.items())
     key_list = ", ".join(keys)
+    published = ", ".join(f"'{split}'" for split in (HOLDOUT, FORWARD))
+    in_sample = ", ".join(f"'{split}'" for split in IN_SAMPLE)
     return DataTest(
         table,
         "one_prediction_per_row_with_probability",
-        "Every feature row has exactly one prediction and predicted_prob is within [0, 1].",
+        "Every holdout and forward-looking feature row has exactly one prediction, no train or validation "
+        "row is published, predicted_prob is within [0, 1] and every row names its model "
+        "(scored_by, model_version, mlflow_run_id, trained_at, threshold).",
         f"""
         SELECT 'no prediction' AS problem, {", ".join(f"f.{f}" for f in keys.values())}
-        FROM {features} AS f ANTI JOIN {table} AS p ON {on}
+        FROM (SELECT * FROM {features} WHERE dataset IN ({published})) AS f ANTI JOIN {table} AS p ON {on}
+        UNION ALL
+        SELECT 'in-sample row published', {key_list} FROM {table} WHERE dataset IN ({in_sample})
         UNION ALL
         SELECT 'duplicate prediction', {key_list} FROM {table} GROUP BY {key_list} HAVING count(*) > 1
         UNION ALL
         SELECT 'probability outside [0, 1]', {key_list} FROM {table}
-        WHERE predicted_prob IS NULL OR predicted_prob < 0 OR predicted_prob > 1""",
+        WHERE predicted_prob IS NULL OR predicted_prob < 0 OR predicted_prob > 1
+        UNION ALL
+        SELECT 'no model named', {key_list} FROM {table}
+        WHERE scored_by IS NULL OR model_version IS NULL OR mlflow_run_id IS NULL OR trained_at IS NULL
+           OR threshold IS NULL""",
         blocking=True,
     )
 
