@@ -86,9 +86,11 @@ def highlights(con: duckdb.DuckDBPyConnection | None, paths: EcomPaths) -> list[
     for table, label in MODEL_TABLES.items():
         if con is not None and table_exists(con, table):
             rows = con.execute(load_sql(ml.SQL / "model_leaderboard.sql"), {"model_table": table}).fetchall()
+            champion, role, pr_auc, no_skill, lift, brier_skill, production = rows[0]
             lines.append(
-                f"{label} (production v{rows[0][2]}), holdout PR-AUC: "
-                + ", ".join(f"{model} {pr_auc:.3f}" for model, pr_auc, _ in rows)
+                f"{label} (production v{production}; this training's {role} {champion}): holdout PR-AUC "
+                f"{pr_auc:.3f} against {no_skill:.4f} for no skill (the base rate), {lift:.1f}x; Brier skill "
+                f"{brier_skill:.3f}. Others: " + ", ".join(f"{row[0]} {row[2]:.3f}" for row in rows[1:])
             )
     for folder in (paths.published, paths.reports):
         files = sorted(p.name for p in folder.glob("*") if p.is_file() and not p.name.startswith("."))
