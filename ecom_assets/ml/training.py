@@ -302,13 +302,18 @@ class TrainingResult:
                 {
                     "model": result.family,
                     "role": self.role(result.family),
-                    "validation_pr_auc": round(result.validation[PRIMARY_METRIC], 4),
-                    **{k: round(v, 4) for k, v in result.test.items()},
-                    "threshold": round(result.threshold, 4),
+                    "validation_pr_auc": _significant(result.validation[PRIMARY_METRIC]),
+                    **{k: _significant(v) for k, v in result.test.items()},
+                    "threshold": _significant(result.threshold),
                     "fit_seconds": round(result.fit_seconds, 2),
                 }
             )
         return pd.DataFrame(rows).set_index("model")
+
+
+def _significant(value: float, digits: int = 4) -> float:
+    """Four significant digits, not four decimals: a 0.12 % base rate keeps its precision."""
+    return float(f"{value:.{digits}g}")
 
 
 def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
