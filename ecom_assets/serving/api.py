@@ -144,7 +144,9 @@ class ModelRef(BaseModel):
 class Contribution(BaseModel):
     feature: str
     value: float | str
-    contribution: float = Field(description="log-odds added to the base value; positive raises the risk")
+    contribution: float = Field(
+        description="added to the base value, in `contribution_units`; positive raises the risk"
+    )
 
 
 class CartPrediction(BaseModel):
@@ -153,8 +155,12 @@ class CartPrediction(BaseModel):
     will_abandon: bool = Field(description="probability >= the model's decision threshold")
     threshold: float
     model: ModelRef
-    base_value: float = Field(description="the model's log-odds for an average session")
+    base_value: float = Field(description="the model's score for an average session, in `contribution_units`")
     contributions: list[Contribution]
+    contribution_units: Literal["log-odds", "probability"] = Field(
+        description="what base value + contributions add up to: the log-odds of the probability (boosting, "
+        "logistic regression) or the probability itself (a random forest)"
+    )
     defaulted_fields: list[str] = Field(
         description="optional features the request left out, scored at their documented default"
     )
@@ -571,6 +577,7 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
             fast.explain(row) if fast is not None else await run_in_threadpool(explain, model.model, row, CART_FEATURES)
         )
         p = why.probability
+        units = getattr(why, "units", "log-odds")  # the fast path explains boosting only: log-odds
         edges = RiskBands.of(model)
         contributions = [
             {"feature": f, "value": _plain(why.values.get(f)), "contribution": round(c, 6)}
@@ -584,11 +591,16 @@ def create_app(settings: ServingSettings | None = None, store: ModelStore | None
             "model": _model_ref(model),
             "base_value": round(why.base_value, 6),
             "contributions": contributions,
+            "contribution_units": units,
             "defaulted_fields": defaulted_cart_features(request),
         }
         if plot:
             png = await run_in_threadpool(  # drawing takes ~100 ms: off the event loop
-                waterfall_png, why.base_value, [(c["feature"], c["value"], c["contribution"]) for c in contributions], p
+                waterfall_png,
+                why.base_value,
+                [(c["feature"], c["value"], c["contribution"]) for c in contributions],
+                p,
+                units=units,
             )
             out["plot_png_base64"] = base64.b64encode(png).decode("ascii")
         # Built to the CartPrediction schema above; returned as bytes so it is not validated twice.
