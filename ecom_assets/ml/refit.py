@@ -30,9 +30,9 @@ from ecom_assets.ml.feature_specs import ModelTask, coerce
 from ecom_assets.ml.tracking import (
     NOTE_TAG,
     ProductionModel,
-    _pip_requirements,
     client,
     ensure_experiment,
+    pip_requirements,
     process_tags,
     task_description,
     trusted_types,
@@ -231,7 +231,7 @@ def _record(
             signature=infer_signature(example, refit.model.predict_proba(example)[:, 1]),
             input_example=example,
             skops_trusted_types=trusted_types(refit.model),
-            pip_requirements=_pip_requirements(),
+            pip_requirements=pip_requirements(),
             pyfunc_predict_fn="predict_proba",
         )
         mlflow.set_tag(REFIT_MODEL_URI_TAG, info.model_uri)

@@ -174,7 +174,7 @@ def close_orphan_runs(uri: str, experiment_id: str) -> list[str]:
     return closed
 
 
-def _pip_requirements() -> list[str]:
+def pip_requirements() -> list[str]:
     # Named explicitly: inferring them starts a subprocess that loads the model (slow, offline).
     from importlib.metadata import version
 
@@ -363,7 +363,7 @@ def log_training_run(
             signature=infer_signature(example, predict_proba(champion.model, example)),
             input_example=example,
             skops_trusted_types=trusted_types(champion.model),
-            pip_requirements=_pip_requirements(),
+            pip_requirements=pip_requirements(),
             registered_model_name=model_name,
             pyfunc_predict_fn="predict_proba",
         )
