@@ -38,7 +38,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.generator import TRUTH_FILES, GeneratorConfig, generate, purchase_oracle
-from ecom_assets.ml.batch_scoring import load_labelled_sample
+from ecom_assets.ml.batch_scoring import load_training_sample
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, FeatureWindows, coerce
 from ecom_assets.ml.training import TrainingConfig, predict_proba, train_and_compare
 from ecom_assets.one_shot import run_pipeline
@@ -54,15 +54,7 @@ def holdout_rows(paths: EcomPaths, task) -> pd.DataFrame:
 
 def fitted_families(paths: EcomPaths, task, config: TrainingConfig) -> dict:
     with build_resources(paths)["duckdb"].read_connection() as con:
-        frame = load_labelled_sample(
-            con,
-            task.feature_table,
-            task.label,
-            config.max_train_rows,
-            config.max_eval_rows,
-            ", ".join(task.keys),
-            config.seed,
-        )
+        frame = load_training_sample(con, task, config)
     result = train_and_compare(frame, task.specs, task.label, config, what=task.what)
     return {family: fitted.model for family, fitted in result.families.items()}
 

@@ -36,7 +36,7 @@ from ecom_assets.lakehouse.event_days import publish_sessions, stage_sessions
 from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.lakehouse.warehouse import ensure_schema, run_sql_file, scalar, table_exists
 from ecom_assets.ml import SQL as ML_SQL
-from ecom_assets.ml.batch_scoring import load_labelled_sample, score_table
+from ecom_assets.ml.batch_scoring import load_training_sample, score_table
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, FeatureWindows
 from ecom_assets.ml.lifecycle import purchase_candidate_coverage
 from ecom_assets.ml.training import TrainingConfig, predict_proba, quality_verdicts, train_and_compare
@@ -95,17 +95,7 @@ def bench_task(paths: EcomPaths, task, config: TrainingConfig) -> pd.DataFrame:
     print(f"\n== {task.what} ({task.feature_table}) ==", flush=True)
     resources = build_resources(paths)
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
-        frame, _ = _timed(
-            "read bounded labelled sample",
-            load_labelled_sample,
-            con,
-            task.feature_table,
-            task.label,
-            config.max_train_rows,
-            config.max_eval_rows,
-            ", ".join(task.keys),
-            config.seed,
-        )
+        frame, _ = _timed("read bounded labelled sample", load_training_sample, con, task, config)
         coverage = purchase_candidate_coverage(con, task.feature_table, task.label) if task is PURCHASE_TASK else None
     result = train_and_compare(
         frame, task.specs, task.label, config, what=task.what, log=lambda m: print("  " + m, flush=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ecom_assets.assets import predictions
-from ecom_assets.ml.batch_scoring import load_labelled_sample
+from ecom_assets.ml.batch_scoring import load_training_sample
 from ecom_assets.ml.feature_specs import PURCHASE_MODEL_NAME, PURCHASE_TASK, coerce
 from ecom_assets.ml.refit import REFIT_OF_VERSION_TAG, REFIT_RUN_TAG, CannotRefit, find_refit, refit_production
 from ecom_assets.ml.tracking import (
@@ -35,15 +35,7 @@ def _labelled(paths):
 
     def read():
         with build_resources(paths)["duckdb"].read_connection() as con:
-            return load_labelled_sample(
-                con,
-                PURCHASE_TASK.feature_table,
-                PURCHASE_TASK.label,
-                config.max_train_rows,
-                config.max_eval_rows,
-                order_by=", ".join(PURCHASE_TASK.keys),
-                seed=config.seed,
-            )
+            return load_training_sample(con, PURCHASE_TASK, config)
 
     return read
 

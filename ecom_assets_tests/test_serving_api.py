@@ -18,6 +18,7 @@ import pytest
 from ecom_assets.ml.feature_specs import CART_FEATURES, CART_MODEL_NAME, PURCHASE_FEATURES, PURCHASE_MODEL_NAME, names
 from ecom_assets.ml.tracking import PRODUCTION
 from ecom_assets_tests.api_server import copy_registry, running_api
+from ecom_assets_tests.cart_sessions import SESSION
 
 
 def client(uri: str):
@@ -29,19 +30,6 @@ def client(uri: str):
 
 def production_version(uri: str, name: str) -> str:
     return str(client(uri).get_model_version_by_alias(name, PRODUCTION).version)
-
-
-# A session at its first add-to-cart, every required feature given (the optional ones default).
-SESSION = {
-    "views_before_cart": 7,
-    "other_items_viewed": 3,
-    "cart_item_views": 2,
-    "minutes_to_first_cart": 14.5,
-    "cart_item_price": 24.9,
-    "experiment_group": "treatment",
-    "previous_sessions": 1,
-    "previous_purchases": 0,
-}
 
 
 @pytest.fixture(scope="module")

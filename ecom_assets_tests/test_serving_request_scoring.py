@@ -6,18 +6,7 @@ import pandas as pd
 import pytest
 
 from ecom_assets.ml.feature_specs import CART_FEATURES, names
-
-# A session at its first add-to-cart, every required feature given (the optional ones default).
-SESSION = {
-    "views_before_cart": 7,
-    "other_items_viewed": 3,
-    "cart_item_views": 2,
-    "minutes_to_first_cart": 14.5,
-    "cart_item_price": 24.9,
-    "experiment_group": "treatment",
-    "previous_sessions": 1,
-    "previous_purchases": 0,
-}
+from ecom_assets_tests.cart_sessions import SESSION
 
 
 def test_validate_frame_fills_documented_defaults_and_passes_ids_through():

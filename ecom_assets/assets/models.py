@@ -13,7 +13,7 @@ from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.model_inputs import CART_SESSION_FEATURES, USER_ITEM_FEATURES
 from ecom_assets.assets.ui_metadata import ML_TEAM, image_metadata, mlflow_model_version_url, mlflow_run_url, rounded
-from ecom_assets.ml.batch_scoring import load_labelled_sample
+from ecom_assets.ml.batch_scoring import load_training_sample
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
 from ecom_assets.ml.lifecycle import TrainingReport, purchase_candidate_coverage, train_register_promote
 from ecom_assets.ml.tracking import RegistryError, client
@@ -51,15 +51,7 @@ def _train(
     paths = settings.paths
     config = ml_settings.training
     with open_warehouse(duckdb, settings) as con:
-        frame = load_labelled_sample(
-            con,
-            task.feature_table,
-            task.label,
-            config.max_train_rows,
-            config.max_eval_rows,
-            order_by=", ".join(task.keys),
-            seed=config.seed,
-        )
+        frame = load_training_sample(con, task, config)
         # Recall over all purchases needs every pair bought in the test window, candidate or not.
         extra = (
             purchase_candidate_coverage(con, task.feature_table, task.label)

@@ -23,7 +23,7 @@ from ecom_assets.ml.batch_scoring import (
     PRODUCTION_SCORER,
     REFIT_SCORER,
     Scorer,
-    load_labelled_sample,
+    load_training_sample,
     score_splits,
     split_rows,
 )
@@ -58,15 +58,7 @@ def _refit(context, duckdb, settings, ml_settings, task: ModelTask, production: 
 
     def labelled():
         with open_warehouse(duckdb, settings, writer=False) as con:
-            return load_labelled_sample(
-                con,
-                task.feature_table,
-                task.label,
-                config.max_train_rows,
-                config.max_eval_rows,
-                order_by=", ".join(task.keys),
-                seed=config.seed,
-            )
+            return load_training_sample(con, task, config)
 
     try:
         return refit_production(

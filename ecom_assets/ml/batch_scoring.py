@@ -22,8 +22,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ecom_assets.ml.feature_specs import FeatureSpec, coerce, names
-from ecom_assets.ml.training import SPLITS, predict_proba
+from ecom_assets.ml.feature_specs import FeatureSpec, ModelTask, coerce, names
+from ecom_assets.ml.training import SPLITS, TrainingConfig, predict_proba
 
 
 def load_labelled_sample(
@@ -48,6 +48,19 @@ def load_labelled_sample(
         )
     non_empty = [p for p in parts if len(p)]
     return pd.concat(non_empty, ignore_index=True) if non_empty else parts[0]
+
+
+def load_training_sample(con: duckdb.DuckDBPyConnection, task: ModelTask, config: TrainingConfig) -> pd.DataFrame:
+    """A task's labelled rows as training reads them: the config's caps and seed, in key order."""
+    return load_labelled_sample(
+        con,
+        task.feature_table,
+        task.label,
+        config.max_train_rows,
+        config.max_eval_rows,
+        order_by=", ".join(task.keys),
+        seed=config.seed,
+    )
 
 
 HOLDOUT, FORWARD = "test", "score"
