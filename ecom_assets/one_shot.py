@@ -38,8 +38,8 @@ from ecom_assets.jobs import LAKE_SNAPSHOT_KEEP_HOURS
 from ecom_assets.lakehouse import event_days, lake
 from ecom_assets.lakehouse.file_versions import LandingFileVersion, already_ingested, known_digests, versions_of
 from ecom_assets.lakehouse.landing import list_landing_files
-from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK
-from ecom_assets.ml.tracking import production_version, tracking_uri
+from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, names
+from ecom_assets.ml.tracking import outdated_contract, production_version, tracking_uri
 from ecom_assets.orphan_runs import process_tags, recover_orphan_runs
 from ecom_assets.partitions import landing_files
 from ecom_assets.resources import WAREHOUSE_POOL, build_resources
@@ -282,6 +282,27 @@ def build_stale_sessions(
         yield execute_when_free(job, instance, log, tags=event_days.partition_range_tags(start, end))
 
 
+TASKS = (PURCHASE_TASK, CART_TASK)
+
+
+def untrained_models(paths: EcomPaths) -> str:
+    """Why this run must train before it scores, else "": a home with no production model has nothing
+    to score with. (Training is otherwise off the daily path: weekly_retrain, the drift sensor.)"""
+    uri = tracking_uri(paths)
+    missing = [t.registered_model for t in TASKS if production_version(uri, t.registered_model) is None]
+    return f"no production version of {', '.join(missing)} yet" if missing else ""
+
+
+def outdated_models(paths: EcomPaths) -> str:
+    """Why the production models cannot score today's features, else "": an upgrade changed the
+    feature contract they were trained on. Such a home trains on its next run, even with nothing new."""
+    uri = tracking_uri(paths)
+    if uri == tracking_uri(paths, configured="") and not paths.mlflow_db.exists():
+        return ""  # no registry yet: nothing trained, and a no-op run stays free of MLflow's start-up
+    outdated = [t.registered_model for t in TASKS if outdated_contract(uri, t.registered_model, names(t.specs))]
+    return f"{', '.join(outdated)} in production reads an older feature contract" if outdated else ""
+
+
 def run_pipeline(
     paths: EcomPaths | None = None,
     instance: dg.DagsterInstance | None = None,
@@ -310,7 +331,8 @@ def run_pipeline(
         for path, result in ingest_landing_files(defs, instance, selected, log=log):
             _collect(result, path.name, outcome)
         stale = stale_session_ranges(defs.resources["duckdb"])  # a sessions run that failed or was cut short
-        if not (selected or full_refresh or retrain or stale or refresh_pending(instance)):
+        outdated = outdated_models(paths)
+        if not (selected or full_refresh or retrain or stale or outdated or refresh_pending(instance)):
             log("nothing new since the last run: every landing file is ingested and the warehouse refreshed")
             outcome.nothing_new = True
             return outcome
@@ -319,17 +341,10 @@ def run_pipeline(
                 event_days.forget_built_days(con)
         for result in build_stale_sessions(defs, instance, log):
             _collect(result, "build_sessions", outcome)
-        # Training is off the daily path (weekly_retrain, the drift/staleness sensor). A home with no
-        # production model yet has nothing to score with: its run trains first (`retrain` asks for it).
-        uri = tracking_uri(paths)
-        untrained = [
-            t.registered_model
-            for t in (PURCHASE_TASK, CART_TASK)
-            if production_version(uri, t.registered_model) is None
-        ]
-        if retrain or untrained:
+        why_train = untrained_models(paths) or outdated
+        if why_train or retrain:
             job_name = "refresh_and_retrain"
-            why = f"no production version of {', '.join(untrained)} yet" if untrained else "retraining asked for"
+            why = why_train or "retraining asked for"
             log(f"rebuilding everything downstream of silver and training the models ({why})")
         else:
             job_name = "refresh_warehouse"

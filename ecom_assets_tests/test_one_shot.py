@@ -187,3 +187,28 @@ def test_an_interrupted_run_stops_the_one_shot_instead_of_going_on(instance):
         execute_when_free(job, instance, log=lambda _: None)
     (run,) = instance.get_runs()
     assert run.status == dg.DagsterRunStatus.FAILURE and run.tags[PID_TAG]
+
+
+def test_an_upgrade_that_changes_a_feature_contract_retrains_that_home_once(built_copy, instance):
+    """A production model trained on an older release's features (as the cart model's before its first
+    add-to-cart decision point) cannot score today's rows: the next run trains, retires it in the open,
+    scores with the new version, and the run after that has nothing to do."""
+    import json
+
+    from ecom_assets.ml.feature_specs import CART_MODEL_NAME
+    from ecom_assets.ml.tracking import client
+
+    uri = tracking_uri(built_copy)
+    old = production_version(uri, CART_MODEL_NAME)
+    old_contract = ["total_views", "total_carts", "session_duration_minutes", "experiment_group"]
+    client(uri).set_model_version_tag(CART_MODEL_NAME, old, "features", json.dumps(old_contract))
+    messages: list[str] = []
+    outcome = run_pipeline(built_copy, instance, log=messages.append)
+    assert outcome.ok, outcome
+    assert any("reads an older feature contract" in m for m in messages), messages
+    assert "refresh_and_retrain" in {run.job_name for run in instance.get_runs()}
+    new = production_version(uri, CART_MODEL_NAME)
+    assert new != old
+    reason = client(uri).get_model_version(CART_MODEL_NAME, new).tags["promotion_reason"]
+    assert "another feature contract" in reason and "session_duration_minutes" in reason
+    assert run_pipeline(built_copy, instance, log=lambda _: None).nothing_new

@@ -27,9 +27,9 @@ from ecom_assets.ml.batch_scoring import (
     score_splits,
     split_rows,
 )
-from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
+from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask, names
 from ecom_assets.ml.refit import CannotRefit, RefitModel, refit_production
-from ecom_assets.ml.tracking import ProductionModel, client, load_production_model
+from ecom_assets.ml.tracking import ProductionModel, client, load_production_model, outdated_contract
 from ecom_assets.publishing import publish_parquet
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
 
@@ -47,9 +47,15 @@ NOT_PUBLISHED_WHY = (
 
 def _production(task: ModelTask, ml_settings: MLSettings, settings: EcomSettings) -> ProductionModel:
     try:
-        return load_production_model(task.registered_model, ml_settings.uri(settings.paths))
+        production = load_production_model(task.registered_model, ml_settings.uri(settings.paths))
     except LookupError as exc:
         raise dg.Failure(description=str(exc)) from exc
+    if production.features and production.features != names(task.specs):
+        # An older release's model: say so, instead of a KeyError on a column that no longer exists.
+        raise dg.Failure(
+            description=outdated_contract(ml_settings.uri(settings.paths), task.registered_model, names(task.specs))
+        )
+    return production
 
 
 def _refit(context, duckdb, settings, ml_settings, task: ModelTask, production: ProductionModel) -> RefitModel:

@@ -507,6 +507,14 @@ def _contract_change(production, features: list[str]) -> str:
     )
 
 
+def outdated_contract(uri: str, model_name: str, features: Sequence[str]) -> str:
+    """Why the production version cannot score today's features (trained on another contract),
+    else "" (also when there is no production version). Raises RegistryError like its reader."""
+    return _contract_change(production_model_version(uri, model_name), list(features)).replace(
+        "it is retired, not compared.", "retrain it (`ecom-assets run --retrain`, or the retrain_models job)."
+    )
+
+
 def decide_promotion(
     uri: str,
     model_name: str,
