@@ -105,7 +105,7 @@ def bench_task(paths: EcomPaths, task, config: TrainingConfig) -> pd.DataFrame:
     if coverage:
         print(
             f"  candidate coverage: {coverage['candidate_coverage']:.4f} of "
-            f"{coverage['test_purchased_pairs']:,.0f} (user, item) pairs bought in the test window have a candidate row"
+            f"{coverage['purchased_pairs']:,.0f} (user, item) pairs bought in the test window have a candidate row"
         )
     rows = []
     for family, fitted in result.families.items():

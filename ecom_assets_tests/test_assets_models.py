@@ -59,6 +59,12 @@ def test_purchase_metadata_and_table_show_coverage_and_recall_over_all_purchases
     coverage = metadata["candidate_coverage"].value
     assert 0 < coverage < 1 and metadata["test_purchased_pairs"].value > 0
     assert metadata["recall_over_all_purchases"].value <= coverage
+    from ecom_assets.ml.tracking import client
+
+    logged = client(tracking_uri(built.paths)).get_run(metadata["mlflow_run_id"].value).data.metrics
+    assert logged["test_purchased_pairs"] == metadata["test_purchased_pairs"].value
+    assert logged["test_candidate_coverage"] == pytest.approx(coverage, rel=1e-3)
+    assert not [name for name in logged if name.startswith("test_test_")]
     with build_resources(built.paths)["duckdb"].get_connection() as con:
         bought, covered = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE converted = 1) FROM gold.user_item_features "

@@ -151,7 +151,7 @@ def _metadata(report: TrainingReport, uri: str, ui_url: str, experiment_id: str)
     }
     if "candidate_coverage" in holdout:
         metadata |= {
-            "test_purchased_pairs": int(holdout["test_purchased_pairs"]),
+            "test_purchased_pairs": int(holdout["purchased_pairs"]),
             "candidate_coverage": rounded(holdout["candidate_coverage"]),
             "recall_over_all_purchases": rounded(holdout["recall_over_all_purchases"]),
         }

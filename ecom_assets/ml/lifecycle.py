@@ -55,13 +55,13 @@ LEFT JOIN (SELECT DISTINCT cutoff, user_id, item_id FROM {table} WHERE dataset =
 
 
 def purchase_candidate_coverage(con, feature_table: str, label: str) -> dict[str, float] | None:
-    """`test_purchased_pairs` (distinct (user, item) purchases in the test label windows, from
+    """`purchased_pairs` (distinct (user, item) purchases in the test label windows, from
     silver.events) and `candidate_coverage` (the share of them with a candidate row); None when
     nothing was bought there (training then refuses the split anyway)."""
     purchased, covered = con.execute(_COVERAGE_SQL.format(table=feature_table, label=label)).fetchone()
     if not purchased:
         return None
-    return {"test_purchased_pairs": float(purchased), "candidate_coverage": covered / purchased}
+    return {"purchased_pairs": float(purchased), "candidate_coverage": covered / purchased}
 
 
 @dataclass
@@ -83,7 +83,7 @@ class TrainingReport:
         table["verdict_vs_champion"] = table["model"].map(verdicts)
         table["positive_class"] = self.result.positive_class
         if "candidate_coverage" in self.holdout:
-            table["test_purchased_pairs"] = int(self.holdout["test_purchased_pairs"])
+            table["test_purchased_pairs"] = int(self.holdout["purchased_pairs"])
             table["candidate_coverage"] = round(self.holdout["candidate_coverage"], 4)
             table["recall_over_all_purchases"] = (table["recall"] * self.holdout["candidate_coverage"]).round(4)
         table["registered_model"] = self.task.registered_model
@@ -109,7 +109,7 @@ def train_register_promote(
     tracking.RegistryError when the registry cannot be read or production cannot score the holdout.
 
     `holdout_extra`: holdout facts measured outside the training core (the purchase model's
-    `candidate_coverage` and `test_purchased_pairs`), logged and described with the metrics."""
+    `candidate_coverage` and `purchased_pairs`), logged and described with the metrics."""
     production_model_version(uri, task.registered_model)  # an unreadable registry fails now, not after training
     result = train_and_compare(frame, task.specs, task.label, config, what=task.what, log=log)
     verdicts = quality_verdicts(result, resamples=config.bootstrap_resamples)

@@ -233,7 +233,7 @@ def baseline_lines(label: str, metrics: dict[str, float]) -> list[str]:
     if "candidate_coverage" in metrics:
         lines.append(
             f"Candidate coverage {metrics['candidate_coverage']:.4f}: the share of the "
-            f"{metrics['test_purchased_pairs']:,.0f} (user, item) pairs bought in the test window that have a "
+            f"{metrics['purchased_pairs']:,.0f} (user, item) pairs bought in the test window that have a "
             f"candidate row at all; recall over all purchases {metrics['recall_over_all_purchases']:.4f} "
             f"(recall {metrics['recall']:.4f} on the candidates x coverage)."
         )
