@@ -21,7 +21,9 @@ from ecom_assets.ml.tracking import (
     PRODUCTION,
     RISK_HIGH_TAG,
     RegistryError,
+    apply_promotion,
     client,
+    decide_promotion,
     ensure_experiment,
     load_model,
     load_production_model,
@@ -29,7 +31,6 @@ from ecom_assets.ml.tracking import (
     log_training_run,
     production_model_version,
     production_version,
-    promote_if_better,
     tracking_uri,
 )
 from ecom_assets.ml.training import TrainingConfig, train_and_compare
@@ -134,9 +135,10 @@ def _register_directly(uri: str, paths, frame: pd.DataFrame) -> str:
     experiment_id = ensure_experiment(uri, CART_TASK.experiment, paths.mlflow_artifacts)
     logged = log_training_run(uri, experiment_id, CART_MODEL_NAME, result, params={})
     champion = result.champion
-    decision = promote_if_better(
+    decision = decide_promotion(
         uri, CART_MODEL_NAME, logged.version, result.X_test, result.y_test, champion.test_probabilities, 0.005
     )
+    apply_promotion(uri, CART_MODEL_NAME, decision)
     assert decision.promoted
     return logged.version
 

@@ -18,13 +18,14 @@ from ecom_assets.ml.model_plots import roc_pr_curves
 from ecom_assets.ml.tracking import (
     LoggedModel,
     PromotionDecision,
+    apply_promotion,
     champion_holdout_metrics,
     close_orphan_runs,
+    decide_promotion,
     describe_registered_model,
     ensure_experiment,
     log_training_run,
     production_model_version,
-    promote_if_better,
     task_description,
 )
 from ecom_assets.ml.training import (
@@ -143,7 +144,7 @@ def train_register_promote(
         holdout_extra=holdout_extra,
     )
     log(f"{task.registered_model}: logged run {logged.run_id}, registered {champion.family} as v{logged.version}")
-    decision = promote_if_better(
+    decision = decide_promotion(
         uri,
         task.registered_model,
         logged.version,
@@ -155,6 +156,7 @@ def train_register_promote(
         config.bootstrap_resamples,
         champion.family,
     )
+    apply_promotion(uri, task.registered_model, decision)  # the aliases move only on the decision
     decision.quality_warnings = quality_warnings(verdicts)
     describe_registered_model(uri, task)  # with the production version's holdout metrics
     log(f"{task.registered_model}: {decision.reason}")

@@ -602,35 +602,6 @@ def apply_promotion(uri: str, model_name: str, decision: PromotionDecision) -> N
         ) from exc
 
 
-def promote_if_better(
-    uri: str,
-    model_name: str,
-    challenger_version: str,
-    X_holdout: pd.DataFrame,
-    y_holdout: np.ndarray,
-    challenger_probabilities: np.ndarray,
-    margin: float,
-    quality_problems: Sequence[str] = (),
-    resamples: int = 300,
-    family: str = "",
-) -> PromotionDecision:
-    """`decide_promotion`, then `apply_promotion`: the aliases move only on the decision."""
-    decision = decide_promotion(
-        uri,
-        model_name,
-        challenger_version,
-        X_holdout,
-        y_holdout,
-        challenger_probabilities,
-        margin,
-        quality_problems,
-        resamples,
-        family,
-    )
-    apply_promotion(uri, model_name, decision)
-    return decision
-
-
 def load_model(uri: str, model_name: str, alias: str | None = None, version: str | None = None):
     """The sklearn pipeline of a registered version (its `predict_proba` gives probabilities)."""
     import mlflow
