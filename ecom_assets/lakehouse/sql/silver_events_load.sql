@@ -2,15 +2,15 @@
 -- quarantine (broke a rule), duplicates (an exact repeat of an earlier valid line of the file, or
 -- an event another file already brought to silver) or silver.events.
 -- Replacing a file's rows makes re-materializing a partition idempotent.
+-- Cost (docs/storage.md, "The load"): the text of the lines is grouped only where a hash repeats,
+-- and other files' events are looked at only within this file's span of event times.
 
 -- Two rules come before the format's own, as they make the fields meaningless: CSV quoting that
 -- does not parse, then bytes that are not UTF-8 (bronze keeps them in raw_bytes).
 UPDATE parsed_events SET reject_reason = csv_quoting_error(raw_line)
 WHERE contains(raw_line, '"') AND csv_quoting_error(raw_line) IS NOT NULL;
 UPDATE parsed_events SET reject_reason = 'invalid UTF-8 (the exact bytes are in bronze.events.raw_bytes)'
-WHERE line_number IN (
-    SELECT line_number FROM bronze.events WHERE source_file = $source_file AND raw_bytes IS NOT NULL
-);
+WHERE not_utf8;
 
 DELETE FROM silver.events WHERE source_file = $source_file;
 DELETE FROM silver.events_quarantine WHERE source_file = $source_file;
@@ -21,34 +21,43 @@ SELECT $source_file, line_number, raw_line, reject_reason
 FROM parsed_events
 WHERE reject_reason IS NOT NULL;
 
-CREATE OR REPLACE TEMP TABLE first_lines AS
-SELECT raw_line, min(line_number) AS first_line
-FROM parsed_events
-WHERE reject_reason IS NULL
-GROUP BY raw_line
-HAVING count(*) > 1;
+-- Repeats within the file: each valid line whose exact text an earlier valid line has, with that
+-- first line. Candidates are the lines whose hash repeats (few); their text decides.
+CREATE OR REPLACE TEMP TABLE repeats AS
+WITH repeated_hashes AS (
+    SELECT hash(raw_line) AS h FROM parsed_events WHERE reject_reason IS NULL GROUP BY h HAVING count(*) > 1
+),
+candidates AS (
+    SELECT line_number, min(line_number) OVER (PARTITION BY raw_line) AS first_line
+    FROM parsed_events
+    WHERE reject_reason IS NULL AND hash(raw_line) IN (SELECT h FROM repeated_hashes)
+)
+SELECT line_number, first_line FROM candidates WHERE line_number > first_line;
 
--- The file's distinct valid lines whose event (every canonical column equal) is already in silver
--- from another file, with the first such line.
+-- The file's events (first copies) whose event (every canonical column equal) is already in
+-- silver from another file, with the first such line. Only silver rows within the file's span of
+-- event times can match, which lets the lake skip the Parquet files of other months.
+SET VARIABLE silver_span = (
+    SELECT [min(event_time), max(event_time)] FROM parsed_events WHERE reject_reason IS NULL
+);
 CREATE OR REPLACE TEMP TABLE seen_elsewhere AS
 SELECT p.line_number, s.source_file AS of_file, s.line_number AS of_line
 FROM parsed_events AS p
-LEFT JOIN first_lines AS d USING (raw_line)
 JOIN silver.events AS s
   ON s.event_time = p.event_time AND s.user_id = p.user_id AND s.item_id = p.item_id
  AND s.event_type = p.event_type
  AND s.session_id IS NOT DISTINCT FROM p.session_id AND s.price IS NOT DISTINCT FROM p.price
  AND s.category_id IS NOT DISTINCT FROM p.category_id AND s.category IS NOT DISTINCT FROM p.category
  AND s.brand IS NOT DISTINCT FROM p.brand AND s.transaction_id IS NOT DISTINCT FROM p.transaction_id
-WHERE p.reject_reason IS NULL AND (d.first_line IS NULL OR p.line_number = d.first_line)
+WHERE p.reject_reason IS NULL
+  AND p.line_number NOT IN (SELECT line_number FROM repeats)
   AND s.source_file <> $source_file
+  AND s.event_time BETWEEN getvariable('silver_span')[1] AND getvariable('silver_span')[2]
 QUALIFY row_number() OVER (PARTITION BY p.line_number ORDER BY s.source_file, s.line_number) = 1;
 
 INSERT INTO silver.events_duplicates (source_file, line_number, duplicate_of_line, duplicate_of_file)
-SELECT $source_file, p.line_number, d.first_line, $source_file
-FROM parsed_events AS p
-JOIN first_lines AS d USING (raw_line)
-WHERE p.reject_reason IS NULL AND p.line_number > d.first_line
+SELECT $source_file, line_number, first_line, $source_file
+FROM repeats
 UNION ALL
 SELECT $source_file, line_number, of_line, of_file
 FROM seen_elsewhere;
@@ -58,10 +67,10 @@ SELECT
     p.event_time, p.event_type, p.user_id, p.session_id, p.item_id, p.category_id, p.category,
     p.brand, p.price, p.transaction_id, $source_file, $source_format, p.line_number
 FROM parsed_events AS p
-LEFT JOIN first_lines AS d USING (raw_line)
-WHERE p.reject_reason IS NULL AND (d.first_line IS NULL OR p.line_number = d.first_line)
-  AND NOT EXISTS (SELECT 1 FROM seen_elsewhere AS e WHERE e.line_number = p.line_number);
+WHERE p.reject_reason IS NULL
+  AND p.line_number NOT IN (SELECT line_number FROM repeats UNION ALL SELECT line_number FROM seen_elsewhere);
 
-DROP TABLE first_lines;
+DROP TABLE repeats;
 DROP TABLE seen_elsewhere;
 DROP TABLE parsed_events;
+RESET VARIABLE silver_span;

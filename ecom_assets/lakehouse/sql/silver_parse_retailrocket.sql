@@ -7,9 +7,12 @@
 CREATE OR REPLACE TEMP TABLE parsed_events AS
 WITH rules AS (SELECT * FROM plausibility_rules()),
 fields AS (
-    SELECT line_number, raw_line, ingested_at, csv_fields(raw_line) AS f,
-           -- the first C0 or C1 control character (NUL, tab, ...) or DEL; a CR ending the line is its end
-           regexp_extract(regexp_replace(raw_line, '\r$', ''), '[\x00-\x1f\x7f\x{80}-\x{9f}]') AS control
+    SELECT line_number, raw_line, ingested_at, raw_bytes IS NOT NULL AS not_utf8, csv_fields(raw_line) AS f,
+           -- the first C0 or C1 control character (NUL, tab, ...) or DEL; a CR ending the line is its end.
+           -- (Looked for by one cheap match first: almost no line has one.)
+           CASE WHEN regexp_matches(raw_line, '[\x00-\x1f\x7f\x{80}-\x{9f}]') THEN
+               regexp_extract(regexp_replace(raw_line, '\r$', ''), '[\x00-\x1f\x7f\x{80}-\x{9f}]')
+           END AS control
     FROM bronze.events
     WHERE source_file = $source_file
 ),
@@ -17,6 +20,7 @@ typed AS (
     SELECT
         line_number,
         raw_line,
+        not_utf8,
         len(f) AS field_count,
         CASE WHEN control <> '' THEN
             coalesce(['timestamp', 'visitorid', 'event', 'itemid', 'transactionid']
@@ -50,7 +54,8 @@ SELECT
     * EXCLUDE (field_count, control_character, event_time_raw, event_type_raw, item_id_raw, user_id_raw,
                earliest, days_after, latest),
     CASE
-        WHEN raw_line IS NULL OR trim(raw_line) = '' THEN 'empty line'
+        -- (only a one-field line can be empty: trimming every line would cost more than the rest)
+        WHEN raw_line IS NULL OR (field_count = 1 AND trim(raw_line) = '') THEN 'empty line'
         WHEN field_count <> 5 THEN 'expected 5 fields, found ' || field_count
         WHEN control_character IS NOT NULL THEN control_character
         WHEN event_time IS NULL THEN 'timestamp not 13-digit Unix milliseconds ''' || event_time_raw || ''''
