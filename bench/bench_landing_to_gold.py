@@ -11,8 +11,10 @@ other on the same files, each in a fresh process:
             sessionization and a users table, into a fresh DuckDB file in a temp dir;
   project   every file ingested (bronze, silver, checks), then the two gold tables (sessions, users).
 
-It prints wall time and peak RSS of each (from os.wait4) and the ratios project / floor and
-project / baseline. Targets: project within 8x the floor and faster than the baseline, peak memory under 4 GB.
+It prints wall time, CPU time (user + sys) and peak RSS of each (from os.wait4) and the ratios
+project / floor and project / baseline. On a shared machine wall time grows with the others' load;
+CPU time much less, so compare versions by it when the machine is not idle.
+Targets: project within 8x the floor and faster than the baseline, peak memory under 4 GB.
 """
 
 from __future__ import annotations
@@ -62,9 +64,9 @@ with dg.instance_for_test() as instance:
 BASELINE = Path(__file__).with_name("plain_duckdb_baseline.py")
 
 
-def measured(code: str | list[str], env: dict[str, str]) -> tuple[float, float]:
+def measured(code: str | list[str], env: dict[str, str]) -> tuple[float, float, float]:
     """Run ``code`` (Python source, or a script and its arguments) in a fresh interpreter; return
-    (wall seconds, peak RSS in GB)."""
+    (wall seconds, peak RSS in GB, CPU seconds: user + sys)."""
     argv = ["-c", textwrap.dedent(code)] if isinstance(code, str) else code
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -73,7 +75,7 @@ def measured(code: str | list[str], env: dict[str, str]) -> tuple[float, float]:
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"step failed:\n{stderr.decode()[-3000:]}")
-    return wall, usage.ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
+    return wall, usage.ru_maxrss / 1024**2, usage.ru_utime + usage.ru_stime  # ru_maxrss is in KiB on Linux
 
 
 def main() -> None:
@@ -87,7 +89,7 @@ def main() -> None:
     env = {**os.environ, "ECOM_HOME": str(home), "MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK": "true"}
     try:
         if not list(landing.glob("*.csv*")):
-            wall, rss = measured(GENERATE.format(landing=str(landing), events=args.events), env)
+            wall, rss, _ = measured(GENERATE.format(landing=str(landing), events=args.events), env)
             print(f"generate {args.events:,} events: {wall:7.1f} s, peak RSS {rss:.2f} GB")
         for stale in (home / "lake.sqlite", home / "lake.sqlite-wal", home / "lake.sqlite-shm"):
             stale.unlink(missing_ok=True)
@@ -98,13 +100,13 @@ def main() -> None:
         scan = measured(BARE_SCAN.format(pattern=str(landing / "*.csv*")), env)
         baseline = measured([str(BASELINE), *map(str, files), "--db", str(scratch / "baseline.duckdb")], env)
         project = measured(LANDING_TO_GOLD, env)
-        print(f"\n{'step':<48} {'wall s':>8} {'peak RSS GB':>12} {'x floor':>8}")
-        for label, (wall, rss) in (
+        print(f"\n{'step':<48} {'wall s':>8} {'CPU s':>8} {'peak RSS GB':>12} {'x floor':>8}")
+        for label, (wall, rss, cpu) in (
             ("floor: bare typed scan of the files", scan),
             ("baseline: plain DuckDB script (sessions, users)", baseline),
             ("project: landing -> bronze -> silver -> gold", project),
         ):
-            print(f"{label:<48} {wall:8.1f} {rss:12.2f} {wall / scan[0]:8.1f}")
+            print(f"{label:<48} {wall:8.1f} {cpu:8.1f} {rss:12.2f} {wall / scan[0]:8.1f}")
         ratio = project[0] / scan[0]
         print(
             f"\nproject / floor:    {ratio:5.1f}x (target <= 8x and peak RSS < 4 GB: "
