@@ -36,14 +36,20 @@ SELECT line_number, first_line FROM candidates WHERE line_number > first_line;
 
 -- The file's events (first copies) whose event (every canonical column equal) is already in
 -- silver from another file, with the first such line. Only silver rows within the file's span of
--- event times can match, which lets the lake skip the Parquet files of other months.
+-- event times can match, which lets the lake skip the Parquet files of other months; they are
+-- materialized first so that the join builds its hash table on them (usually none) rather than on
+-- the file's lines.
 SET VARIABLE silver_span = (
     SELECT [min(event_time), max(event_time)] FROM parsed_events WHERE reject_reason IS NULL
 );
+CREATE OR REPLACE TEMP TABLE other_files_events AS
+SELECT * FROM silver.events
+WHERE source_file <> $source_file
+  AND event_time BETWEEN getvariable('silver_span')[1] AND getvariable('silver_span')[2];
 CREATE OR REPLACE TEMP TABLE seen_elsewhere AS
 SELECT p.line_number, s.source_file AS of_file, s.line_number AS of_line
 FROM parsed_events AS p
-JOIN silver.events AS s
+JOIN other_files_events AS s
   ON s.event_time = p.event_time AND s.user_id = p.user_id AND s.item_id = p.item_id
  AND s.event_type = p.event_type
  AND s.session_id IS NOT DISTINCT FROM p.session_id AND s.price IS NOT DISTINCT FROM p.price
@@ -51,8 +57,6 @@ JOIN silver.events AS s
  AND s.brand IS NOT DISTINCT FROM p.brand AND s.transaction_id IS NOT DISTINCT FROM p.transaction_id
 WHERE p.reject_reason IS NULL
   AND p.line_number NOT IN (SELECT line_number FROM repeats)
-  AND s.source_file <> $source_file
-  AND s.event_time BETWEEN getvariable('silver_span')[1] AND getvariable('silver_span')[2]
 QUALIFY row_number() OVER (PARTITION BY p.line_number ORDER BY s.source_file, s.line_number) = 1;
 
 INSERT INTO silver.events_duplicates (source_file, line_number, duplicate_of_line, duplicate_of_file)
@@ -72,5 +76,6 @@ WHERE p.reject_reason IS NULL
 
 DROP TABLE repeats;
 DROP TABLE seen_elsewhere;
+DROP TABLE other_files_events;
 DROP TABLE parsed_events;
 RESET VARIABLE silver_span;
