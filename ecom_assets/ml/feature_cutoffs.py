@@ -127,6 +127,12 @@ def _last_changes(con: duckdb.DuckDBPyConnection) -> tuple[list[dt.date], list[d
     return [r[0] for r in rows], [r[1] for r in rows]
 
 
+def forget_built_cutoffs(con: duckdb.DuckDBPyConnection) -> None:
+    """Every cutoff becomes stale: the next refresh computes them all (`ecom-assets run --full-refresh`)."""
+    if table_exists(con, CUTOFFS_TABLE):
+        con.execute(f"DELETE FROM {CUTOFFS_TABLE}")
+
+
 def refresh_user_item_features(
     con: duckdb.DuckDBPyConnection, windows: FeatureWindows, sql: Path = USER_ITEM_SQL, everything: bool = False
 ) -> CutoffRefresh:
