@@ -61,12 +61,22 @@ def test_a_new_day_keeps_older_cutoffs_rows_and_their_scores(built_copy, instanc
     """The built home holds Oct 1 - Nov 30. Dec 1 closes the Nov 25 cutoff's label window (a new test
     set); Dec 2 closes none: every complete cutoff's rows, the older days' cart rows and the holdout's
     predictions stay as they were, and only the forward cutoff and the new sessions are scored."""
+    items_built, carts_built, _ = _features(built_copy)
     _land_day(built_copy, dt.date(2019, 12, 1), seed=101)
     assert run_pipeline(built_copy, instance, log=lambda _: None).ok
     items, carts, scores = _features(built_copy)
     labelled = items[items.dataset != "score"]
     assert labelled.cutoff.max() == pd.Timestamp("2019-11-25")
     assert set(labelled.loc[labelled.cutoff == labelled.cutoff.max(), "dataset"]) == {"test"}
+    # the cutoffs complete before kept their rows (a split down: test -> validation -> train)
+    older = lambda f: f[(f.dataset != "score") & (f.cutoff < pd.Timestamp("2019-11-25"))]  # noqa: E731
+    pd.testing.assert_frame_equal(
+        older(items).drop(columns="dataset").reset_index(drop=True),
+        older(items_built).drop(columns="dataset").reset_index(drop=True),
+    )
+    # and so did the cart rows of the days before the rebuilt ones (Nov 30 and Dec 1)
+    before = lambda f: f[f.session_start < pd.Timestamp("2019-11-30")].drop(columns="dataset")  # noqa: E731
+    pd.testing.assert_frame_equal(before(carts).reset_index(drop=True), before(carts_built).reset_index(drop=True))
     forward_rows = int((items.dataset == "score").sum())
 
     _land_day(built_copy, dt.date(2019, 12, 2), seed=102)

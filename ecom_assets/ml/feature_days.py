@@ -64,8 +64,11 @@ def refresh_cart_session_features(
     con.execute(_DAYS_DDL)
     recipes = {r[0] for r in con.execute(f"SELECT DISTINCT recipe FROM {DAYS_TABLE}").fetchall()}
     everything = everything or not table_exists(con, TABLE) or not recipes or recipes != {current}
-    if everything:
-        first = con.execute("SELECT min(session_date) FROM gold.fact_user_sessions").fetchone()[0]
+    if everything:  # every day the sessions were built for, those left without a session included
+        first = con.execute(
+            "SELECT least((SELECT min(session_date) FROM gold.session_days_built), "
+            "(SELECT min(session_date) FROM gold.fact_user_sessions))"
+        ).fetchone()[0]
     else:  # the earliest session day built after the features saw it, or never seen by them
         first = con.execute(
             f"""SELECT min(s.session_date)
