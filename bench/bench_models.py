@@ -34,9 +34,10 @@ from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.generator import GeneratorConfig, generate
 from ecom_assets.lakehouse.event_days import publish_sessions, stage_sessions
 from ecom_assets.lakehouse.landing import list_landing_files
-from ecom_assets.lakehouse.warehouse import ensure_schema, run_sql_file, scalar, table_exists
-from ecom_assets.ml import SQL as ML_SQL
+from ecom_assets.lakehouse.warehouse import ensure_schema, scalar, table_exists
 from ecom_assets.ml.batch_scoring import load_training_sample, score_table
+from ecom_assets.ml.feature_cutoffs import refresh_user_item_features
+from ecom_assets.ml.feature_days import refresh_cart_session_features
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, FeatureWindows
 from ecom_assets.ml.lifecycle import purchase_candidate_coverage
 from ecom_assets.ml.training import TrainingConfig, predict_proba, quality_verdicts, train_and_compare
@@ -76,11 +77,12 @@ def build_gold(paths: EcomPaths, windows: FeatureWindows) -> dict[str, float]:
             publish_sessions(con, start, end, dt.datetime.now(dt.UTC))
 
         _, timings["gold_fact_user_sessions"] = _timed("gold.fact_user_sessions", sessions)
-        for name, params in (
-            (ML_SQL / "gold_user_item_features.sql", windows.sql_params()),
-            (ML_SQL / "gold_cart_session_features.sql", {"horizon_days": windows.horizon_days}),
-        ):
-            _, timings[name.name] = _timed(name.name, run_sql_file, con, name, params)
+        _, timings["gold_user_item_features.sql"] = _timed(
+            "gold_user_item_features.sql", refresh_user_item_features, con, windows, everything=True
+        )
+        _, timings["gold_cart_session_features.sql"] = _timed(
+            "gold_cart_session_features.sql", refresh_cart_session_features, con, windows.horizon_days, everything=True
+        )
         for table in (
             "silver.events",
             "gold.fact_user_sessions",

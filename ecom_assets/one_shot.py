@@ -38,6 +38,7 @@ from ecom_assets.jobs import LAKE_SNAPSHOT_KEEP_HOURS
 from ecom_assets.lakehouse import event_days, lake
 from ecom_assets.lakehouse.file_versions import LandingFileVersion, already_ingested, known_digests, versions_of
 from ecom_assets.lakehouse.landing import list_landing_files
+from ecom_assets.ml.feature_cutoffs import forget_built_cutoffs
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, names
 from ecom_assets.ml.tracking import outdated_contract, production_version, tracking_uri
 from ecom_assets.orphan_runs import process_tags, recover_orphan_runs
@@ -338,7 +339,8 @@ def run_pipeline(
             return outcome
         if full_refresh:
             with defs.resources["duckdb"].get_connection() as con:
-                event_days.forget_built_days(con)
+                event_days.forget_built_days(con)  # the cart features follow the session days
+                forget_built_cutoffs(con)
         for result in build_stale_sessions(defs, instance, log):
             _collect(result, "build_sessions", outcome)
         why_train = untrained_models(paths) or outdated

@@ -80,6 +80,11 @@ class MLSettings(dg.ConfigurableResource):
         "ECOM_ML_MIN_HISTORY_DAYS", FeatureWindows.min_history_days, "History before the first cutoff, days"
     )
     max_cutoffs: int = _env("ECOM_ML_MAX_CUTOFFS", FeatureWindows.max_cutoffs, "Labelled cutoffs at most")
+    cutoff_anchor: str = _env(
+        "ECOM_ML_CUTOFF_ANCHOR",
+        FeatureWindows.cutoff_anchor,
+        "A day the weekly cutoffs fall on (every horizon_days from it), ISO date",
+    )
     gb_max_iter: int = _env("ECOM_ML_GB_MAX_ITER", TrainingConfig.gb_max_iter, "Gradient-boosting iterations")
     rf_trees: int = _env("ECOM_ML_RF_TREES", TrainingConfig.rf_trees, "Random-forest trees")
     max_train_rows: int = _env("ECOM_ML_MAX_TRAIN_ROWS", TrainingConfig.max_train_rows, "Training sample rows")
@@ -96,7 +101,9 @@ class MLSettings(dg.ConfigurableResource):
 
     @property
     def windows(self) -> FeatureWindows:
-        return FeatureWindows(self.horizon_days, self.lookback_days, self.min_history_days, self.max_cutoffs)
+        return FeatureWindows(
+            self.horizon_days, self.lookback_days, self.min_history_days, self.max_cutoffs, self.cutoff_anchor
+        )
 
     @property
     def training(self) -> TrainingConfig:

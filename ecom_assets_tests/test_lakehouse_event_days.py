@@ -1,5 +1,6 @@
 """Day partitions: however the days arrive (one file, a file per day, a day late), silver, the
-sessions and their ids come out the same; an unchanged file recomputes nothing, a changed one exactly
+sessions and their ids, and the model features computed after each arrival (only what changed) come out
+the same; an unchanged file recomputes nothing, a changed one exactly
 its days; day ranges publish side by side while a reader reads; a planted violation fails its day."""
 
 from __future__ import annotations
@@ -18,12 +19,17 @@ from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.generator import GeneratorConfig, generate
 from ecom_assets.lakehouse import SQL, event_days
 from ecom_assets.lakehouse.warehouse import run_sql_file
+from ecom_assets.ml.feature_cutoffs import refresh_user_item_features
+from ecom_assets.ml.feature_days import refresh_cart_session_features
+from ecom_assets.ml.feature_specs import FeatureWindows
 from ecom_assets.one_shot import build_stale_sessions, ingest_landing_files
-from ecom_assets.resources import build_resources
+from ecom_assets.resources import build_resources, open_warehouse
 from ecom_assets.sensors import stale_session_ranges
 
 DAYS = 4
 START = dt.date(2019, 10, 1)
+# Daily cutoffs over the 4 days: Oct 5 forward, Oct 4 test, Oct 3 validation, Oct 2 train.
+FEATURE_WINDOWS = FeatureWindows(horizon_days=1, lookback_days=2, min_history_days=1)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +58,10 @@ def _ingest_and_sessionize(paths: EcomPaths, instance, files: list[Path]) -> lis
         assert result.success
     runs = list(build_stale_sessions(defs, instance, log=lambda _: None))
     assert all(run.success for run in runs)
+    resources = build_resources(paths)
+    with open_warehouse(resources["duckdb"], resources["settings"]) as con:  # as each refresh: what changed only
+        refresh_user_item_features(con, FEATURE_WINDOWS)
+        refresh_cart_session_features(con, FEATURE_WINDOWS.horizon_days)
     return runs
 
 
@@ -64,6 +74,13 @@ def _snapshot(paths: EcomPaths) -> dict[str, list[tuple]]:
             ).fetchall(),
             "sessions": con.execute("SELECT * FROM gold.fact_user_sessions ORDER BY session_id").fetchall(),
             "users": con.execute("SELECT * FROM gold.dim_users ORDER BY user_id").fetchall(),
+            # when a row was computed differs by arrival; what it holds must not
+            "user_item_features": con.execute(
+                "SELECT * EXCLUDE (features_built_at) FROM gold.user_item_features ORDER BY cutoff, user_id, item_id"
+            ).fetchall(),
+            "cart_session_features": con.execute(
+                "SELECT * EXCLUDE (features_built_at) FROM gold.cart_session_features ORDER BY session_id"
+            ).fetchall(),
         }
 
 
@@ -97,7 +114,11 @@ def test_days_in_any_order_give_the_same_silver_sessions_and_users(paths, instan
         days = [days[0], *days[2:], days[1]]  # the second day's file lands last
     for day in days:
         _ingest_and_sessionize(paths, instance, [_land(paths, f"{day}.csv", day_files[day])])
-    assert _snapshot(paths) == all_at_once
+    snapshot = _snapshot(paths)
+    assert {c[0] for c in snapshot["user_item_features"]} == {dt.datetime(2019, 10, d) for d in (2, 3, 4, 5)}
+    assert {c[2] for c in snapshot["user_item_features"]} == {"score", "test", "validation", "train"}
+    assert {c[4] for c in snapshot["cart_session_features"]} == {"test", "validation", "train"}
+    assert snapshot == all_at_once
 
 
 def test_an_unchanged_file_recomputes_nothing_and_a_changed_one_exactly_its_days(paths, instance, day_files):
@@ -124,7 +145,7 @@ def test_an_unchanged_file_recomputes_nothing_and_a_changed_one_exactly_its_days
 READER = """
 import sys, time
 from ecom_assets.ecom_home import EcomPaths
-from ecom_assets.resources import build_resources
+from ecom_assets.resources import build_resources, open_warehouse
 warehouse = build_resources(EcomPaths(__import__("pathlib").Path(sys.argv[1])))["duckdb"]
 reads, deadline = 0, time.monotonic() + float(sys.argv[2])
 while time.monotonic() < deadline:

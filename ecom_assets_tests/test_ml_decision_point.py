@@ -26,8 +26,9 @@ import pytest
 
 from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.generator import GeneratorConfig, generate
-from ecom_assets.lakehouse.warehouse import run_sql_file
 from ecom_assets.ml import SQL as ML_SQL
+from ecom_assets.ml.feature_cutoffs import refresh_user_item_features
+from ecom_assets.ml.feature_days import refresh_cart_session_features
 from ecom_assets.ml.feature_specs import CART_FEATURES, PURCHASE_FEATURES, FeatureWindows, names
 from ecom_assets.ml.tracking import tracking_uri
 from ecom_assets.resources import build_resources, open_warehouse
@@ -75,7 +76,7 @@ def _cart_features(paths: EcomPaths, events: pd.DataFrame, sql: Path) -> pd.Data
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
         load_silver_events(con, events)  # lines renumbered in frame order: the frame keeps event order
         sessionize(con)
-        run_sql_file(con, sql, {"horizon_days": WINDOWS.horizon_days})
+        refresh_cart_session_features(con, WINDOWS.horizon_days, sql=sql, everything=True)
         return con.execute("SELECT * FROM gold.cart_session_features").df().set_index("session_id").sort_index()
 
 
@@ -83,7 +84,7 @@ def _purchase_features(paths: EcomPaths, events: pd.DataFrame, sql: Path) -> pd.
     resources = build_resources(paths)
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
         load_silver_events(con, events)
-        run_sql_file(con, sql, WINDOWS.sql_params())
+        refresh_user_item_features(con, WINDOWS, sql=sql, everything=True)
         frame = con.execute("SELECT * FROM gold.user_item_features").df()
     return frame.set_index(["cutoff", "user_id", "item_id"]).sort_index()
 

@@ -7,15 +7,18 @@ import datetime as dt
 
 import pandas as pd
 
-from ecom_assets.lakehouse.warehouse import run_sql_file
-from ecom_assets.ml import SQL as ML_SQL
+from ecom_assets.ml.feature_cutoffs import refresh_user_item_features
+from ecom_assets.ml.feature_days import refresh_cart_session_features
 from ecom_assets.ml.feature_specs import FeatureWindows
 from ecom_assets.resources import build_resources, open_warehouse
 from ecom_assets_tests.conftest import load_silver_events, sessionize
 
 T0 = dt.datetime(2019, 10, 1)
 DAYS = 28  # Oct 1-28: cutoffs Oct 29 (score), 22 (test), 15 (validation), 8 (train)
-WINDOWS = FeatureWindows(horizon_days=7, lookback_days=28, min_history_days=7, max_cutoffs=8)
+# Cutoffs every 7 days from Tuesday Oct 1, the data's first day
+WINDOWS = FeatureWindows(
+    horizon_days=7, lookback_days=28, min_history_days=7, max_cutoffs=8, cutoff_anchor="2019-10-01"
+)
 
 
 def _event(when: dt.datetime, event_type: str, user_id: int, item_id: int, session: str) -> dict:
@@ -54,11 +57,15 @@ def _build(paths, events: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     resources = build_resources(paths)
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
         load_silver_events(con, events)
-        run_sql_file(con, ML_SQL / "gold_user_item_features.sql", WINDOWS.sql_params())
+        refresh_user_item_features(con, WINDOWS, everything=True)
         sessionize(con)
-        run_sql_file(con, ML_SQL / "gold_cart_session_features.sql", {"horizon_days": WINDOWS.horizon_days})
-        items = con.execute("SELECT * FROM gold.user_item_features ORDER BY cutoff, user_id, item_id").df()
-        carts = con.execute("SELECT * FROM gold.cart_session_features ORDER BY session_id").df()
+        refresh_cart_session_features(con, WINDOWS.horizon_days, everything=True)
+        items = con.execute(
+            "SELECT * EXCLUDE (features_built_at) FROM gold.user_item_features ORDER BY cutoff, user_id, item_id"
+        ).df()
+        carts = con.execute(
+            "SELECT * EXCLUDE (features_built_at) FROM gold.cart_session_features ORDER BY session_id"
+        ).df()
     return items, carts
 
 

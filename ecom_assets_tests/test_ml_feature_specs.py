@@ -8,8 +8,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from ecom_assets.lakehouse.warehouse import run_sql_file
-from ecom_assets.ml import SQL as ML_SQL
+from ecom_assets.ml.feature_cutoffs import refresh_user_item_features
+from ecom_assets.ml.feature_days import refresh_cart_session_features
 from ecom_assets.ml.feature_specs import (
     CART_FEATURES,
     PURCHASE_FEATURES,
@@ -24,7 +24,10 @@ from ecom_assets.resources import build_resources, open_warehouse
 from ecom_assets_tests.conftest import load_silver_events, sessionize
 
 T0 = dt.datetime(2019, 10, 1)
-WINDOWS = FeatureWindows(horizon_days=7, lookback_days=28, min_history_days=7, max_cutoffs=8)
+# Cutoffs every 7 days from Tuesday Oct 1, the data's first day
+WINDOWS = FeatureWindows(
+    horizon_days=7, lookback_days=28, min_history_days=7, max_cutoffs=8, cutoff_anchor="2019-10-01"
+)
 # The last event is on Oct 28, so the cutoffs are Oct 29 (forward-looking), 22 (test), 15 (validation), 8 (train).
 CUTOFF = dt.datetime(2019, 10, 22)
 
@@ -62,7 +65,7 @@ def _features(paths, events) -> pd.DataFrame:
     resources = build_resources(paths)
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
         load_silver_events(con, events)
-        run_sql_file(con, ML_SQL / "gold_user_item_features.sql", WINDOWS.sql_params())
+        refresh_user_item_features(con, WINDOWS, everything=True)
         return con.execute("SELECT * FROM gold.user_item_features ORDER BY cutoff, user_id, item_id").df()
 
 
@@ -111,7 +114,7 @@ def _cart_features(paths, events) -> pd.DataFrame:
     with open_warehouse(resources["duckdb"], resources["settings"]) as con:
         load_silver_events(con, events)
         sessionize(con)
-        run_sql_file(con, ML_SQL / "gold_cart_session_features.sql", {"horizon_days": 7})
+        refresh_cart_session_features(con, 7, everything=True)
         return (
             con.execute("SELECT * FROM gold.cart_session_features ORDER BY session_start").df().set_index("session_id")
         )

@@ -6,8 +6,10 @@ from dagster_duckdb import DuckDBResource
 from ecom_assets.assets.gold import FACT_USER_SESSIONS
 from ecom_assets.assets.silver import SILVER_EVENTS
 from ecom_assets.assets.ui_metadata import DATA_PLATFORM, rounded, table_metadata
-from ecom_assets.lakehouse.warehouse import load_sql, markdown_preview, run_sql_file, scalar
+from ecom_assets.lakehouse.warehouse import load_sql, markdown_preview, scalar
 from ecom_assets.ml import SQL
+from ecom_assets.ml.feature_cutoffs import refresh_user_item_features
+from ecom_assets.ml.feature_days import refresh_cart_session_features
 from ecom_assets.ml.feature_specs import CART_LABEL, PURCHASE_LABEL
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
 
@@ -21,10 +23,11 @@ _gold = dict(group_name="gold", kinds={"duckdb"}, pool=WAREHOUSE_POOL, owners=DA
 def user_item_features(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings, ml_settings: MLSettings
 ) -> dg.MaterializeResult:
-    """Purchase features per cutoff x user x item from events before the cutoff; label: bought within H days."""
+    """Purchase features per cutoff x user x item from events before the cutoff; label: bought within H days.
+    Cutoffs on a fixed calendar: a complete one is computed once and kept, the forward one every run."""
     windows = ml_settings.windows
     with open_warehouse(duckdb, settings) as con:
-        run_sql_file(con, SQL / "gold_user_item_features.sql", windows.sql_params())
+        refresh = refresh_user_item_features(con, windows)
         metadata = table_metadata(
             con, "gold.user_item_features", "cutoff DESC, interaction_score DESC, user_id, item_id"
         )
@@ -32,13 +35,18 @@ def user_item_features(
         # Over labelled rows only: the forward-looking cutoff has no label yet.
         label_rate = scalar(con, f"SELECT avg({PURCHASE_LABEL}::DOUBLE) FROM gold.user_item_features")
     context.log.info(
-        f"gold.user_item_features: {metadata['dagster/row_count']:,} rows, horizon {windows.horizon_days} days"
+        f"gold.user_item_features: {metadata['dagster/row_count']:,} rows, horizon {windows.horizon_days} days; "
+        f"computed {len(refresh.built)} cutoff(s) ({refresh.rows_built:,} rows"
+        f"{', everything' if refresh.everything else ''}), kept {len(refresh.kept)}, dropped {len(refresh.dropped)}"
     )
     return dg.MaterializeResult(
         metadata={
             **metadata,
             "horizon_days": windows.horizon_days,
             "lookback_days": windows.lookback_days,
+            "cutoffs_computed": dg.MetadataValue.text(", ".join(map(str, refresh.built)) or "none"),
+            "cutoffs_kept": len(refresh.kept),
+            "rows_computed": refresh.rows_built,
             "purchase_label_rate": rounded(label_rate),
             "rows_per_cutoff": dg.MetadataValue.md(per_cutoff),
         }
@@ -49,17 +57,24 @@ def user_item_features(
 def cart_session_features(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings, ml_settings: MLSettings
 ) -> dg.MaterializeResult:
-    """Cart-abandonment features at each session's first add-to-cart; label: no purchase after it."""
+    """Cart-abandonment features at each session's first add-to-cart; label: no purchase after it.
+    Only the days of sessions rebuilt since (and the days after them) are computed."""
     with open_warehouse(duckdb, settings) as con:
-        run_sql_file(con, SQL / "gold_cart_session_features.sql", {"horizon_days": ml_settings.horizon_days})
+        refresh = refresh_cart_session_features(con, ml_settings.horizon_days)
         metadata = table_metadata(con, "gold.cart_session_features", "session_start DESC, session_id")
         per_split = markdown_preview(con, load_sql(SQL / "cart_session_features_per_split.sql"))
         abandonment = scalar(con, f"SELECT avg({CART_LABEL}::DOUBLE) FROM gold.cart_session_features")
-    context.log.info(f"gold.cart_session_features: {metadata['dagster/row_count']:,} sessions with a cart")
+    context.log.info(
+        f"gold.cart_session_features: {metadata['dagster/row_count']:,} sessions with a cart; computed "
+        f"{refresh.rows_built:,} rows from {refresh.first_day or '(no day)'}"
+        f"{' (everything)' if refresh.everything else ''}, {refresh.resplit:,} older rows changed split"
+    )
     return dg.MaterializeResult(
         metadata={
             **metadata,
             "abandonment_rate": rounded(abandonment),
+            "computed_from_day": dg.MetadataValue.text(str(refresh.first_day or "none")),
+            "rows_computed": refresh.rows_built,
             "rows_per_split": dg.MetadataValue.md(per_split),
         }
     )

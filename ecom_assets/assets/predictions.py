@@ -24,7 +24,7 @@ from ecom_assets.ml.batch_scoring import (
     REFIT_SCORER,
     Scorer,
     load_training_sample,
-    score_splits,
+    publish_scores,
     split_rows,
 )
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask, names
@@ -79,9 +79,12 @@ def _refit(context, duckdb, settings, ml_settings, task: ModelTask, production: 
         raise dg.Failure(description=str(exc)) from exc
 
 
-def _score(context, duckdb, settings, ml_settings, task: ModelTask, temp: str, table: str) -> dg.MaterializeResult:
-    """Score the holdout with production and the forward cutoff with its refit into `temp`, then build
-    `table` with `ml/sql/<schema>_<name>.sql`; train and validation rows are not scored."""
+def _score(
+    context, duckdb, settings, ml_settings, task: ModelTask, temp: str, table: str, keys: dict[str, str]
+) -> dg.MaterializeResult:
+    """Score the holdout with production and the forward cutoff with its refit, only the rows `table` has
+    no current prediction of (`batch_scoring.publish_scores`), built with `ml/sql/<schema>_<name>.sql`;
+    train and validation rows are not scored. `keys`: the prediction's key columns -> the features'."""
     production = _production(task, ml_settings, settings)
     uri = ml_settings.uri(settings.paths)
     with open_warehouse(duckdb, settings, writer=False) as con:
@@ -117,22 +120,30 @@ def _score(context, duckdb, settings, ml_settings, task: ModelTask, temp: str, t
         + (f", {FORWARD} with its refit (run {refit.run_id})" if refit else "")
     )
     with open_warehouse(duckdb, settings) as con:
-        batches = score_splits(
-            con, scorers, task.feature_table, task.keys, task.specs, temp, chunk_rows=ml_settings.score_chunk_rows
+        published = publish_scores(
+            con,
+            scorers,
+            task.feature_table,
+            keys,
+            task.specs,
+            temp,
+            table,
+            SQL / f"{table.replace('.', '_')}.sql",
+            chunk_rows=ml_settings.score_chunk_rows,
         )
-        run_sql_file(con, SQL / f"{table.replace('.', '_')}.sql")
         metadata = table_metadata(con, table, "predicted_prob DESC")
         calibration = markdown_preview(con, load_sql(SQL / "prediction_calibration.sql"), {"predictions_table": table})
-        published = markdown_preview(
+        per_scorer = markdown_preview(
             con,
             f"SELECT dataset, scored_by, model_version, mlflow_run_id, count(*) AS rows FROM {table} "
             "GROUP BY ALL ORDER BY dataset DESC",  # 'test' (the holdout) before 'score' (the forward cutoff)
         )
     not_published = {split: per_split.get(split, 0) for split in IN_SAMPLE}
-    scored = sum(b.rows for b in batches.values())
-    seconds = sum(b.seconds for b in batches.values())
+    scored = sum(b.rows for b in published.scored.values())
+    seconds = sum(b.seconds for b in published.scored.values())
     context.log.info(
-        f"{table}: {metadata['dagster/row_count']:,} rows published; "
+        f"{table}: {metadata['dagster/row_count']:,} rows published ({scored:,} scored now, {published.kept:,} "
+        f"kept, {published.dropped:,} dropped); "
         f"{sum(not_published.values()):,} in-sample rows ({', '.join(IN_SAMPLE)}) not scored"
     )
     experiment_id = client(uri).get_run(production.run_id).info.experiment_id
@@ -146,7 +157,9 @@ def _score(context, duckdb, settings, ml_settings, task: ModelTask, temp: str, t
         "mlflow_model_version": dg.MetadataValue.url(
             mlflow_model_version_url(ml_settings.ui_url, task.registered_model, production.version)
         ),
-        "rows_published": dg.MetadataValue.md(published),
+        "rows_published": dg.MetadataValue.md(per_scorer),
+        "rows_scored_now": scored,
+        "rows_kept": published.kept,
         "rows_not_published": dg.MetadataValue.int(sum(not_published.values())),
         "rows_not_published_why": dg.MetadataValue.md(
             ", ".join(f"{split}: {rows:,}" for split, rows in not_published.items()) + f" rows, {NOT_PUBLISHED_WHY}."
@@ -172,8 +185,9 @@ def ecommerce_predictions(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings, ml_settings: MLSettings
 ) -> dg.MaterializeResult:
     """Purchase probabilities per user x item: holdout cutoff by the production model, forward one by its refit."""
+    keys = {"cutoff": "cutoff", "visitorid": "user_id", "itemid": "item_id"}
     return _score(
-        context, duckdb, settings, ml_settings, PURCHASE_TASK, "purchase_scores", "gold.ecommerce_predictions"
+        context, duckdb, settings, ml_settings, PURCHASE_TASK, "purchase_scores", "gold.ecommerce_predictions", keys
     )
 
 
@@ -182,7 +196,10 @@ def cart_abandonment_scores(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings, ml_settings: MLSettings
 ) -> dg.MaterializeResult:
     """Abandonment probabilities from the production model for the holdout sessions (train/validation not published)."""
-    return _score(context, duckdb, settings, ml_settings, CART_TASK, "cart_scores", "gold.cart_abandonment_scores")
+    keys = {"session_id": "session_id"}
+    return _score(
+        context, duckdb, settings, ml_settings, CART_TASK, "cart_scores", "gold.cart_abandonment_scores", keys
+    )
 
 
 @dg.asset(

@@ -17,11 +17,13 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
+from ecom_assets.lakehouse.warehouse import run_sql_file, table_exists
 from ecom_assets.ml.feature_specs import FeatureSpec, ModelTask, coerce, names
 from ecom_assets.ml.training import SPLITS, TrainingConfig, predict_proba
 
@@ -162,6 +164,12 @@ def score_splits(
         )
         con.execute(f"INSERT INTO {target} SELECT *, CAST(? AS VARCHAR) FROM {part}", [scorer.scored_by])
         con.execute(f"DROP TABLE {part}")
+    _provenance(con, scorers, f"{target}_scorers")
+    return timings
+
+
+def _provenance(con: duckdb.DuckDBPyConnection, scorers: Sequence[Scorer], table: str) -> None:
+    """The temp table `table(scored_by, split, model_version, mlflow_run_id, trained_at, threshold)`."""
     provenance = pd.DataFrame(
         {
             "scored_by": [s.scored_by for s in scorers],
@@ -174,12 +182,79 @@ def score_splits(
     )
     con.register("scorers_frame", provenance)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {target}_scorers AS SELECT scored_by, split, "
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT scored_by, split, "
         "CAST(model_version AS INTEGER) AS model_version, mlflow_run_id, "
         "CAST(trained_at AS TIMESTAMP) AS trained_at, CAST(threshold AS DOUBLE) AS threshold FROM scorers_frame"
     )
     con.unregister("scorers_frame")
-    return timings
+
+
+# Every feature row carries when it was computed; a prediction carries it too. A prediction stands while
+# its row is unchanged (same stamp), in the same split, and its scorer is the same model run.
+STAMP = "features_built_at"
+
+
+@dataclass
+class PublishedScores:
+    scored: dict[str, BatchScore]  # per scorer: the rows scored now
+    kept: int  # predictions kept as they were
+    dropped: int  # predictions removed: their row changed or left the published splits, or a new model
+
+
+def publish_scores(
+    con: duckdb.DuckDBPyConnection,
+    scorers: Sequence[Scorer],
+    source: str,
+    keys: dict[str, str],
+    specs: Sequence[FeatureSpec],
+    temp: str,
+    table: str,
+    build_sql: Path,
+    chunk_rows: int = 500_000,
+) -> PublishedScores:
+    """Bring the predictions `table` up to date with the feature table `source`: score only its rows in
+    the scorers' splits that `table` holds no current prediction of (scorer's split, model run and the
+    row's `features_built_at`), build their rows with `build_sql` (temp `unscored` features, `temp`
+    scores and `<temp>_scorers` in, temp `new_predictions` out), drop the predictions no longer current
+    and append the new ones, in one transaction. `keys`: the prediction's key column -> the feature's.
+    A new production version or refit has a new run: every row of its split is scored again."""
+    _provenance(con, scorers, f"{temp}_scorers")
+    incremental = table_exists(con, table) and STAMP in _columns(con, table)
+    on = " AND ".join(f"p.{p} = f.{f}" for p, f in keys.items())
+    current = (
+        f"SELECT 1 FROM {table} AS p WHERE {on} AND p.dataset = f.dataset AND p.{STAMP} = f.{STAMP} "
+        "AND p.scored_by = m.scored_by AND p.mlflow_run_id = m.mlflow_run_id"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE unscored AS SELECT f.* FROM {source} AS f "
+        f"JOIN {temp}_scorers AS m ON m.split = f.dataset" + (f" WHERE NOT EXISTS ({current})" if incremental else "")
+    )
+    scored = score_splits(con, scorers, "unscored", list(keys.values()), specs, temp, chunk_rows)
+    run_sql_file(con, build_sql)
+    kept = dropped = 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if incremental:
+            before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            still = current.replace(
+                f"FROM {table} AS p", f"FROM {source} AS f JOIN {temp}_scorers AS m ON m.split = f.dataset"
+            )
+            dropped = con.execute(f"DELETE FROM {table} AS p WHERE NOT EXISTS ({still})").fetchone()[0]
+            kept = before - dropped
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_predictions")
+        else:
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM new_predictions")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    for name in ("unscored", "new_predictions", temp, f"{temp}_scorers"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    return PublishedScores(scored, kept, dropped)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
 
 
 def _utc(iso: str) -> dt.datetime:

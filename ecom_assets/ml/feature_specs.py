@@ -7,6 +7,7 @@ same frame from a request with `cart_feature_frame`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -152,10 +153,18 @@ class FeatureWindows:
     lookback_days: int = 28
     min_history_days: int = 14
     max_cutoffs: int = 8  # labelled cutoffs at most (bounds the table at scale)
+    # Cutoffs sit every horizon_days from this day (ml/feature_cutoffs.py): a Monday, so with the
+    # 7-day horizon every Monday 00:00 UTC. A fixed calendar: a new day never moves an old cutoff.
+    cutoff_anchor: str = "2015-01-05"
+
+    @property
+    def anchor(self) -> dt.date:
+        return dt.date.fromisoformat(self.cutoff_anchor)
 
     def sql_params(self) -> dict[str, int]:
         if self.horizon_days < 1 or self.lookback_days < 1:
             raise ValueError("horizon_days and lookback_days must be at least 1")
+        self.anchor  # noqa: B018  (a bad date fails here, before any SQL runs)
         return {
             "horizon_days": self.horizon_days,
             "lookback_days": self.lookback_days,

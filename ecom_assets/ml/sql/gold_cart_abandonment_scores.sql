@@ -1,7 +1,9 @@
 -- The out-of-sample abandonment predictions: the holdout (test) sessions scored by the registered production
 -- model. Train and validation sessions are in-sample for it and have no score; there is no forward-looking
--- split of carts (temp tables cart_scores, cart_scores_scorers).
-CREATE OR REPLACE TABLE gold.cart_abandonment_scores AS
+-- split of carts. The rows of gold.cart_session_features not scored yet (temp tables unscored, cart_scores,
+-- cart_scores_scorers), into the temp table new_predictions that batch_scoring.publish_scores appends to
+-- gold.cart_abandonment_scores.
+CREATE OR REPLACE TEMP TABLE new_predictions AS
 SELECT f.session_id,
        f.user_id,
        f.session_start,
@@ -16,7 +18,6 @@ SELECT f.session_id,
        m.trained_at,
        m.threshold,
        f.* EXCLUDE (session_id, user_id, session_start, decision_at, dataset, abandoned_cart)
-FROM gold.cart_session_features AS f
+FROM unscored AS f
 JOIN cart_scores AS s USING (session_id)
-JOIN cart_scores_scorers AS m ON m.scored_by = s.scored_by AND m.split = f.dataset
-ORDER BY f.session_start, f.session_id;
+JOIN cart_scores_scorers AS m ON m.scored_by = s.scored_by AND m.split = f.dataset;

@@ -14,9 +14,26 @@
 --     its checkout already happened, so the question "will this cart be bought" has no clean moment.
 --     Known at decision time, so leaving it out depends on no later event.
 -- Split by time: sessions starting in the last $horizon_days days are the test set, the
--- $horizon_days before that validation, the rest train.
-CREATE OR REPLACE TABLE gold.cart_session_features AS
-WITH sessions AS (
+-- $horizon_days before that validation, the rest train (the split moves with the data's end:
+-- ml/feature_days.py moves the older rows along).
+-- Only the sessions starting in [$range_start, $range_end) (the stale days, ml/feature_days.py), into
+-- the temp table csf_rows; their users' earlier sessions are read for the history features.
+-- The day after the last busy day of sessions (`busy_span`, warehouse_macros.sql): a stray session
+-- dated years away cannot empty the validation and test splits.
+CREATE OR REPLACE TEMP TABLE csf_bounds AS
+WITH daily AS (
+    SELECT date_trunc('day', session_start) AS day, count(*) AS n
+    FROM gold.fact_user_sessions
+    GROUP BY day
+)
+SELECT data_end FROM busy_span('daily');
+
+CREATE OR REPLACE TEMP TABLE csf_rows AS
+WITH range_users AS (
+    SELECT DISTINCT user_id FROM gold.fact_user_sessions
+    WHERE session_start >= $range_start AND session_start < $range_end
+),
+sessions AS (
     SELECT *,
            CAST(row_number() OVER by_user AS INTEGER) AS session_number,
            CAST(coalesce(sum(purchases) OVER (by_user ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
@@ -24,7 +41,9 @@ WITH sessions AS (
            CAST(coalesce(count(*) FILTER (WHERE carts > 0) OVER (by_user ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
                 AS BIGINT) AS previous_cart_sessions
     FROM gold.fact_user_sessions
+    WHERE user_id IN (SELECT user_id FROM range_users)
     WINDOW by_user AS (PARTITION BY user_id ORDER BY session_start)
+    QUALIFY session_start >= $range_start AND session_start < $range_end
 ),
 session_events AS (
     SELECT s.session_id, e.event_time, e.event_type, e.item_id, e.price, e.source_file, e.line_number
@@ -32,6 +51,8 @@ session_events AS (
     JOIN silver.events AS e
       ON e.user_id = s.user_id AND e.event_time BETWEEN s.session_start AND s.session_end
     WHERE s.carts > 0
+      AND e.event_time >= $range_start  -- lets silver's files outside the range be skipped
+      AND e.event_time < $range_end + INTERVAL 1 DAY  -- a session crossing midnight (sessions are < 1 day)
 ),
 first_cart AS (
     SELECT session_id,
@@ -63,15 +84,7 @@ outcome AS (
     FROM session_events AS se
     JOIN first_cart AS fc USING (session_id)
     GROUP BY session_id
-),
-daily AS (
-    SELECT date_trunc('day', session_start) AS day, count(*) AS n
-    FROM gold.fact_user_sessions
-    GROUP BY day
-),
--- the day after the last busy day (`busy_span`, warehouse_macros.sql): a stray session dated years
--- away cannot empty the validation and test splits
-bounds AS (SELECT data_end FROM busy_span('daily'))
+)
 SELECT
     s.session_id,
     s.user_id,
@@ -91,11 +104,12 @@ SELECT
     s.previous_purchases,
     s.previous_cart_sessions,
     s.experiment_group,
-    CAST(o.later_purchases = 0 AS INTEGER)                                 AS abandoned_cart
+    CAST(o.later_purchases = 0 AS INTEGER)                                 AS abandoned_cart,
+    CAST($built_at AS TIMESTAMP)                                           AS features_built_at
 FROM sessions AS s
 JOIN first_cart AS fc USING (session_id)
 JOIN outcome AS o USING (session_id)
 LEFT JOIN history AS h USING (session_id)
-CROSS JOIN bounds AS b
+CROSS JOIN csf_bounds AS b
 WHERE coalesce(h.purchases_before_cart, 0) = 0
 ORDER BY s.session_start, s.session_id;

@@ -1,7 +1,9 @@
 -- The out-of-sample purchase predictions: the holdout (test) cutoff scored by the registered production
 -- model, the forward-looking (score) cutoff by its refit on every labelled row. Train and validation
--- rows are in-sample for production and have no score (temp tables purchase_scores, purchase_scores_scorers).
-CREATE OR REPLACE TABLE gold.ecommerce_predictions AS
+-- rows are in-sample for production and have no score. The rows of gold.user_item_features not scored yet
+-- (temp tables unscored, purchase_scores, purchase_scores_scorers), into the temp table new_predictions that
+-- batch_scoring.publish_scores appends to gold.ecommerce_predictions.
+CREATE OR REPLACE TEMP TABLE new_predictions AS
 SELECT f.user_id AS visitorid,
        f.item_id AS itemid,
        f.cutoff,
@@ -16,7 +18,6 @@ SELECT f.user_id AS visitorid,
        m.trained_at,
        m.threshold,
        f.* EXCLUDE (user_id, item_id, cutoff, label_window_end, dataset, converted)
-FROM gold.user_item_features AS f
+FROM unscored AS f
 JOIN purchase_scores AS s USING (cutoff, user_id, item_id)
-JOIN purchase_scores_scorers AS m ON m.scored_by = s.scored_by AND m.split = f.dataset
-ORDER BY f.cutoff, visitorid, itemid;
+JOIN purchase_scores_scorers AS m ON m.scored_by = s.scored_by AND m.split = f.dataset;

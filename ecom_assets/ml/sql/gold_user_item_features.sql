@@ -1,46 +1,28 @@
--- Purchase prediction features, one row per (cutoff, user, item). Leak-free by construction:
--- every feature reads events strictly before the row's cutoff (and at most $lookback_days before
--- it); the label `converted` reads only [cutoff, cutoff + $horizon_days). Cutoffs step back from
--- the day after the data's last day by the horizon, so the label windows of consecutive cutoffs tile
--- time without overlap: the latest cutoff is forward-looking (label unknown, NULL), the one
--- before is the test set, the one before that validation, older ones train.
--- The data's first and last day are those of its busy days (`busy_span`, warehouse_macros.sql),
--- so a stray event dated years away cannot move the cutoffs.
+-- Purchase prediction features, one row per (cutoff, user, item), for the cutoffs in the temp table
+-- uif_cutoffs(cutoff, dataset, history_days), into the temp table uif_rows (ml/feature_cutoffs.py
+-- plans the cutoffs and keeps each complete one's rows). Leak-free by construction: every feature
+-- reads events strictly before the row's cutoff (and at most $lookback_days before it); the label
+-- `converted` reads only [cutoff, cutoff + $horizon_days), and is NULL on the forward-looking
+-- ('score') cutoff, whose label window is still open.
+-- features_built_at: when the cutoff's rows were computed (a prediction of a row stands while it is the same).
+-- history_days: days of history a row can see, the lookback or less near the start of the data.
 -- Built in steps, each into a temporary table: DuckDB 1.5 holds CTEs that are read more than once in
 -- memory without spilling, and its join-order optimizer, from poor estimates, joined items to users on
 -- the cutoff alone (every item with every user); at 20M events either ran out of memory or disk
 -- (docs/benchmarks.md). The final joins run in the order written.
 SET disabled_optimizers = 'join_order';
 
-CREATE OR REPLACE TEMP TABLE uif_cutoffs AS
-WITH daily AS (
-    SELECT date_trunc('day', event_time) AS day, count(*) AS n
-    FROM silver.events
-    GROUP BY day
-),
-bounds AS (SELECT * FROM busy_span('daily')),
-cutoffs AS (
-    SELECT CAST(b.data_end - to_days(CAST(k * $horizon_days AS INTEGER)) AS TIMESTAMP) AS cutoff,
-           CAST(k AS INTEGER) AS cutoffs_back,
-           -- days of history a row can see: the lookback, or less near the start of the data
-           least($lookback_days, date_diff('day', b.data_start, b.data_end) - k * $horizon_days) AS history_days
-    FROM bounds AS b, range(0, $max_cutoffs + 1) AS t(k)
-    WHERE k = 0
-       OR b.data_end - to_days(CAST(k * $horizon_days AS INTEGER)) >= b.data_start + to_days(CAST($min_history_days AS INTEGER))
-)
-SELECT * FROM cutoffs;
-
 -- Counts of distinct sessions, users and items come from grouping first (a GROUP BY spills to disk;
 -- DuckDB 1.5's count(DISTINCT) over millions of groups does not).
 CREATE OR REPLACE TEMP TABLE uif_pair_sessions AS
 WITH history AS (
-    SELECT c.cutoff, c.cutoffs_back, c.history_days, e.user_id, e.item_id, e.event_time, e.event_type, e.price, e.session_id
+    SELECT c.cutoff, c.history_days, e.user_id, e.item_id, e.event_time, e.event_type, e.price, e.session_id
     FROM uif_cutoffs AS c
     JOIN silver.events AS e
       ON e.event_time < c.cutoff
      AND e.event_time >= c.cutoff - to_days(CAST($lookback_days AS INTEGER))
 )
-SELECT cutoff, user_id, item_id, session_id, any_value(cutoffs_back) AS cutoffs_back,
+SELECT cutoff, user_id, item_id, session_id,
            count(*) FILTER (WHERE event_type = 'view')             AS views,
            count(*) FILTER (WHERE event_type = 'cart')             AS carts,
            count(*) FILTER (WHERE event_type = 'remove_from_cart') AS removes,
@@ -52,7 +34,7 @@ SELECT cutoff, user_id, item_id, session_id, any_value(cutoffs_back) AS cutoffs_
     GROUP BY cutoff, user_id, item_id, session_id;
 
 CREATE OR REPLACE TEMP TABLE uif_pairs AS
-SELECT cutoff, any_value(cutoffs_back) AS cutoffs_back, user_id, item_id,
+SELECT cutoff, user_id, item_id,
            sum(views)::BIGINT                                      AS views,
            sum(carts)::BIGINT                                      AS carts,
            sum(removes)::BIGINT                                    AS removes,
@@ -99,14 +81,13 @@ SELECT DISTINCT c.cutoff, e.user_id, e.item_id
       ON e.event_type = 'purchase'
      AND e.event_time >= c.cutoff
      AND e.event_time < c.cutoff + to_days(CAST($horizon_days AS INTEGER))
-    WHERE c.cutoffs_back > 0;
+    WHERE c.dataset <> 'score';
 
-CREATE OR REPLACE TABLE gold.user_item_features AS
+CREATE OR REPLACE TEMP TABLE uif_rows AS
 SELECT
     p.cutoff,
     p.cutoff + to_days(CAST($horizon_days AS INTEGER))              AS label_window_end,
-    CASE p.cutoffs_back WHEN 0 THEN 'score' WHEN 1 THEN 'test' WHEN 2 THEN 'validation'
-         ELSE 'train' END                                            AS dataset,
+    c.dataset,
     p.user_id,
     p.item_id,
     p.views, p.carts, p.removes, p.purchases,
@@ -132,15 +113,16 @@ SELECT
     u.user_purchases / greatest(u.user_carts, 1)                     AS user_purchases_per_cart,
     u.user_sessions_per_week,
     p.sessions_with_item / greatest(u.user_sessions, 1)              AS item_session_share,
-    CASE WHEN p.cutoffs_back = 0 THEN NULL
-         ELSE CAST(l.user_id IS NOT NULL AS INTEGER) END             AS converted
+    CASE WHEN c.dataset = 'score' THEN NULL
+         ELSE CAST(l.user_id IS NOT NULL AS INTEGER) END             AS converted,
+    CAST($built_at AS TIMESTAMP)                                     AS features_built_at
 FROM uif_pairs AS p
 JOIN uif_items AS i USING (cutoff, item_id)
 JOIN uif_users AS u USING (cutoff, user_id)
+JOIN uif_cutoffs AS c USING (cutoff)
 LEFT JOIN uif_labels AS l USING (cutoff, user_id, item_id)
 ORDER BY p.cutoff, p.user_id, p.item_id;
 
-DROP TABLE uif_cutoffs;
 DROP TABLE uif_pair_sessions;
 DROP TABLE uif_pairs;
 DROP TABLE uif_items;
