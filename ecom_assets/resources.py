@@ -89,6 +89,9 @@ class MLSettings(dg.ConfigurableResource):
     rf_trees: int = _env("ECOM_ML_RF_TREES", TrainingConfig.rf_trees, "Random-forest trees")
     max_train_rows: int = _env("ECOM_ML_MAX_TRAIN_ROWS", TrainingConfig.max_train_rows, "Training sample rows")
     max_eval_rows: int = _env("ECOM_ML_MAX_EVAL_ROWS", TrainingConfig.max_eval_rows, "Validation/test rows")
+    max_refit_rows: int = _env(
+        "ECOM_ML_MAX_REFIT_ROWS", TrainingConfig.max_refit_rows, "Rows the production refit is fitted on"
+    )
     promotion_margin: float = _env(
         "ECOM_ML_PROMOTION_MARGIN",
         TrainingConfig.promotion_margin,
@@ -112,6 +115,7 @@ class MLSettings(dg.ConfigurableResource):
             rf_trees=self.rf_trees,
             max_train_rows=self.max_train_rows,
             max_eval_rows=self.max_eval_rows,
+            max_refit_rows=self.max_refit_rows,
             promotion_margin=self.promotion_margin,
         )
 

@@ -127,8 +127,16 @@ def test_a_new_production_version_gets_its_own_refit(built, built_copy):
 
     production = load_production_model(PURCHASE_MODEL_NAME, uri)
     assert production.version == new_version != old.version
-    refit = refit_production(uri, PURCHASE_TASK, production, _labelled(built_copy), built_copy.mlflow_artifacts)
+    available = len(_labelled(built_copy)())
+    cap = available // 2  # the refit's row cap (ECOM_ML_MAX_REFIT_ROWS): a sample, recorded as one
+    refit = refit_production(
+        uri, PURCHASE_TASK, production, _labelled(built_copy), built_copy.mlflow_artifacts, max_rows=cap
+    )
     assert not refit.reused and refit.run_id != old_refit
+    assert refit.rows == cap < available == refit.available
+    run = registry.get_run(refit.run_id).data
+    assert run.params["max_refit_rows"] == str(cap) and run.metrics["labelled_rows"] == available
+    assert int(run.tags["refit_rows"]) == cap
     assert registry.get_run(refit.run_id).data.tags[REFIT_OF_VERSION_TAG] == new_version
     assert registry.get_model_version(PURCHASE_MODEL_NAME, new_version).tags[REFIT_RUN_TAG] == refit.run_id
     assert registry.get_model_version(PURCHASE_MODEL_NAME, old.version).tags[REFIT_RUN_TAG] == old_refit

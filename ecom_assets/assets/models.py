@@ -18,14 +18,18 @@ from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
 from ecom_assets.ml.lifecycle import TrainingReport, purchase_candidate_coverage, train_register_promote
 from ecom_assets.ml.tracking import RegistryError, client
 from ecom_assets.ml.training import InsufficientData, split_counts
-from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, MLSettings, open_warehouse
+from ecom_assets.resources import EcomSettings, MLSettings, open_warehouse
 
 PURCHASE_MODEL = dg.AssetKey(["ml", "purchase_model"])
 CART_ABANDONMENT_MODEL = dg.AssetKey(["ml", "cart_abandonment_model"])
 MODEL_TABLES = {PURCHASE_MODEL: "ml.purchase_model", CART_ABANDONMENT_MODEL: "ml.cart_abandonment_model"}
 PROMOTION_GATE = "promotion_gate"
+TRAINING_READ_MEMORY_LIMIT = "1GB"  # DuckDB's, while a training reads its sample (a few hundred MB of rows)
 
-_ml = dict(group_name="ml", kinds={"scikitlearn", "mlflow"}, pool=WAREHOUSE_POOL, owners=ML_TEAM)
+# Out of the `warehouse` pool: a training reads its sample as a reader (no lock; the lake's last committed
+# snapshot) and takes the write lock only for its small summary table, so under jobs.BOTH_CORES it fits
+# beside the warehouse steps and beside the other training.
+_ml = dict(group_name="ml", kinds={"scikitlearn", "mlflow"}, owners=ML_TEAM)
 
 
 def _gate_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
@@ -50,7 +54,9 @@ def _train(
 ) -> dg.MaterializeResult:
     paths = settings.paths
     config = ml_settings.training
-    with open_warehouse(duckdb, settings) as con:
+    with open_warehouse(duckdb, settings, writer=False) as con:
+        # Beside a warehouse step with its own limit (jobs.BOTH_CORES): both together stay under 4 GB.
+        con.execute(f"SET memory_limit = '{TRAINING_READ_MEMORY_LIMIT}'")
         frame = load_training_sample(con, task, config)
         # Recall over all purchases needs every pair bought in the test window, candidate or not.
         extra = (

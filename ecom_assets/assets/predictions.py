@@ -74,6 +74,8 @@ def _refit(context, duckdb, settings, ml_settings, task: ModelTask, production: 
             labelled,
             settings.paths.mlflow_artifacts,
             log=context.log.info,
+            max_rows=config.max_refit_rows,
+            seed=config.seed,
         )
     except CannotRefit as exc:
         raise dg.Failure(description=str(exc)) from exc

@@ -38,6 +38,7 @@ from ecom_assets.ml.tracking import (
     trusted_types,
     using_tracking_uri,
 )
+from ecom_assets.ml.training import TrainingConfig
 
 # On the refit run: which registered model and version it refits, and what it saw.
 REFIT_OF_MODEL_TAG, REFIT_OF_VERSION_TAG = "refit_of_model", "refit_of_version"
@@ -66,6 +67,14 @@ class RefitModel:
     positives: int
     fit_seconds: float
     reused: bool  # loaded from an earlier run rather than fitted now
+    available: int = 0  # the labelled rows read, before the `max_rows` sample (0: unknown, a reused refit)
+    max_rows: int = 0  # the cap it was fitted under
+
+
+def capped(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    """A uniform fixed-seed sample of at most `max_rows` rows, in the frame's order: every split keeps its
+    share, and the positive rate its value (production's threshold stays meaningful)."""
+    return frame if len(frame) <= max_rows else frame.sample(n=max_rows, random_state=seed).sort_index()
 
 
 def labelled_rows(frame: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -138,18 +147,22 @@ def refit_production(
     labelled: Callable[[], pd.DataFrame],
     artifact_root: Path,
     log: Callable[[str], None] = lambda message: None,
+    max_rows: int = TrainingConfig.max_refit_rows,
+    seed: int = TrainingConfig.seed,
 ) -> RefitModel:
     """The refit of `production`: the recorded one when it exists, else fitted now and recorded.
 
     `labelled` reads the labelled rows (every split, bounded by the training config's caps); it is
-    called only when a refit is needed, so a daily run that reuses the refit reads nothing.
+    called only when a refit is needed, so a daily run that reuses the refit reads nothing. The refit
+    fits at most `max_rows` of them (`capped`); the run records the cap and the rows available.
     """
     existing = find_refit(uri, task, production.version)
     if existing is not None:
         refit = load_refit(uri, task, production, existing)
         log(f"{task.registered_model} v{production.version}: reusing refit run {existing} ({refit.rows:,} rows)")
         return refit
-    frame = labelled_rows(labelled(), task.label)
+    every = labelled_rows(labelled(), task.label)
+    frame = capped(every, max_rows, seed)
     counts = frame.groupby("dataset")[task.label].agg(["count", "sum"]).astype(int)
     if frame.empty or frame[task.label].nunique() < 2:
         raise CannotRefit(
@@ -175,10 +188,13 @@ def refit_production(
         positives=int(y.sum()),
         fit_seconds=fit_seconds,
         reused=False,
+        available=len(every),
+        max_rows=max_rows,
     )
     _record(uri, task, production, refit, X, counts)
+    sampled = f" (a sample: {len(every):,} available, cap {max_rows:,})" if len(every) > len(frame) else ""
     log(
-        f"{task.registered_model} v{production.version}: refit on {refit.rows:,} labelled rows "
+        f"{task.registered_model} v{production.version}: refit on {refit.rows:,} labelled rows{sampled} "
         f"({refit.positives:,} positive) in {fit_seconds:.1f}s, run {refit.run_id}"
     )
     return refit
@@ -195,7 +211,8 @@ def _record(
     per_split = ", ".join(f"{split} {row['count']:,} ({row['sum']:,} positive)" for split, row in counts.iterrows())
     note = (
         f"Refit of **{task.registered_model} v{production.version}** (run `{production.run_id}`) on every "
-        f"labelled row of `{task.feature_table}`: {refit.rows:,} rows, {refit.positives:,} positive ({per_split}). "
+        f"labelled row of `{task.feature_table}`: {refit.rows:,} rows, {refit.positives:,} positive ({per_split}); "
+        f"{refit.available:,} labelled rows were read, at most {refit.max_rows:,} are fitted (a uniform sample). "
         f"Same pipeline and hyper-parameters; decision threshold {refit.threshold:.4f} is production's, chosen "
         "on validation. Scores the forward-looking cutoff only; it is not registered (no holdout is left to "
         "judge it), so aliases do not move."
@@ -219,8 +236,16 @@ def _record(
             tags=tags,
         ) as run,
     ):
-        mlflow.log_params({"refit_of_version": production.version, "threshold": round(refit.threshold, 6)})
-        mlflow.log_metrics({"rows": float(refit.rows), "positives": float(refit.positives)})
+        mlflow.log_params(
+            {
+                "refit_of_version": production.version,
+                "threshold": round(refit.threshold, 6),
+                "max_refit_rows": refit.max_rows,
+            }
+        )
+        mlflow.log_metrics(
+            {"rows": float(refit.rows), "positives": float(refit.positives), "labelled_rows": float(refit.available)}
+        )
         mlflow.log_metric("fit_seconds", refit.fit_seconds)
         for split, row in counts.iterrows():
             mlflow.log_metrics({f"{split}_rows": float(row["count"]), f"{split}_positives": float(row["sum"])})

@@ -75,6 +75,11 @@ class TrainingConfig:
     rf_max_depth: int = 12
     max_train_rows: int = 300_000  # a bounded sample of train at scale (DESIGN decision 1)
     max_eval_rows: int = 1_000_000
+    # The refit (ml/refit.py) fits a uniform fixed-seed sample of at most this many labelled rows of all
+    # splits (as many as production trains on, the recent splits included): at 20M events every split
+    # together is ~2.3M rows, minutes of refitting; 600k rows still took a random forest 218 s at 2M
+    # events on a loaded machine.
+    max_refit_rows: int = 300_000
     top_k: int = 100
     seed: int = 0
     # Promotion: the challenger's holdout PR-AUC must exceed production's by more than this, and
