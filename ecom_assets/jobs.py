@@ -1,6 +1,5 @@
-"""Jobs. Most run in-process, step after step; the ones that train run two steps at a time in processes
-of their own (`BOTH_CORES`). Steps in the `warehouse` pool take turns at the warehouse; runs side by side
-share it by its write lock (lakehouse/warehouse_lock.py)."""
+"""Jobs. All run in-process: their steps take turns at the warehouse; runs side by side share it by its
+write lock (lakehouse/warehouse_lock.py)."""
 
 import dagster as dg
 
@@ -12,18 +11,6 @@ from ecom_assets.partitions import event_days, landing_files
 from ecom_assets.resources import WAREHOUSE_POOL, WarehouseResource
 
 INGESTION = dg.AssetSelection.groups("bronze", "silver")
-
-# Two steps at a time, each in a process forked from one that imported the code location once, and the
-# libraries that the ML steps import on first use (MLflow in six steps, Evidently, SHAP): a step starts
-# in about a second, not the ~3-8 s of a fresh interpreter that imports them. The steps of the `warehouse`
-# pool still run one at a time (dagster.yaml); the trainings are out of it (they only read the lake
-# and take the write lock for their small summary table), so a training runs beside the warehouse
-# steps and beside the other training: on 2 cores, both busy. The one-shot restarts the forkserver
-# for every run, so each run's steps see that run's environment (one_shot.execute_as_the_code_location).
-PRELOADED = ["ecom_assets.definitions", "mlflow.sklearn", "evidently.presets", "shap"]
-BOTH_CORES = dg.multiprocess_executor.configured(
-    {"max_concurrent": 2, "start_method": {"forkserver": {"preload_modules": PRELOADED}}}, name="both_cores"
-)
 
 ingest_landing_file_job = dg.define_asset_job(
     name="ingest_landing_file",
@@ -66,7 +53,7 @@ refresh_and_retrain_job = dg.define_asset_job(
     description="Rebuild every table downstream of silver, retrain both models (promote if better), "
     "score and report drift.",
     selection=DOWNSTREAM_OF_SILVER,
-    executor_def=BOTH_CORES,
+    executor_def=dg.in_process_executor,
 )
 
 # Both trainings and everything they feed (batch predictions, the published snapshot, insights),
@@ -75,7 +62,7 @@ retrain_models_job = dg.define_asset_job(
     name="retrain_models",
     description="Retrain both models (promote if better), then rescore and republish.",
     selection=TRAINING.downstream() - dg.AssetSelection.groups("monitoring"),
-    executor_def=BOTH_CORES,
+    executor_def=dg.in_process_executor,
 )
 
 

@@ -8,21 +8,18 @@ visibly and interruptibly (warehouse_turns, orphan_runs).
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing.forkserver
 import os
 import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import dagster as dg
 from dagster._core.code_pointer import ModuleCodePointer
-from dagster._core.definitions.job_base import IJob, InMemoryJob
-from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.definitions.job_base import InMemoryJob
 from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
 from dagster._core.execution.api import ExecuteRunWithPlanIterable, create_execution_plan, job_execution_iterator
 from dagster._core.execution.context_creation_job import (
@@ -37,7 +34,7 @@ from dagster._core.workspace.load import location_origin_from_module_name
 from ecom_assets import run_summary
 from ecom_assets.definitions import build_definitions
 from ecom_assets.ecom_home import EcomPaths
-from ecom_assets.jobs import BOTH_CORES, LAKE_SNAPSHOT_KEEP_HOURS
+from ecom_assets.jobs import LAKE_SNAPSHOT_KEEP_HOURS
 from ecom_assets.lakehouse import event_days, lake
 from ecom_assets.lakehouse.file_versions import LandingFileVersion, already_ingested, known_digests, versions_of
 from ecom_assets.lakehouse.landing import list_landing_files
@@ -114,25 +111,6 @@ def job_origins(job_name: str) -> tuple[RemoteJobOrigin, JobPythonOrigin]:
     return remote, JobPythonOrigin(job_name, RepositoryPythonOrigin(sys.executable, pointer))
 
 
-def in_process(job: dg.JobDefinition) -> bool:
-    """Whether the one-shot executes `job`'s steps in this process: all but the jobs that train."""
-    return job.executor_def.name != BOTH_CORES.name
-
-
-@contextmanager
-def fresh_forkserver() -> Iterator[None]:
-    """A multiprocess run's steps fork from a server that copies this process's environment when it
-    starts (jobs.BOTH_CORES): stop it after the run, so that the next run's steps see the environment
-    of then (ECOM_HOME, MLFLOW_TRACKING_URI), not of the first run. `_stop` is what CPython's own tests
-    use; without it (another Python), the server simply stays."""
-    try:
-        yield
-    finally:
-        stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)
-        if stop is not None:
-            stop()
-
-
 def execute_as_the_code_location(
     job: dg.JobDefinition,
     instance: dg.DagsterInstance,
@@ -151,15 +129,7 @@ def execute_as_the_code_location(
     if partition_key and ephemeral.partitioned_config:
         run_config = ephemeral.partitioned_config.get_run_config_for_partition_key(partition_key)
     run_tags = merge_run_tags(job, partition_key, tags, None, instance, run_config)
-    # A multiprocess executor's steps load the job again in their own process: from the code
-    # location (its definitions read ECOM_HOME and the rest of the environment, see run_pipeline).
-    wrapped: IJob = (
-        InMemoryJob(job_def=ephemeral)
-        if in_process(job)
-        else ReconstructableRepository.for_module(DEFINITIONS_MODULE, DEFINITIONS_FUNCTION).get_reconstructable_job(
-            job.name
-        )
-    )
+    wrapped = InMemoryJob(job_def=ephemeral)
     plan = create_execution_plan(
         wrapped, run_config=run_config, instance_ref=instance.get_ref() if instance.is_persistent else None
     )
@@ -174,24 +144,23 @@ def execute_as_the_code_location(
         job_code_origin=code_origin,
     )
     output_capture: dict = {}
-    with fresh_forkserver() if not in_process(job) else nullcontext():
-        events = list(
-            ExecuteRunWithPlanIterable(
+    events = list(
+        ExecuteRunWithPlanIterable(
+            execution_plan=plan,
+            iterator=job_execution_iterator,
+            execution_context_manager=PlanOrchestrationContextManager(
+                context_event_generator=orchestration_context_event_generator,
+                job=wrapped,
                 execution_plan=plan,
-                iterator=job_execution_iterator,
-                execution_context_manager=PlanOrchestrationContextManager(
-                    context_event_generator=orchestration_context_event_generator,
-                    job=wrapped,
-                    execution_plan=plan,
-                    dagster_run=run,
-                    instance=instance,
-                    run_config=run_config,
-                    executor_defs=None,
-                    output_capture=output_capture,
-                    raise_on_error=False,
-                ),
-            )
+                dagster_run=run,
+                instance=instance,
+                run_config=run_config,
+                executor_defs=None,
+                output_capture=output_capture,
+                raise_on_error=False,
+            ),
         )
+    )
     return dg.ExecuteInProcessResult(
         job_def=ephemeral, event_list=events, dagster_run=instance.get_run_by_id(run_id), output_capture=output_capture
     )
@@ -335,21 +304,6 @@ def outdated_models(paths: EcomPaths) -> str:
     return f"{', '.join(outdated)} in production reads an older feature contract" if outdated else ""
 
 
-@contextmanager
-def home_in_environment(paths: EcomPaths) -> Iterator[None]:
-    """ECOM_HOME = `paths` while the block runs: the steps of a multiprocess run load the code location
-    from the environment, and must find the home this run was given."""
-    before = os.environ.get("ECOM_HOME")
-    os.environ["ECOM_HOME"] = str(paths.home)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("ECOM_HOME", None)
-        else:
-            os.environ["ECOM_HOME"] = before
-
-
 def run_pipeline(
     paths: EcomPaths | None = None,
     instance: dg.DagsterInstance | None = None,
@@ -371,7 +325,7 @@ def run_pipeline(
         instance = dg.DagsterInstance.get()
     defs = build_definitions(paths)
     outcome = PipelineOutcome()
-    with one_run_at_a_time(paths, log), home_in_environment(paths):
+    with one_run_at_a_time(paths, log):
         for recovered in recover_orphan_runs(instance):
             log(recovered.describe())
         selected = select_landing_files(instance, files, full_refresh, log)

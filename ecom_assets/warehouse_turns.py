@@ -152,13 +152,9 @@ def watching_pool(
                     log(recovered.describe())
                 now = time.monotonic()
                 waiting_since = waiting_since or now
-                info = storage.get_concurrency_info(pool)
-                holders = [h for h in pool_holders(info) if h != run_id]
-                if not holders and any(s.run_id == run_id and s.assigned_timestamp for s in info.pending_steps):
-                    waiting_since = None  # another step of this run has the slot: a multiprocess run's turns
-                    continue
                 if reported_at is None or now - reported_at >= report_every_seconds:
                     reported_at = now
+                    holders = [h for h in pool_holders(storage.get_concurrency_info(pool)) if h != run_id]
                     log(
                         f"run {run_id[:8]} waits for a slot of the '{pool}' pool, taken by "
                         f"{_describe_runs(instance, holders) or 'nobody any more'} ({now - waiting_since:.0f} s so far)"

@@ -42,13 +42,3 @@ def test_the_daily_refresh_scores_and_reports_drift_but_trains_nothing(paths):
     # The trainings, and nothing else, are what the first build of a home adds to the refresh.
     full = set(defs.resolve_job_def("refresh_and_retrain").asset_layer.executable_asset_keys)
     assert full - refresh == {PURCHASE_MODEL, CART_ABANDONMENT_MODEL}
-
-
-def test_the_jobs_that_train_run_two_steps_at_a_time_and_the_daily_path_in_process(paths):
-    """Training jobs use both cores (jobs.BOTH_CORES); ingest, sessions and the daily refresh stay in-process."""
-    defs = build_definitions(paths)
-    for name in ("refresh_and_retrain", "retrain_models"):
-        executor = defs.resolve_job_def(name).executor_def
-        assert executor.name == "both_cores", name
-    for name in ("ingest_landing_file", "build_sessions", "refresh_warehouse"):
-        assert defs.resolve_job_def(name).executor_def.name == "in_process", name

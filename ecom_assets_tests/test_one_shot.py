@@ -12,7 +12,7 @@ from ecom_assets.definitions import build_definitions
 from ecom_assets.ml.tracking import production_version, tracking_uri
 from ecom_assets.one_shot import LAUNCHED_BY_TAG, execute_when_free, highlights, run_pipeline, warehouse_summary
 from ecom_assets.orphan_runs import PID_TAG
-from ecom_assets.resources import WAREHOUSE_POOL, build_resources
+from ecom_assets.resources import build_resources
 from ecom_assets.sensors import landing_sensor
 from ecom_assets_tests.conftest import land, query
 
@@ -138,26 +138,6 @@ def test_a_fresh_home_trains_before_it_scores_and_reports_drift(built):
         assert version is not None, monitor.task.registered_model
         report = built.instance.get_latest_materialization_event(monitor.key).asset_materialization
         assert report.metadata["model"].value.endswith(f"(v{version})"), report.metadata["model"]
-
-
-def test_the_training_refresh_runs_steps_side_by_side_in_processes_of_their_own(built):
-    """refresh_and_retrain (jobs.BOTH_CORES): each step in its own process, a training beside other steps.
-    (The test instance sets no limit on the `warehouse` pool, so its steps may overlap too, taking turns
-    at the write lock; ecom_assets/dagster.yaml limits the pool to one step at a time.)"""
-    (run,) = built.instance.get_runs(dg.RunsFilter(job_name="refresh_and_retrain"))
-    steps = [s for s in built.instance.get_run_step_stats(run.run_id) if s.start_time and s.end_time]
-    started = built.instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTED).records
-    assert len({record.event_log_entry.step_key for record in started}) == len(steps)  # a process per step
-
-    def overlapping(a, b) -> bool:
-        return a.step_key != b.step_key and a.start_time < b.end_time and b.start_time < a.end_time
-
-    job = build_definitions(built.paths).resolve_job_def("refresh_and_retrain")
-    in_pool = {node.name for node in job.graph.node_defs if node.pool == WAREHOUSE_POOL}
-    trainings = {"ml__purchase_model", "ml__cart_abandonment_model"}
-    assert trainings.isdisjoint(in_pool) and len(in_pool) > 20
-    beside = {(a.step_key, b.step_key) for a in steps for b in steps if overlapping(a, b)}
-    assert any(a in trainings for a, _ in beside), "no training ran beside another step"
 
 
 def test_the_run_summary_names_the_verdict_the_models_and_the_files(built):

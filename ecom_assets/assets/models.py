@@ -27,8 +27,8 @@ PROMOTION_GATE = "promotion_gate"
 TRAINING_READ_MEMORY_LIMIT = "1GB"  # DuckDB's, while a training reads its sample (a few hundred MB of rows)
 
 # Out of the `warehouse` pool: a training reads its sample as a reader (no lock; the lake's last committed
-# snapshot) and takes the write lock only for its small summary table, so under jobs.BOTH_CORES it fits
-# beside the warehouse steps and beside the other training.
+# snapshot) and takes the write lock only for its small summary table, so another run's warehouse steps
+# need not wait for its minutes of fitting.
 _ml = dict(group_name="ml", kinds={"scikitlearn", "mlflow"}, owners=ML_TEAM)
 
 
@@ -55,7 +55,7 @@ def _train(
     paths = settings.paths
     config = ml_settings.training
     with open_warehouse(duckdb, settings, writer=False) as con:
-        # Beside a warehouse step with its own limit (jobs.BOTH_CORES): both together stay under 4 GB.
+        # Beside another run's warehouse step with its own limit: both together stay under 4 GB.
         con.execute(f"SET memory_limit = '{TRAINING_READ_MEMORY_LIMIT}'")
         frame = load_training_sample(con, task, config)
         # Recall over all purchases needs every pair bought in the test window, candidate or not.
