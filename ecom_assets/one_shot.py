@@ -359,8 +359,13 @@ def run_pipeline(
     return outcome
 
 
+def _no_lake_yet(paths: EcomPaths) -> bool:
+    # In the cluster profile the catalog is a Postgres database: there is always one to read.
+    return cluster_config() is None and not paths.lake_catalog.exists()
+
+
 def warehouse_summary(paths: EcomPaths) -> list[tuple[str, int | None]]:
-    if not paths.lake_catalog.exists():
+    if _no_lake_yet(paths):
         return []
     with build_resources(paths)["duckdb"].read_connection() as con:
         return run_summary.table_rows(con)
@@ -368,7 +373,7 @@ def warehouse_summary(paths: EcomPaths) -> list[tuple[str, int | None]]:
 
 def highlights(paths: EcomPaths) -> list[str]:
     """What a person wants to know after a run: the A/B verdict, the models, where the files are."""
-    if not paths.lake_catalog.exists():
+    if _no_lake_yet(paths):
         return run_summary.highlights(None, paths)
     with build_resources(paths)["duckdb"].read_connection() as con:
         return run_summary.highlights(con, paths)

@@ -156,8 +156,10 @@ def data_bytes(data_path: Path) -> int:
 def catalogued_bytes(con: duckdb.DuckDBPyConnection) -> int:
     """The size of the data files the catalog tracks (snapshots kept included): the lake's size
     where there is no folder to walk (an object store)."""
+    meta = f"__ducklake_metadata_{LAKE}"
     return con.execute(
-        f"SELECT coalesce(sum(file_size_bytes), 0) FROM __ducklake_metadata_{LAKE}.ducklake_data_file"
+        f"SELECT (SELECT coalesce(sum(file_size_bytes), 0) FROM {meta}.ducklake_data_file) "
+        f"+ (SELECT coalesce(sum(file_size_bytes), 0) FROM {meta}.ducklake_delete_file)"
     ).fetchone()[0]
 
 
