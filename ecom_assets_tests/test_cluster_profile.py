@@ -8,7 +8,8 @@ tests skip only when Postgres or moto is not installed on this machine (.ci/run 
 
 from __future__ import annotations
 
-import threading
+import subprocess
+import sys
 import time
 
 import dagster as dg
@@ -20,6 +21,7 @@ from ecom_assets.definitions import build_definitions
 from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.generator import GeneratorConfig, generate
 from ecom_assets.lakehouse.landing import list_landing_files
+from ecom_assets.lakehouse.warehouse_lock import WarehouseLocked
 from ecom_assets.ml import tracking
 from ecom_assets.one_shot import build_stale_sessions, ingest_landing_files, init_dagster_home
 from ecom_assets.profile import ProfileError, cluster_config
@@ -94,39 +96,43 @@ def test_the_cluster_profile_builds_the_local_profiles_tables_in_the_services(tm
     assert list((local.home / "lake").rglob("*.parquet"))  # the local profile's files, for contrast
 
 
-def test_a_reader_reads_while_a_writer_holds_the_catalogs_advisory_lock(tmp_path, monkeypatch, services):
+WRITER = """
+import time
+from ecom_assets.resources import build_resources
+with build_resources()["duckdb"].get_connection() as con:
+    con.execute("INSERT INTO gold.t VALUES (2)")
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_reader_reads_while_another_processs_writer_holds_the_catalogs_advisory_lock(tmp_path, monkeypatch, services):
     paths = EcomPaths(tmp_path / "home").ensure()
     monkeypatch.setenv("ECOM_HOME", str(paths.home))
     _cluster_env(monkeypatch, services, "lock")
-    warehouse = build_resources(paths)["duckdb"]
-    with warehouse.get_connection() as con:
+    with build_resources(paths)["duckdb"].get_connection() as con:
         con.execute("CREATE TABLE gold.t AS SELECT 1 AS x")
 
-    holding, release = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with warehouse.get_connection() as con:
-            con.execute("INSERT INTO gold.t VALUES (2)")  # committed; the lock stays held
-            holding.set()
-            release.wait(30)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
+    # A writer on "another machine": another process, sharing nothing with this one but the services.
+    writer = subprocess.Popen([sys.executable, "-c", WRITER], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
-        assert holding.wait(30)
-        # Another process would wait for the lock; here, a second session of Postgres sees it held.
-        import psycopg2
-
-        with psycopg2.connect(cluster_config().lake_catalog_dsn) as db, db.cursor() as cur:
-            cur.execute("SELECT pg_try_advisory_lock(%s)", (0x65636F6D,))
-            assert cur.fetchone() == (False,)
+        assert writer.stdout.readline().strip() == "holding"
         started = time.monotonic()
-        with warehouse.read_connection() as con:
+        with build_resources(paths)["duckdb"].read_connection() as con:
             assert con.execute("SELECT x FROM gold.t ORDER BY x").fetchall() == [(1,), (2,)]
-        assert time.monotonic() - started < 10
+        assert time.monotonic() - started < 10  # the reader did not wait for the writer
+        monkeypatch.setenv("ECOM_WAREHOUSE_LOCK_TIMEOUT_SECONDS", "1")
+        with pytest.raises(WarehouseLocked) as raised, build_resources(paths)["duckdb"].get_connection():
+            pass
+        assert f"being written by ecom-assets pid {writer.pid} on " in str(raised.value)
     finally:
-        release.set()
-        thread.join()
+        writer.kill()  # as a crash would: Postgres drops its advisory lock with its connection
+        writer.wait()
+    monkeypatch.setenv("ECOM_WAREHOUSE_LOCK_TIMEOUT_SECONDS", "30")
+    with build_resources(paths)["duckdb"].get_connection() as con:
+        con.execute("INSERT INTO gold.t VALUES (3)")
+    with build_resources(paths)["duckdb"].read_connection() as con:
+        assert con.execute("SELECT x FROM gold.t ORDER BY x").fetchall() == [(1,), (2,), (3,)]
 
 
 def test_the_cluster_profile_names_each_missing_variable(tmp_path, monkeypatch, services):
