@@ -87,11 +87,10 @@ LAKE_SNAPSHOT_KEEP_HOURS = 24.0
 @dg.op(pool=WAREHOUSE_POOL)
 def expire_lake_snapshots(context: dg.OpExecutionContext, duckdb: WarehouseResource) -> None:
     """Forget the lake's snapshots older than a day and delete the Parquet files only they used."""
-    data = lake.lake_data_path(duckdb.database_path)
-    before = lake.data_bytes(data)
+    before = duckdb.data_bytes()
     with duckdb.get_connection() as con:
         lake.expire_old_snapshots(con, LAKE_SNAPSHOT_KEEP_HOURS)
-    after = lake.data_bytes(data)
+    after = duckdb.data_bytes()
     context.log.info(f"lake data: {before / 1e6:,.1f} MB -> {after / 1e6:,.1f} MB")
     context.add_output_metadata({"lake_mb_before": round(before / 1e6, 1), "lake_mb_after": round(after / 1e6, 1)})
 

@@ -43,6 +43,7 @@ from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, names
 from ecom_assets.ml.tracking import outdated_contract, production_version, tracking_uri
 from ecom_assets.orphan_runs import process_tags, recover_orphan_runs
 from ecom_assets.partitions import landing_files
+from ecom_assets.profile import cluster_config
 from ecom_assets.resources import WAREHOUSE_POOL, build_resources
 from ecom_assets.sensors import landing_version_tags, last_ingests, stale_session_ranges
 from ecom_assets.warehouse_turns import one_run_at_a_time, wait_for_pool, watching_pool
@@ -62,12 +63,14 @@ class PipelineOutcome:
 
 
 def init_dagster_home(paths: EcomPaths) -> str:
-    """A persistent Dagster instance under ECOM_HOME (unless DAGSTER_HOME says otherwise)."""
+    """A persistent Dagster instance under ECOM_HOME (unless DAGSTER_HOME says otherwise); in the
+    cluster profile its storage is on Postgres (dagster_cluster.yaml)."""
     home = paths.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        with resources.as_file(resources.files("ecom_assets").joinpath("dagster.yaml")) as src:
+        name = "dagster_cluster.yaml" if cluster_config() is not None else "dagster.yaml"
+        with resources.as_file(resources.files("ecom_assets").joinpath(name)) as src:
             shutil.copyfile(src, config)
     os.environ["DAGSTER_HOME"] = str(home)
     return str(home)
@@ -358,8 +361,13 @@ def run_pipeline(
     return outcome
 
 
+def _no_lake_yet(paths: EcomPaths) -> bool:
+    # In the cluster profile the catalog is a Postgres database: there is always one to read.
+    return cluster_config() is None and not paths.lake_catalog.exists()
+
+
 def warehouse_summary(paths: EcomPaths) -> list[tuple[str, int | None]]:
-    if not paths.lake_catalog.exists():
+    if _no_lake_yet(paths):
         return []
     with build_resources(paths)["duckdb"].read_connection() as con:
         return run_summary.table_rows(con)
@@ -367,7 +375,7 @@ def warehouse_summary(paths: EcomPaths) -> list[tuple[str, int | None]]:
 
 def highlights(paths: EcomPaths) -> list[str]:
     """What a person wants to know after a run: the A/B verdict, the models, where the files are."""
-    if not paths.lake_catalog.exists():
+    if _no_lake_yet(paths):
         return run_summary.highlights(None, paths)
     with build_resources(paths)["duckdb"].read_connection() as con:
         return run_summary.highlights(con, paths)

@@ -29,6 +29,7 @@ from ecom_assets.lakehouse.warehouse import define_macros, ensure_schema, regist
 from ecom_assets.ml.feature_specs import FeatureWindows
 from ecom_assets.ml.tracking import tracking_uri
 from ecom_assets.ml.training import TrainingConfig
+from ecom_assets.profile import CLUSTER, LOCAL, ClusterConfig, active_profile, cluster_config
 
 # Every op that opens the warehouse joins this pool; dagster.yaml limits it to one at a time.
 WAREHOUSE_POOL = "warehouse"
@@ -188,7 +189,9 @@ def _say_waiting(message: str) -> None:
 
 
 class WarehouseResource(DuckDBResource):
-    """The lake (lakehouse/lake.py): `database` is its catalog, beside it the data folder and the write lock.
+    """The lake (lakehouse/lake.py). In the local profile `database` is its catalog, beside it the
+    data folder and the write lock; in the cluster profile the catalog, the bucket and the lock are
+    the services ECOM_LAKE_CATALOG_DSN and ECOM_LAKE_DATA_URL name (read when a connection opens).
 
     `get_connection` is a writer's: it holds the write lock while open, waiting (and saying so) while
     another process writes. `read_connection` takes no lock and sees the last committed snapshot.
@@ -197,24 +200,29 @@ class WarehouseResource(DuckDBResource):
     lock_timeout_seconds: float = _env(
         "ECOM_WAREHOUSE_LOCK_TIMEOUT_SECONDS", 600.0, "Wait for another process's warehouse write lock, seconds"
     )
+    profile: str = Field(default=LOCAL, description="Deployment profile (ECOM_PROFILE): local or cluster")
 
     @property
     def database_path(self) -> Path:
         return Path(self.database)
 
+    @property
+    def _cluster(self) -> ClusterConfig | None:
+        return ClusterConfig.from_env() if self.profile == CLUSTER else None
+
     def _connect(self, create: bool = False) -> duckdb.DuckDBPyConnection:
-        catalog = self.database_path
+        cluster = self._cluster
+        target = lake.cluster_target(cluster) if cluster else lake.local_target(self.database_path)
         config = {"custom_user_agent": "dagster", **self.connection_config}
-        return lake.connect(catalog, lake_data_path(catalog), config, create=create)
+        return lake.connect(target, config, create=create)
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        catalog = self.database_path
-        with warehouse_lock.held(lake_lock_file(catalog), timeout_seconds=self.lock_timeout_seconds, log=_say_waiting):
-            fresh = not catalog.exists()
+        with self.write_lock():
+            fresh = self._cluster is None and not self.database_path.exists()
             con = self._connect(create=True)
             try:
-                if fresh:
+                if fresh or (self._cluster and not _has_tables(con)):
                     ensure_schema(con)  # a reader then finds every table, empty
                 yield con
             finally:
@@ -223,15 +231,23 @@ class WarehouseResource(DuckDBResource):
     @contextmanager
     def write_lock(self) -> Iterator[None]:
         """Hold the write lock while the block writes on a connection from `read_connection`: a step
-        that computes before it writes holds the lock only for the write."""
-        with warehouse_lock.held(
-            lake_lock_file(self.database_path), timeout_seconds=self.lock_timeout_seconds, log=_say_waiting
-        ):
+        that computes before it writes holds the lock only for the write. In the cluster profile it is
+        an advisory lock on the catalog's Postgres database, which guards writers on every machine."""
+        cluster = self._cluster
+        if cluster:
+            lock = warehouse_lock.held_in_postgres(
+                cluster.lake_catalog_dsn, timeout_seconds=self.lock_timeout_seconds, log=_say_waiting
+            )
+        else:
+            lock = warehouse_lock.held(
+                lake_lock_file(self.database_path), timeout_seconds=self.lock_timeout_seconds, log=_say_waiting
+            )
+        with lock:
             yield
 
     @contextmanager
     def read_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if not self.database_path.exists():
+        if self._cluster is None and not self.database_path.exists():
             raise FileNotFoundError(
                 f"No warehouse at {self.database_path} yet: run `ecom-assets run` (or `make demo`)."
             )
@@ -242,11 +258,23 @@ class WarehouseResource(DuckDBResource):
         finally:
             con.close()
 
+    def data_bytes(self) -> int:
+        """The lake's size: its folder's in the local profile, the catalogued files' in the cluster one."""
+        if self._cluster is None:
+            return lake.data_bytes(lake_data_path(self.database_path))
+        with self.read_connection() as con:
+            return lake.catalogued_bytes(con)
+
+
+def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute(f"SELECT count(*) FROM duckdb_tables() WHERE database_name = '{lake.LAKE}'").fetchone()[0] > 0
+
 
 def _warehouse(paths: EcomPaths) -> WarehouseResource:
     # Plain values read now, not EnvVars: Dagster does not resolve them inside `connection_config`.
     return WarehouseResource(
         database=str(paths.lake_catalog),
+        profile=active_profile(),
         connection_config={
             # A limit below the machine's memory makes DuckDB spill big sorts to disk.
             "memory_limit": env_str("ECOM_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT),
@@ -261,6 +289,7 @@ def _warehouse(paths: EcomPaths) -> WarehouseResource:
 def build_resources(paths: EcomPaths | None = None) -> dict[str, object]:
     """The warehouse and the shared settings, rooted at `paths` (default: ECOM_HOME)."""
     paths = paths or EcomPaths.from_env()
+    cluster_config()  # in the cluster profile, a missing service address fails here, named
     return {
         "settings": EcomSettings(home=str(paths.home), **_from_environment(EcomSettings)),
         "duckdb": _warehouse(paths),

@@ -8,6 +8,10 @@ committing writer at a time: writers hold `warehouse_lock` while they write, and
 steps compute their rows first and hold it only to swap them in (`event_days.publish_sessions`). The same SQL
 runs on a Postgres catalog with an object-store data path.
 
+In the `cluster` profile (ecom_assets/profile.py) the catalog is a Postgres database and the data
+path an s3:// URL read and written through `httpfs` with a connection-scoped secret: only the
+attach string, the extensions and that secret differ (`LakeTarget`).
+
 DuckDB cannot download extensions here: the `ducklake` and `sqlite_scanner` extensions come from
 the package registry's `duckdb-extension-*` wheels built for this DuckDB version, loaded by path.
 """
@@ -16,13 +20,59 @@ from __future__ import annotations
 
 import importlib.util
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import duckdb
 
+from ecom_assets.profile import ClusterConfig
+
 LAKE = "lake"  # the catalog name every connection attaches and USEs
-_EXTENSIONS = ("sqlite_scanner", "ducklake")
+
+
+@dataclass(frozen=True)
+class LakeTarget:
+    """Where a lake is: its catalog (the ATTACH string after `ducklake:`), its data path, the
+    extensions that reach them, and statements run before the attach (the object store's secret)."""
+
+    catalog: str
+    data_path: str
+    extensions: tuple[str, ...]
+    local_catalog: Path | None = None  # the SQLite catalog file, in the local profile
+    setup: tuple[str, ...] = ()
+
+
+def local_target(catalog: Path) -> LakeTarget:
+    """The local profile's lake: a SQLite catalog file, its Parquet files in the folder beside it."""
+    return LakeTarget(f"sqlite:{catalog}", str(lake_data_path(catalog)), ("sqlite_scanner", "ducklake"), catalog)
+
+
+def cluster_target(cluster: ClusterConfig) -> LakeTarget:
+    """The cluster profile's lake: a Postgres catalog, Parquet files under an s3:// URL."""
+    options = {
+        "KEY_ID": cluster.aws_access_key_id,
+        "SECRET": cluster.aws_secret_access_key,
+        "REGION": cluster.aws_region,
+    }
+    if cluster.s3_endpoint_url:  # an S3-compatible server: host:port, path-style URLs
+        endpoint = urlparse(cluster.s3_endpoint_url)
+        options |= {"ENDPOINT": endpoint.netloc, "URL_STYLE": "path", "USE_SSL": endpoint.scheme == "https"}
+    bucket = urlparse(cluster.lake_data_url).netloc
+    listed = ", ".join(f"{key} {_value(value)}" for key, value in options.items())
+    # TEMPORARY: the secret lives in this connection only, never in a file.
+    secret = f"CREATE OR REPLACE TEMPORARY SECRET lake_s3 (TYPE s3, {listed}, SCOPE 's3://{bucket}')"
+    return LakeTarget(
+        f"postgres:{cluster.lake_catalog_dsn}",
+        cluster.lake_data_url.rstrip("/"),
+        ("postgres_scanner", "httpfs", "ducklake"),
+        setup=(secret,),
+    )
+
+
+def _value(value: str | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else f"'{_literal(value)}'"
 
 
 def lake_data_path(catalog: Path) -> Path:
@@ -59,24 +109,27 @@ def create_catalog(catalog: Path) -> None:
         db.execute("PRAGMA journal_mode=WAL")
 
 
-def connect(
-    catalog: Path, data_path: Path, config: dict[str, Any], *, create: bool = False
-) -> duckdb.DuckDBPyConnection:
+def connect(target: LakeTarget, config: dict[str, Any], *, create: bool = False) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the lake attached as `lake` and in use: `silver.events`
-    is the lake's. Temporary tables and macros stay in the connection. `create`: a missing catalog is
-    created (once the connection's settings are known good: a bad setting leaves no empty lake)."""
+    is the lake's. Temporary tables and macros stay in the connection. `create`: a missing local
+    catalog is created (once the connection's settings are known good: a bad setting leaves no empty
+    lake); a Postgres catalog is filled in by DuckLake on its first attach."""
     con = duckdb.connect(config=config)
     try:
-        if create and not catalog.exists():
-            create_catalog(catalog)
-        for name in _EXTENSIONS:
+        local = target.local_catalog
+        if create and local is not None and not local.exists():
+            create_catalog(local)
+        for name in target.extensions:
             con.execute(f"LOAD '{extension_file(name)}'")
-        data_path.mkdir(parents=True, exist_ok=True)
+        for statement in target.setup:
+            con.execute(statement)
+        if local is not None:
+            Path(target.data_path).mkdir(parents=True, exist_ok=True)
         # The catalog keeps file paths relative to the data path, given at every attach: a copied or
         # moved ECOM_HOME stays whole.
         con.execute(
-            f"ATTACH 'ducklake:sqlite:{_literal(catalog)}' AS {LAKE} "
-            f"(DATA_PATH '{_literal(data_path)}/', OVERRIDE_DATA_PATH true)"
+            f"ATTACH 'ducklake:{_literal(target.catalog)}' AS {LAKE} "
+            f"(DATA_PATH '{_literal(target.data_path)}/', OVERRIDE_DATA_PATH true)"
         )
         con.execute(f"USE {LAKE}")
     except BaseException:
@@ -100,5 +153,15 @@ def data_bytes(data_path: Path) -> int:
     return sum(f.stat().st_size for f in data_path.rglob("*") if f.is_file())
 
 
-def _literal(path: Path) -> str:
+def catalogued_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """The size of the data files the catalog tracks (snapshots kept included): the lake's size
+    where there is no folder to walk (an object store)."""
+    meta = f"__ducklake_metadata_{LAKE}"
+    return con.execute(
+        f"SELECT (SELECT coalesce(sum(file_size_bytes), 0) FROM {meta}.ducklake_data_file) "
+        f"+ (SELECT coalesce(sum(file_size_bytes), 0) FROM {meta}.ducklake_delete_file)"
+    ).fetchone()[0]
+
+
+def _literal(path: Path | str) -> str:
     return str(path).replace("'", "''")

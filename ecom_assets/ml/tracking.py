@@ -1,7 +1,9 @@
 """MLflow: where runs go, how a model is logged and registered, champion/challenger, loading.
 
 Tracking and registry live in ECOM_HOME (`sqlite:///…/mlflow.db`, artifacts in `mlartifacts/`)
-unless MLFLOW_TRACKING_URI says otherwise: `tracking_uri` is that rule, for the assets, the API
+unless MLFLOW_TRACKING_URI says otherwise; in the cluster profile (ecom_assets/profile.py) they
+are ECOM_MLFLOW_TRACKING_URI's Postgres database, artifacts under ECOM_MLFLOW_ARTIFACTS_URL in the
+object store. `tracking_uri` is that rule, for the assets, the API
 and the tests alike. Every training run registers its champion as a new version with the alias
 `challenger`; the alias `production` moves to it only when it beats the current production
 version on the same holdout by more than a margin and beyond bootstrap noise (DESIGN decision 7),
@@ -51,6 +53,7 @@ from ecom_assets.ml.training import (
     predict_proba,
     promotion_gate,
 )
+from ecom_assets.profile import cluster_config
 
 PRODUCTION, CHALLENGER = "production", "challenger"
 NOTE_TAG = "mlflow.note.content"  # an experiment's or a run's description in the MLflow UI
@@ -68,7 +71,30 @@ def tracking_uri(paths: EcomPaths | None = None, configured: str | None = None) 
     """
     if configured is None:
         configured = env_str("MLFLOW_TRACKING_URI", "")
-    return configured.strip() or f"sqlite:///{(paths or EcomPaths.from_env()).mlflow_db}"
+    if configured.strip():
+        return configured.strip()
+    cluster = cluster_config()
+    if cluster is not None:
+        _point_s3_client(cluster.s3_endpoint_url)
+        return cluster.mlflow_tracking_uri
+    return f"sqlite:///{(paths or EcomPaths.from_env()).mlflow_db}"
+
+
+def _point_s3_client(endpoint: str) -> None:
+    if endpoint:  # an S3-compatible server rather than AWS
+        os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", endpoint)
+
+
+def artifact_location(artifact_root: Path, experiment_name: str) -> str:
+    """A new experiment's artifact location: under ECOM_HOME's `mlartifacts/`, or in the cluster
+    profile under ECOM_MLFLOW_ARTIFACTS_URL. MLflow's S3 client (boto3) reads the keys from AWS_* and
+    the server from MLFLOW_S3_ENDPOINT_URL, set here from ECOM_S3_ENDPOINT_URL unless already set."""
+    cluster = cluster_config()
+    if cluster is None:
+        artifact_root.mkdir(parents=True, exist_ok=True)
+        return (artifact_root / experiment_name).as_uri()
+    _point_s3_client(cluster.s3_endpoint_url)
+    return f"{cluster.mlflow_artifacts_url.rstrip('/')}/{experiment_name}"
 
 
 def client(uri: str):
@@ -111,7 +137,8 @@ CLASSIC_ML_KIND = "custom_model_development"  # shown as "Machine learning" in t
 
 
 def ensure_experiment(uri: str, name: str, artifact_root: Path, description: str | None = None) -> str:
-    """The experiment's id, creating it with its artifacts under ECOM_HOME (not ./mlruns).
+    """The experiment's id, creating it with its artifacts under ECOM_HOME (not ./mlruns), or in the
+    cluster profile's bucket.
 
     New and existing experiments get the classic-ML kind and, when given, the description.
     """
@@ -121,8 +148,8 @@ def ensure_experiment(uri: str, name: str, artifact_root: Path, description: str
         tags[NOTE_TAG] = description
     experiment = mlflow_client.get_experiment_by_name(name)
     if experiment is None:
-        artifact_root.mkdir(parents=True, exist_ok=True)
-        return mlflow_client.create_experiment(name, artifact_location=(artifact_root / name).as_uri(), tags=tags)
+        location = artifact_location(artifact_root, name)
+        return mlflow_client.create_experiment(name, artifact_location=location, tags=tags)
     for key, value in tags.items():
         if experiment.tags.get(key) != value:  # an experiment made by an older version
             mlflow_client.set_experiment_tag(experiment.experiment_id, key, value)

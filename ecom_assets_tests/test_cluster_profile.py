@@ -1,0 +1,163 @@
+"""The cluster profile, rehearsed on loopback (docs/cluster.md): the same files through the same assets give
+the same tables whether the lake is a SQLite catalog with a local folder (local profile) or a Postgres
+catalog with its Parquet files in an S3 bucket and the Dagster instance on Postgres (cluster profile).
+
+The services are real servers started by this module (ecom_assets_tests/cluster_services.py); the
+tests skip only when Postgres or moto is not installed on this machine (.ci/run installs them).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from ecom_assets.assets import gold
+from ecom_assets.definitions import build_definitions
+from ecom_assets.ecom_home import EcomPaths
+from ecom_assets.generator import GeneratorConfig, generate
+from ecom_assets.lakehouse.landing import list_landing_files
+from ecom_assets.lakehouse.warehouse_lock import WarehouseLocked
+from ecom_assets.ml import tracking
+from ecom_assets.one_shot import build_stale_sessions, ingest_landing_files, init_dagster_home
+from ecom_assets.profile import ProfileError, cluster_config
+from ecom_assets.resources import build_resources
+from ecom_assets_tests import cluster_services
+from ecom_assets_tests.cluster_services import BUCKET
+
+pytestmark = pytest.mark.skipif(bool(cluster_services.missing()), reason=f"no {cluster_services.missing()}")
+
+TABLES = ("silver.events", "gold.fact_user_sessions", "gold.dim_users")
+
+
+@pytest.fixture(scope="module")
+def services():
+    with cluster_services.cluster_services() as running:
+        yield running
+
+
+def _cluster_env(monkeypatch, services, prefix: str) -> None:
+    for name, value in services.env(prefix).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the conftest's local registry
+    monkeypatch.delenv("MLFLOW_S3_ENDPOINT_URL", raising=False)
+
+
+def _build(paths: EcomPaths, instance: dg.DagsterInstance) -> dict[str, pd.DataFrame]:
+    """Bronze and silver per landing file, sessions per stale day range, then dim_users; the tables."""
+    defs = build_definitions(paths)
+    quiet = lambda _: None  # noqa: E731
+    for path, result in ingest_landing_files(defs, instance, list_landing_files(paths.landing), log=quiet):
+        assert result.success, path
+    for result in build_stale_sessions(defs, instance, log=quiet):
+        assert result.success
+    assert dg.materialize([gold.dim_users], resources=build_resources(paths), instance=instance).success
+    with build_resources(paths)["duckdb"].read_connection() as con:
+        return {table: con.execute(f"FROM {table} ORDER BY ALL").df() for table in TABLES}
+
+
+def test_the_cluster_profile_builds_the_local_profiles_tables_in_the_services(tmp_path, monkeypatch, services):
+    landing = tmp_path / "files"
+    generate(landing, GeneratorConfig(events=4_000, days=4, seed=5, file_per="day"))
+
+    local = EcomPaths(tmp_path / "local_home").ensure()
+    for f in landing.iterdir():
+        (local.landing / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setenv("ECOM_HOME", str(local.home))
+    with dg.instance_for_test() as instance:
+        expected = _build(local, instance)
+
+    home = EcomPaths(tmp_path / "cluster_home").ensure()
+    for f in landing.iterdir():
+        (home.landing / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setenv("ECOM_HOME", str(home.home))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "cluster_dagster_home"))
+    _cluster_env(monkeypatch, services, "equal")
+    with dg.DagsterInstance.from_config(init_dagster_home(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        got = _build(home, instance)
+        runs = instance.get_runs()
+    assert len(runs) >= 6 and all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+
+    assert len(expected["silver.events"]) > 3_000 and len(expected["gold.dim_users"]) > 50
+    for table, frame in expected.items():
+        pd.testing.assert_frame_equal(got[table], frame, obj=table)
+    objects = services.s3().list_objects_v2(Bucket=BUCKET, Prefix="equal/lake/").get("Contents", [])
+    keys = [o["Key"] for o in objects]
+    # The lake's size (maintain_lake logs it) comes from the catalog: no folder to walk in a bucket.
+    assert build_resources(home)["duckdb"].data_bytes() == sum(o["Size"] for o in objects)
+    for schema_table in ("silver/events", "gold/fact_user_sessions", "gold/dim_users"):
+        assert any(k.startswith(f"equal/lake/{schema_table}/") and k.endswith(".parquet") for k in keys), keys
+    assert not (home.home / "lake").exists() and not home.lake_catalog.exists()
+    assert list((local.home / "lake").rglob("*.parquet"))  # the local profile's files, for contrast
+
+
+WRITER = """
+import time
+from ecom_assets.resources import build_resources
+with build_resources()["duckdb"].get_connection() as con:
+    con.execute("INSERT INTO gold.t VALUES (2)")
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_reader_reads_while_another_processs_writer_holds_the_catalogs_advisory_lock(tmp_path, monkeypatch, services):
+    paths = EcomPaths(tmp_path / "home").ensure()
+    monkeypatch.setenv("ECOM_HOME", str(paths.home))
+    _cluster_env(monkeypatch, services, "lock")
+    with build_resources(paths)["duckdb"].get_connection() as con:
+        con.execute("CREATE TABLE gold.t AS SELECT 1 AS x")
+
+    # A writer on "another machine": another process, sharing nothing with this one but the services.
+    writer = subprocess.Popen([sys.executable, "-c", WRITER], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert writer.stdout.readline().strip() == "holding"
+        started = time.monotonic()
+        with build_resources(paths)["duckdb"].read_connection() as con:
+            assert con.execute("SELECT x FROM gold.t ORDER BY x").fetchall() == [(1,), (2,)]
+        assert time.monotonic() - started < 10  # the reader did not wait for the writer
+        monkeypatch.setenv("ECOM_WAREHOUSE_LOCK_TIMEOUT_SECONDS", "1")
+        with pytest.raises(WarehouseLocked) as raised, build_resources(paths)["duckdb"].get_connection():
+            pass
+        assert f"being written by ecom-assets pid {writer.pid} on " in str(raised.value)
+    finally:
+        writer.kill()  # as a crash would: Postgres drops its advisory lock with its connection
+        writer.wait()
+    monkeypatch.setenv("ECOM_WAREHOUSE_LOCK_TIMEOUT_SECONDS", "30")
+    with build_resources(paths)["duckdb"].get_connection() as con:
+        con.execute("INSERT INTO gold.t VALUES (3)")
+    with build_resources(paths)["duckdb"].read_connection() as con:
+        assert con.execute("SELECT x FROM gold.t ORDER BY x").fetchall() == [(1,), (2,), (3,)]
+
+
+def test_the_cluster_profile_names_each_missing_variable(tmp_path, monkeypatch, services):
+    _cluster_env(monkeypatch, services, "missing")
+    monkeypatch.delenv("ECOM_LAKE_CATALOG_DSN")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", " ")
+    with pytest.raises(ProfileError, match="ECOM_LAKE_CATALOG_DSN, AWS_SECRET_ACCESS_KEY"):
+        build_resources(EcomPaths(tmp_path))
+    monkeypatch.setenv("ECOM_PROFILE", "clustre")
+    with pytest.raises(ProfileError, match="ECOM_PROFILE='clustre'"):
+        cluster_config()
+
+
+def test_mlflow_tracks_on_postgres_with_artifacts_in_the_bucket(tmp_path, monkeypatch, services):
+    import mlflow
+
+    paths = EcomPaths(tmp_path / "home").ensure()
+    monkeypatch.setenv("ECOM_HOME", str(paths.home))
+    _cluster_env(monkeypatch, services, "ml")
+    uri = tracking.tracking_uri(paths)
+    assert uri == services.url("mlflow")
+    experiment = tracking.ensure_experiment(uri, "rehearsal", paths.mlflow_artifacts)
+    with tracking.using_tracking_uri(uri), mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.log_text("hello", "notes/hello.txt")
+    assert tracking.client(uri).get_run(run.info.run_id).info.status == "FINISHED"
+    keys = [o["Key"] for o in services.s3().list_objects_v2(Bucket=BUCKET, Prefix="ml/").get("Contents", [])]
+    assert any(k.startswith("ml/mlartifacts/rehearsal/") and k.endswith("notes/hello.txt") for k in keys), keys
+    assert not paths.mlflow_db.exists() and not paths.mlflow_artifacts.exists()
