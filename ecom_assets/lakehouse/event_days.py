@@ -15,7 +15,7 @@ import datetime as dt
 import duckdb
 
 from ecom_assets.lakehouse import SQL
-from ecom_assets.lakehouse.warehouse import run_sql_file
+from ecom_assets.lakehouse.warehouse import run_sql_file, transaction
 
 # A fingerprint of a file's rows per day: a day whose rows a load did not alter is not "changed".
 _DAY_FINGERPRINTS = """
@@ -99,13 +99,8 @@ def publish_sessions(con: duckdb.DuckDBPyConnection, start: dt.datetime, end: dt
     """Swap staged_sessions in for the range's sessions and mark its days built, in one transaction:
     a reader sees the range's old sessions or its new ones."""
     days = [(start + dt.timedelta(days=i)).date() for i in range((end - start).days)]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("DELETE FROM gold.fact_user_sessions WHERE session_start >= ? AND session_start < ?", [start, end])
         con.execute("INSERT INTO gold.fact_user_sessions BY NAME SELECT * FROM staged_sessions")
         con.execute("DELETE FROM gold.session_days_built WHERE session_date >= ? AND session_date < ?", [start, end])
         con.executemany("INSERT INTO gold.session_days_built VALUES (?, ?)", [[d, built_at] for d in days])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise

@@ -25,7 +25,7 @@ from ecom_assets.lakehouse.landing import (
     format_from_header,
     open_landing_file,
 )
-from ecom_assets.lakehouse.warehouse import load_sql, run_sql_file, scalar
+from ecom_assets.lakehouse.warehouse import load_sql, run_sql_file, scalar, transaction
 
 ACCEPTED, HEADER_ONLY, REJECTED = "accepted", "header_only", "rejected"
 # The readable part landed, the rest could not be read (a cut gzip stream, an over-long line).
@@ -120,8 +120,7 @@ def load_bronze(con: duckdb.DuckDBPyConnection, path: Path, retract: bool = Fals
             header = landing.header
             fmt = format_from_header(name, header)
             report = LandingFileReport(name, ACCEPTED, "", fmt.name, load_id=uuid.uuid4().hex)
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(con):
                 con.register("landing_lines", pa.RecordBatchReader.from_batches(LINE_SCHEMA, landing.batches()))
                 try:
                     run_sql_file(
@@ -134,10 +133,6 @@ def load_bronze(con: duckdb.DuckDBPyConnection, path: Path, retract: bool = Fals
                 report.data_lines = landing.data_lines
                 report.status, report.message = _outcome(name, fmt.name, landing)
                 _record_landing_file(con, report, landing.header, landing.size_bytes, at)
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
             return report
     except LandingFileError as exc:
         kept, kept_format = _lines_in_bronze(con, name)
@@ -191,14 +186,9 @@ def _retract(con, path: Path, at) -> LandingFileReport:
         0,
         uuid.uuid4().hex,
     )
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("DELETE FROM bronze.events WHERE source_file = ?", [name])
         _record_landing_file(con, report, None, None, at)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return report
 
 
@@ -232,14 +222,9 @@ def load_silver(con: duckdb.DuckDBPyConnection, source_file: str) -> SilverRepor
     if status in (REJECTED, MISSING) and load_id == previous:
         report.skipped_because = message
     else:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             _route(con, source_file)
             report.rerouted = _reroute_dependents(con, source_file, changed=load_id != previous)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
     counts = con.execute(load_sql(SQL / "silver_routing_counts.sql"), {"source_file": source_file}).fetchone()
     report.bronze_lines, report.events, report.duplicates, report.quarantined = counts
     report.quarantine_reasons = quarantine_reasons(con, source_file)

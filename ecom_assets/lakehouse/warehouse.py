@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,18 @@ def run_sql_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict[str, A
         if missing:
             raise KeyError(f"{name}: no value for SQL parameter(s) {sorted(missing)}")
         con.execute(statement, used or None)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block's statements commit together, or (on any exception, an interrupt too) not at all."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

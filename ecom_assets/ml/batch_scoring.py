@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ecom_assets.lakehouse.warehouse import run_sql_file, table_exists
+from ecom_assets.lakehouse.warehouse import run_sql_file, table_exists, transaction
 from ecom_assets.ml.feature_specs import FeatureSpec, ModelTask, coerce, names
 from ecom_assets.ml.training import SPLITS, TrainingConfig, predict_proba
 
@@ -232,8 +232,7 @@ def publish_scores(
     scored = score_splits(con, scorers, "unscored", list(keys.values()), specs, temp, chunk_rows)
     run_sql_file(con, build_sql)
     kept = dropped = 0
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         if incremental:
             before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             still = current.replace(
@@ -244,10 +243,6 @@ def publish_scores(
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_predictions")
         else:
             con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM new_predictions")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     for name in ("unscored", "new_predictions", temp, f"{temp}_scorers"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     return PublishedScores(scored, kept, dropped)

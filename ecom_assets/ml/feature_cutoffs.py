@@ -30,7 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from ecom_assets.lakehouse.warehouse import load_sql, run_sql_file, table_exists
+from ecom_assets.lakehouse.warehouse import load_sql, run_sql_file, table_exists, transaction
 from ecom_assets.ml import SQL
 from ecom_assets.ml.feature_specs import FeatureWindows
 
@@ -191,8 +191,7 @@ def refresh_user_item_features(
     rows = dict(con.execute("SELECT cutoff, count(*) FROM uif_rows GROUP BY 1").fetchall())
     result.rows_built = sum(rows.values())
     keep = [p.cutoff for p in kept]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         if everything:
             con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * FROM uif_rows")
         else:
@@ -221,10 +220,6 @@ def refresh_user_item_features(
                 for p in planned
             ],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     con.execute("DROP TABLE uif_rows")
     con.execute("DROP TABLE uif_cutoffs")
     return result

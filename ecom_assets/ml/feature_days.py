@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from ecom_assets.lakehouse.warehouse import load_sql, run_sql_file, table_exists
+from ecom_assets.lakehouse.warehouse import load_sql, run_sql_file, table_exists, transaction
 from ecom_assets.ml import SQL
 
 CART_SQL = SQL / "gold_cart_session_features.sql"
@@ -81,8 +81,7 @@ def refresh_cart_session_features(
     run_sql_file(con, sql, params)
     rows = con.execute("SELECT count(*) FROM csf_rows").fetchone()[0]
     resplit = 0
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         if everything:
             con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * FROM csf_rows")
             con.execute(f"DELETE FROM {DAYS_TABLE}")
@@ -103,10 +102,6 @@ def refresh_cart_session_features(
                     FROM (SELECT max(data_end) AS data_end FROM csf_bounds) AS b
                     WHERE dataset <> {split}"""
             ).fetchone()[0]
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     con.execute("DROP TABLE csf_rows")
     con.execute("DROP TABLE IF EXISTS csf_bounds")
     return DayRefresh(first, rows, resplit, everything)
