@@ -33,8 +33,9 @@ def quoted_home(tmp_path, monkeypatch) -> EcomPaths:
 
 def test_the_whole_graph_runs_under_a_home_with_a_quote_and_a_space(quoted_home):
     paths = quoted_home
-    # 20k events (seed 3): every layer is built in well under a minute.
-    generate(paths.landing, GeneratorConfig(events=20_000, days=40, seed=3))
+    # 20k events (seed 3): every layer is built in well under a minute. 42 days: with cutoffs on the
+    # Monday calendar, 40 days from Tuesday 2019-10-01 leave no train cutoff (feature_cutoffs.py).
+    generate(paths.landing, GeneratorConfig(events=20_000, days=42, seed=3))
     with dg.instance_for_test() as instance:
         outcome = run_pipeline(paths, instance, log=lambda _: None)
     assert outcome.runs == 4 and not outcome.failed_steps, outcome.failed_steps  # 2 files, sessions, refresh
