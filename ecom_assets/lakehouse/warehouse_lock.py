@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from ecom_assets import processes
@@ -104,46 +104,26 @@ class _PostgresLock:
         self.con.close()  # ends the session, which releases its advisory locks
 
 
-@contextmanager
-def held(
-    lock_file: Path,
-    *,
-    timeout_seconds: float,
-    log: Callable[[str], None],
-    report_every_seconds: float = 30.0,
-    max_sleep_seconds: float = 2.0,
-) -> Iterator[None]:
-    """Hold the write lock `lock_file` while the block runs, waiting for it first (see the module)."""
-    with _holding(
-        str(lock_file), lambda: _FileLock(lock_file), timeout_seconds, log, report_every_seconds, max_sleep_seconds
-    ):
-        yield
+def held(lock_file: Path, **waiting) -> AbstractContextManager[None]:
+    """Hold the write lock `lock_file` while the block runs, waiting for it first (see the module).
+    `waiting`: `timeout_seconds`, `log` and optionally `report_every_seconds`, `max_sleep_seconds` (`_holding`)."""
+    return _holding(str(lock_file), lambda: _FileLock(lock_file), **waiting)
 
 
-@contextmanager
-def held_in_postgres(
-    dsn: str,
-    *,
-    timeout_seconds: float,
-    log: Callable[[str], None],
-    report_every_seconds: float = 30.0,
-    max_sleep_seconds: float = 2.0,
-) -> Iterator[None]:
+def held_in_postgres(dsn: str, **waiting) -> AbstractContextManager[None]:
     """`held`, as an advisory lock on the Postgres database `dsn` (libpq form): the cluster profile's."""
-    with _holding(
-        f"postgres:{dsn}", lambda: _PostgresLock(dsn), timeout_seconds, log, report_every_seconds, max_sleep_seconds
-    ):
-        yield
+    return _holding(f"postgres:{dsn}", lambda: _PostgresLock(dsn), **waiting)
 
 
 @contextmanager
 def _holding(
     key: str,
     open_lock: Callable[[], _FileLock | _PostgresLock],
+    *,
     timeout_seconds: float,
     log: Callable[[str], None],
-    report_every_seconds: float,
-    max_sleep_seconds: float,
+    report_every_seconds: float = 30.0,
+    max_sleep_seconds: float = 2.0,
 ) -> Iterator[None]:
     started = time.monotonic()
     if not _in_process.acquire(timeout=timeout_seconds):
