@@ -90,12 +90,14 @@ def test_a_2099_event_moves_no_cutoff(paths):
 
 def test_a_quiet_but_real_last_day_still_counts(paths):
     """A day is not dropped for being small: a fifth of a typical day's events is data (the
-    threshold is a tenth), a stray event or two in a month of thousands is not."""
+    threshold is a tenth), a stray event or two in a month of thousands is not. The quiet day, Oct 28,
+    closes the Oct 22 cutoff's label window: the forward cutoff moves to Oct 29 (Oct 22 without it)."""
     quiet_day = [
-        _event(T0 + dt.timedelta(days=DAYS, hours=1, minutes=m), kind, 500 + m, 3, f"q-{m}")
+        _event(T0 + dt.timedelta(days=DAYS - 1, hours=1, minutes=m), kind, 500 + m, 3, f"q-{m}")
         for m in range(10)
         for kind in ("view", "cart")
     ]
-    items, carts = _build(paths, _month() + quiet_day)
-    assert _cutoffs(items)["score"] == [pd.Timestamp("2019-10-30")]
+    items, carts = _build(paths, _month(DAYS - 1) + quiet_day)
+    assert _cutoffs(items)["score"] == [pd.Timestamp("2019-10-29")]
+    assert _cutoffs(items)["test"] == [pd.Timestamp("2019-10-22")]
     assert carts.loc[carts.session_id.str.startswith("q-"), "dataset"].eq("test").all()

@@ -24,7 +24,7 @@ def user_item_features(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings, ml_settings: MLSettings
 ) -> dg.MaterializeResult:
     """Purchase features per cutoff x user x item from events before the cutoff; label: bought within H days.
-    Cutoffs on a fixed calendar: a complete one is computed once and kept, the forward one every run."""
+    Cutoffs on a fixed calendar, the forward one too: each is computed once and kept until its inputs change."""
     windows = ml_settings.windows
     with open_warehouse(duckdb, settings) as con:
         refresh = refresh_user_item_features(con, windows)
@@ -36,8 +36,9 @@ def user_item_features(
         label_rate = scalar(con, f"SELECT avg({PURCHASE_LABEL}::DOUBLE) FROM gold.user_item_features")
     context.log.info(
         f"gold.user_item_features: {metadata['dagster/row_count']:,} rows, horizon {windows.horizon_days} days; "
-        f"computed {len(refresh.built)} cutoff(s) ({refresh.rows_built:,} rows"
-        f"{', everything' if refresh.everything else ''}), kept {len(refresh.kept)}, dropped {len(refresh.dropped)}"
+        f"computed {len(refresh.built)} cutoff(s) ({refresh.rows_built:,} rows, {refresh.rows_changed:,} of them "
+        f"changed or new{', everything' if refresh.everything else ''}), kept {len(refresh.kept)}, "
+        f"dropped {len(refresh.dropped)}"
     )
     return dg.MaterializeResult(
         metadata={
@@ -47,6 +48,7 @@ def user_item_features(
             "cutoffs_computed": dg.MetadataValue.text(", ".join(map(str, refresh.built)) or "none"),
             "cutoffs_kept": len(refresh.kept),
             "rows_computed": refresh.rows_built,
+            "rows_changed": refresh.rows_changed,
             "purchase_label_rate": rounded(label_rate),
             "rows_per_cutoff": dg.MetadataValue.md(per_cutoff),
         }

@@ -7,13 +7,21 @@ c + horizon_days <= data_end (the day after the last busy day). Its inputs, the 
 [c - lookback_days, c + horizon_days), are then all there; its rows are computed once and kept. The
 most recent complete cutoff is the test set, the one before validation, older ones train (at most
 `max_cutoffs`, and none closer than `min_history_days` to the data's first day). The forward-looking
-'score' cutoff is data_end itself: its label is unknown, it is recomputed by every refresh (one
-cutoff of rows).
+'score' cutoff is the newest calendar cutoff at or before data_end, the one whose label window is
+still open: on the calendar too, because a decision point that moved with every day would change
+every forward row every day (recency features, the sliding lookback, the items' popularity:
+docs/models.md), so every row would be scored again. A new day inside the week leaves it as it is;
+the day that closes its label window makes it the test set and the next calendar cutoff the forward
+one (once a week, two cutoffs of rows).
 
-A kept cutoff is recomputed only when its inputs changed after it was built: a silver load changed a
-day of its window (`silver.changed_days`), its window's event count differs, its history (days from
-the data's first day, capped by the lookback) differs, or the recipe (the SQL text and the windows)
-changed. So landing days one file per day, all at once or a day late ends with the same rows.
+A kept cutoff (the forward one too) is recomputed only when its inputs changed after it was built: a
+silver load changed a day of its window (`silver.changed_days`; the forward cutoff's window is its
+lookback alone, it has no label), its window's event count differs, its history (days from the
+data's first day, capped by the lookback) differs, or the recipe (the SQL text and the windows)
+changed. A recomputed cutoff keeps the rows that came out the same, their `features_built_at`
+included, so a prediction of such a row stays current and is not scored again: a late file that
+changes a few pairs rescores those pairs. So landing days one file per day, all at once or a day
+late ends with the same rows.
 
 `gold.user_item_feature_cutoffs` records each cutoff kept: its split, history, input events, recipe
 and build time. No Dagster import.
@@ -55,22 +63,25 @@ class CutoffRefresh:
     kept: list[dt.date] = field(default_factory=list)
     dropped: list[dt.date] = field(default_factory=list)
     rows_built: int = 0
+    rows_changed: int = 0  # of the rows computed, those that differ from the rows they replace (or are new)
     everything: bool = False  # the table was rebuilt whole (first build, new recipe, or asked for)
 
 
 def calendar_cutoffs(data_start: dt.date, data_end: dt.date, windows: FeatureWindows) -> list[PlannedCutoff]:
-    """The cutoffs the data [data_start, data_end) supports: the forward one (data_end), then the
-    complete calendar cutoffs, newest first (test, validation, train...). Depends on the data's span
-    only through its ends: a new day adds a cutoff when it closes one's label window, else none."""
+    """The cutoffs the data [data_start, data_end) supports: the forward one (the newest calendar cutoff
+    at or before data_end: its label window is open), then the complete calendar cutoffs, newest first
+    (test, validation, train...). Depends on the data's span only through its ends: a new day moves
+    the cutoffs when it closes the forward one's label window (once a week), else it moves none."""
     step, anchor = windows.horizon_days, windows.anchor
     windows.sql_params()  # validates the windows
 
     def history(cutoff: dt.date) -> int:
         return min(windows.lookback_days, (cutoff - data_start).days)
 
-    planned = [PlannedCutoff(data_end, FORWARD, history(data_end))]
+    forward = anchor + dt.timedelta(days=step * ((data_end - anchor).days // step))
+    planned = [PlannedCutoff(forward, FORWARD, history(forward))] if forward > data_start else []
     # the newest calendar cutoff whose label window [c, c + step) ends by data_end
-    cutoff = anchor + dt.timedelta(days=step * (((data_end - anchor).days - step) // step))
+    cutoff = forward - dt.timedelta(days=step)
     earliest = data_start + dt.timedelta(days=windows.min_history_days)
     labelled = 0
     while labelled < windows.max_cutoffs and cutoff >= earliest:
@@ -160,13 +171,14 @@ def refresh_user_item_features(
 
     def changed_since(p: PlannedCutoff, when: dt.datetime) -> bool:
         first = p.cutoff - dt.timedelta(days=windows.lookback_days)
-        end = p.cutoff + dt.timedelta(days=windows.horizon_days)
+        end = p.cutoff + dt.timedelta(days=0 if p.dataset == FORWARD else windows.horizon_days)
         lo, hi = bisect.bisect_left(days, first), bisect.bisect_left(days, end)
         return any(changed > when for changed in changes[lo:hi])
 
     def fresh(p: PlannedCutoff) -> bool:
         record = records.get(p.cutoff)
-        if everything or p.dataset == FORWARD or record is None or record["dataset"] == FORWARD:
+        # a forward cutoff whose label window closed is computed again, with its labels
+        if everything or record is None or (record["dataset"] == FORWARD) != (p.dataset == FORWARD):
             return False
         return (
             record["history_days"] == p.history_days
@@ -187,23 +199,21 @@ def refresh_user_item_features(
         con.executemany(
             "INSERT INTO uif_cutoffs VALUES (?, ?, ?)", [[p.cutoff, p.dataset, p.history_days] for p in build]
         )
-    run_sql_file(con, sql, {**windows.sql_params(), "built_at": built_at})
+    if build or everything:
+        run_sql_file(con, sql, {**windows.sql_params(), "built_at": built_at})
+    else:  # nothing to compute (a new day inside the forward cutoff's week): no scan of silver
+        con.execute(f"CREATE OR REPLACE TEMP TABLE uif_rows AS SELECT * FROM {TABLE} LIMIT 0")
     rows = dict(con.execute("SELECT cutoff, count(*) FROM uif_rows GROUP BY 1").fetchall())
-    result.rows_built = sum(rows.values())
+    result.rows_built = result.rows_changed = sum(rows.values())
     keep = [p.cutoff for p in kept]
     with transaction(con):
         if everything:
             con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * FROM uif_rows")
-        else:
-            # Rows of the rebuilt, dropped and yesterday's forward cutoffs go; the kept ones stay.
-            con.execute(
-                f"DELETE FROM {TABLE} WHERE cutoff NOT IN (SELECT unnest(?::TIMESTAMP[]))",
-                [[dt.datetime.combine(c, dt.time()) for c in keep]],
-            )
-            con.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM uif_rows")
-            for p in kept:  # a new complete cutoff moves the older ones down a split (test -> validation ...)
-                if records[p.cutoff]["dataset"] != p.dataset:
-                    con.execute(f"UPDATE {TABLE} SET dataset = ? WHERE cutoff = ?", [p.dataset, p.cutoff])
+        elif build or result.dropped:
+            result.rows_changed = _replace_changed_rows(con, keep)
+        for p in kept:  # a new complete cutoff moves the older ones down a split (test -> validation ...)
+            if not everything and records[p.cutoff]["dataset"] != p.dataset:
+                con.execute(f"UPDATE {TABLE} SET dataset = ? WHERE cutoff = ?", [p.dataset, p.cutoff])
         con.execute(f"DELETE FROM {CUTOFFS_TABLE}")
         con.executemany(
             f"INSERT INTO {CUTOFFS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -220,6 +230,31 @@ def refresh_user_item_features(
                 for p in planned
             ],
         )
-    con.execute("DROP TABLE uif_rows")
+    con.execute("DROP TABLE IF EXISTS uif_rows")
     con.execute("DROP TABLE uif_cutoffs")
     return result
+
+
+_KEYS = ("cutoff", "user_id", "item_id")
+_STAMP = "features_built_at"
+
+
+def _replace_changed_rows(con: duckdb.DuckDBPyConnection, keep: list[dt.date]) -> int:
+    """Bring the table to the kept cutoffs plus the rows computed now (temp `uif_rows`), touching only
+    rows that differ: a computed row equal to the one it replaces (every column but the build time)
+    is left as it was, its `features_built_at` with it, so its prediction stays current. Returns the
+    rows written."""
+    columns = [row[0] for row in con.execute("DESCRIBE uif_rows").fetchall()]
+    same_key = " AND ".join(f"t.{k} = r.{k}" for k in _KEYS)
+    same_values = " AND ".join(f"t.{c} IS NOT DISTINCT FROM r.{c}" for c in columns if c not in (*_KEYS, _STAMP))
+    # Rows of the dropped cutoffs, and of the recomputed ones unless computed the same, go ...
+    con.execute(
+        f"""DELETE FROM {TABLE} AS t WHERE t.cutoff NOT IN (SELECT unnest(?::TIMESTAMP[]))
+            AND NOT EXISTS (SELECT 1 FROM uif_rows AS r WHERE {same_key} AND {same_values})""",
+        [[dt.datetime.combine(c, dt.time()) for c in keep]],
+    )
+    # ... and the computed rows the table does not hold (after the delete: those that differ) come in.
+    return con.execute(
+        f"INSERT INTO {TABLE} BY NAME SELECT * FROM uif_rows AS r "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {TABLE} AS t WHERE {same_key})"
+    ).fetchone()[0]
