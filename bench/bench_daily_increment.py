@@ -66,15 +66,19 @@ end = time.perf_counter()
 refresh_job, steps = None, {}
 try:
     import dagster as dg
+    from ecom_assets.one_shot import init_dagster_home
+    init_dagster_home(EcomPaths.from_env())  # the instance run_pipeline used
     with dg.DagsterInstance.get() as instance:
-        for record in instance.get_run_records(limit=3):  # newest first: this cycle's refresh run, if any
-            if record.dagster_run.job_name.startswith("refresh") and record.create_timestamp >= began:
-                refresh_job = record.dagster_run.job_name
-                success = dg.DagsterEventType.STEP_SUCCESS
-                for event in instance.get_records_for_run(record.dagster_run.run_id, of_type=success).records:
-                    entry = event.event_log_entry
-                    steps[entry.step_key] = entry.dagster_event.event_specific_data.duration_ms / 1000
-                break
+        runs = instance.get_run_records(filters=dg.RunsFilter(created_after=began))  # this cycle's, newest first
+        refresh = [r.dagster_run for r in runs if r.dagster_run.job_name.startswith("refresh")]
+        if refresh:
+            refresh_job = refresh[0].job_name
+            success = dg.DagsterEventType.STEP_SUCCESS
+            for event in instance.get_records_for_run(refresh[0].run_id, of_type=success, limit=10_000).records:
+                entry = event.event_log_entry
+                steps[entry.step_key] = entry.dagster_event.event_specific_data.duration_ms / 1000
+        elif runs:
+            steps = {f"(no refresh run among {sorted({r.dagster_run.job_name for r in runs})})": 0.0}
 except Exception as exc:
     steps = {f"(step times unavailable: {exc!r})": 0.0}
 print(json.dumps({
