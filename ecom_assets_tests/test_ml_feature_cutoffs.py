@@ -101,3 +101,17 @@ def test_a_quiet_but_real_last_day_still_counts(paths):
     assert _cutoffs(items)["score"] == [pd.Timestamp("2019-10-29")]
     assert _cutoffs(items)["test"] == [pd.Timestamp("2019-10-22")]
     assert carts.loc[carts.session_id.str.startswith("q-"), "dataset"].eq("test").all()
+
+
+def test_data_younger_than_a_week_has_no_cutoff_yet(paths):
+    """Two days from Wednesday Oct 2: the forward cutoff (the newest calendar one, Tuesday Oct 1 here) is
+    not after the data's start, so no cutoff has an event before it. The table is built empty, no
+    failure, and a later refresh keeps it so."""
+    events = [e for e in _month(3) if e["event_time"] >= T0 + dt.timedelta(days=1)]
+    resources = build_resources(paths)
+    with open_warehouse(resources["duckdb"], resources["settings"]) as con:
+        load_silver_events(con, events)
+        for _ in range(2):
+            refresh = refresh_user_item_features(con, WINDOWS)
+            assert refresh.built == [] and refresh.rows_built == 0
+            assert con.execute("SELECT count(*) FROM gold.user_item_features").fetchone()[0] == 0

@@ -215,21 +215,20 @@ def refresh_user_item_features(
             if not everything and records[p.cutoff]["dataset"] != p.dataset:
                 con.execute(f"UPDATE {TABLE} SET dataset = ? WHERE cutoff = ?", [p.dataset, p.cutoff])
         con.execute(f"DELETE FROM {CUTOFFS_TABLE}")
-        con.executemany(
-            f"INSERT INTO {CUTOFFS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
+        cutoffs = [
             [
-                [
-                    p.cutoff,
-                    p.dataset,
-                    p.history_days,
-                    p.input_events,
-                    rows.get(dt.datetime.combine(p.cutoff, dt.time()), 0) if p in build else records[p.cutoff]["rows"],
-                    current,
-                    built_at if p in build else records[p.cutoff]["built_at"],
-                ]
-                for p in planned
-            ],
-        )
+                p.cutoff,
+                p.dataset,
+                p.history_days,
+                p.input_events,
+                rows.get(dt.datetime.combine(p.cutoff, dt.time()), 0) if p in build else records[p.cutoff]["rows"],
+                current,
+                built_at if p in build else records[p.cutoff]["built_at"],
+            ]
+            for p in planned
+        ]
+        if cutoffs:  # none: data that starts after this week's Monday (a home holding a day or two)
+            con.executemany(f"INSERT INTO {CUTOFFS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)", cutoffs)
     con.execute("DROP TABLE IF EXISTS uif_rows")
     con.execute("DROP TABLE uif_cutoffs")
     return result
