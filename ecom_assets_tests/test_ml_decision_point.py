@@ -8,7 +8,8 @@ retyped and joined by new purchases, carts and views, some in the very second of
 - Cart abandonment decides at each session's first add-to-cart. A user's later sessions may read
   an earlier session's whole history, so the events rewritten are, per user, those after the first
   cart of the user's last cart session: after the decision point of every row of that user.
-- Purchase prediction decides at each cutoff: for each cutoff in turn, every event at or after it
+- Purchase prediction decides at each cutoff: for each cutoff in turn, the forward-looking one
+  included (it is on the calendar: the days of its week come after it), every event at or after it
   is rewritten and the rows at that cutoff (and earlier ones) must not change.
 
 Each check also runs on a leaky variant of the SQL (one comparison letting the decision's own second
@@ -170,7 +171,10 @@ def test_purchase_features_do_not_see_the_cutoff_or_after(silver, tmp_path, leak
     cutoffs = sorted(before.index.get_level_values("cutoff").unique())
     assert len(cutoffs) >= 3
     caught = 0
-    for cutoff in cutoffs[:-1]:  # the forward-looking cutoff has no event at or after it to rewrite
+    # The forward-looking cutoff too: on the calendar, it has the days of its week after it to rewrite.
+    forward = before[before.dataset == "score"].index.get_level_values("cutoff").unique()
+    assert list(forward) == cutoffs[-1:] and (events["event_time"] >= cutoffs[-1]).sum() > 100
+    for cutoff in cutoffs:
         after = events["event_time"] >= cutoff
         pairs = before.loc[cutoff].reset_index()[["user_id", "item_id"]].sample(200, random_state=0, replace=True)
         templates = events.drop_duplicates("user_id").set_index("user_id")
@@ -192,10 +196,12 @@ def test_purchase_features_do_not_see_the_cutoff_or_after(silver, tmp_path, leak
             caught += len(changed) > 0
             continue
         assert changed.empty, f"cutoff {cutoff}: {len(changed)} rows changed a feature:\n{changed.head()}"
+        if cutoff == cutoffs[-1]:  # the forward cutoff has no label
+            continue
         labels = before.loc[cutoff, "converted"], new.loc[cutoff].loc[before.loc[cutoff].index, "converted"]
         assert (labels[0] != labels[1]).any(), "the rewrite moved no label: it did not reach the horizon"
     if leak is not None:
-        assert caught == len(cutoffs) - 1, "the leaky SQL went unnoticed at some cutoff"
+        assert caught == len(cutoffs), "the leaky SQL went unnoticed at some cutoff"
 
 
 def test_the_rewrite_keeps_the_events_before_the_decision_point(silver):
