@@ -30,8 +30,13 @@ sessions) and copied into both landing folders. Every run is a fresh process
   refresh  the refresh run (everything downstream of silver; its job is printed: refresh_warehouse,
            or refresh_and_retrain when the home has no production model yet)
   total    run_pipeline, start to end; `process` adds interpreter start and imports
-Peak RSS is the child's (os.wait4). Only public functions of the package are used (generator,
-EcomPaths, one_shot.run_pipeline), so the script does not depend on how the warehouse is stored.
+The new day's place in the week matters to the purchase features (ml/feature_cutoffs.py): with the
+default 60 days the new day is 2019-11-30, a Saturday, inside the forward cutoff's week (no purchase row
+computed or scored); `--days 61` makes it 2019-12-01, the Sunday that closes the week (the new forward
+and test cutoffs computed and scored: the weekly cost). The step table at the end, from the home's
+Dagster instance, says where the refresh time went. Peak RSS is the child's (os.wait4). Only public
+functions of the package are used (generator, EcomPaths, one_shot.run_pipeline), so the script does not
+depend on how the warehouse is stored.
 """
 
 from __future__ import annotations
