@@ -258,6 +258,12 @@ def report(cycles: dict[tuple[str, str], Cycle], args: argparse.Namespace, new_f
     print(f"\nslowest refresh steps, increment into big (1-day in brackets; {args.events:,} events):")
     for step, seconds in sorted(big.steps.items(), key=lambda kv: -kv[1])[:10]:
         print(f"  {step:<60} {seconds:7.1f} s  ({small.steps.get(step, float('nan')):.1f} s)")
+    if big.steps and big.refresh:
+        steps = sum(big.steps.values())
+        print(
+            f"  all {len(big.steps)} steps: {steps:.1f} s; the rest of the refresh, {big.refresh - steps:.1f} s, "
+            "is the run around them (start, step launches, event writes)"
+        )
 
 
 if __name__ == "__main__":
