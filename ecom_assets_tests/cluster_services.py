@@ -67,6 +67,7 @@ class ClusterServices:
             "ECOM_MLFLOW_TRACKING_URI": self.url("mlflow"),
             "ECOM_MLFLOW_ARTIFACTS_URL": f"s3://{BUCKET}/{prefix}/mlartifacts",
             "ECOM_DAGSTER_PG_URL": self.url("dagster"),
+            "ECOM_FILES_URL": f"s3://{BUCKET}/{prefix}/files",
         }
 
     def s3(self):

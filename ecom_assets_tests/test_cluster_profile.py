@@ -8,6 +8,7 @@ tests skip only when Postgres or moto is not installed on this machine (.ci/run 
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import time
@@ -16,16 +17,17 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from ecom_assets.assets import gold
+from ecom_assets.assets import ab_experiment, gold
 from ecom_assets.definitions import build_definitions
 from ecom_assets.ecom_home import EcomPaths
+from ecom_assets.file_store import PUBLISHED, file_store
 from ecom_assets.generator import GeneratorConfig, generate
-from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.lakehouse.warehouse_lock import WarehouseLocked
 from ecom_assets.ml import tracking
-from ecom_assets.one_shot import build_stale_sessions, ingest_landing_files, init_dagster_home
+from ecom_assets.one_shot import build_stale_sessions, ingest_landing_files, init_dagster_home, select_landing_files
 from ecom_assets.profile import ProfileError, cluster_config
 from ecom_assets.resources import build_resources
+from ecom_assets.serving import app_data
 from ecom_assets_tests import cluster_services
 from ecom_assets_tests.cluster_services import BUCKET
 
@@ -47,17 +49,38 @@ def _cluster_env(monkeypatch, services, prefix: str) -> None:
     monkeypatch.delenv("MLFLOW_S3_ENDPOINT_URL", raising=False)
 
 
+# dim_users, then the experiment assets: they publish two Parquet snapshots and write two charts.
+EXPERIMENT_ASSETS = [
+    gold.dim_users,
+    ab_experiment.assignments,
+    ab_experiment.simulated_purchases,
+    ab_experiment.ab_test_results,
+    ab_experiment.ab_sessions_by_arm,
+]
+
+
 def _build(paths: EcomPaths, instance: dg.DagsterInstance) -> dict[str, pd.DataFrame]:
-    """Bronze and silver per landing file, sessions per stale day range, then dim_users; the tables."""
+    """Bronze and silver per landing file (listed by the profile's file store), sessions per stale day
+    range, then dim_users and the experiment's snapshots; the tables."""
     defs = build_definitions(paths)
     quiet = lambda _: None  # noqa: E731
-    for path, result in ingest_landing_files(defs, instance, list_landing_files(paths.landing), log=quiet):
+    files = file_store(paths).list_landing()
+    for path, result in ingest_landing_files(defs, instance, select_landing_files(instance, files, log=quiet), quiet):
         assert result.success, path
     for result in build_stale_sessions(defs, instance, log=quiet):
         assert result.success
-    assert dg.materialize([gold.dim_users], resources=build_resources(paths), instance=instance).success
+    assert dg.materialize(EXPERIMENT_ASSETS, resources=build_resources(paths), instance=instance).success
     with build_resources(paths)["duckdb"].read_connection() as con:
         return {table: con.execute(f"FROM {table} ORDER BY ALL").df() for table in TABLES}
+
+
+def _upload(services, folder, prefix: str) -> None:
+    for f in sorted(folder.iterdir()):
+        services.s3().upload_file(str(f), BUCKET, f"{prefix}/{f.name}")
+
+
+def _files_in(home: EcomPaths) -> list[str]:
+    return sorted(str(p.relative_to(home.home)) for p in home.home.rglob("*") if p.is_file())
 
 
 def test_the_cluster_profile_builds_the_local_profiles_tables_in_the_services(tmp_path, monkeypatch, services):
@@ -71,9 +94,10 @@ def test_the_cluster_profile_builds_the_local_profiles_tables_in_the_services(tm
     with dg.instance_for_test() as instance:
         expected = _build(local, instance)
 
-    home = EcomPaths(tmp_path / "cluster_home").ensure()
-    for f in landing.iterdir():
-        (home.landing / f.name).write_bytes(f.read_bytes())
+    # A worker's home: an empty folder. The landing files are in the bucket only.
+    home = EcomPaths(tmp_path / "cluster_home")
+    home.home.mkdir()
+    _upload(services, landing, "equal/files/landing")
     monkeypatch.setenv("ECOM_HOME", str(home.home))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "cluster_dagster_home"))
     _cluster_env(monkeypatch, services, "equal")
@@ -81,11 +105,29 @@ def test_the_cluster_profile_builds_the_local_profiles_tables_in_the_services(tm
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         got = _build(home, instance)
         runs = instance.get_runs()
+        bronze = instance.fetch_materializations(dg.AssetKey(["bronze", "events"]), limit=1).records[0]
+        # Listed again: the bucket's files are already ingested with the same content.
+        assert select_landing_files(instance, file_store(home).list_landing(), log=lambda _: None) == []
     assert len(runs) >= 6 and all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+    path = bronze.asset_materialization.metadata["path"].value
+    assert path == f"s3://{BUCKET}/equal/files/landing/{bronze.partition_key}"
 
     assert len(expected["silver.events"]) > 3_000 and len(expected["gold.dim_users"]) > 50
     for table, frame in expected.items():
         pd.testing.assert_frame_equal(got[table], frame, obj=table)
+    # The snapshots and the charts are in the bucket, and equal to the local profile's.
+    stored = {o["Key"] for o in services.s3().list_objects_v2(Bucket=BUCKET, Prefix="equal/files/").get("Contents", [])}
+    for name in ("ab_test_results.parquet", "ab_sessions_by_arm.parquet"):
+        body = services.s3().get_object(Bucket=BUCKET, Key=f"equal/files/published/{name}")["Body"].read()
+        pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(body)), pd.read_parquet(local.published / name))
+    assert {"equal/files/reports/experiment_funnel.png", "equal/files/reports/experiment_lift.png"} <= stored
+    # Nothing of landing/, published/ or reports/ on the worker's disk; its scratch is empty again.
+    assert _files_in(home) == [], _files_in(home)
+    assert not any((home.home / kind).exists() for kind in ("landing", "published", "reports"))
+    # The app reads the bucket's snapshots through a scratch copy.
+    published = file_store(home).mirror(PUBLISHED)
+    shown = app_data.read_published(published, app_data.AB_RESULTS)
+    pd.testing.assert_frame_equal(shown, pd.read_parquet(local.published / app_data.AB_RESULTS))
     objects = services.s3().list_objects_v2(Bucket=BUCKET, Prefix="equal/lake/").get("Contents", [])
     keys = [o["Key"] for o in objects]
     # The lake's size (maintain_lake logs it) comes from the catalog: no folder to walk in a bucket.
@@ -99,6 +141,7 @@ def test_the_cluster_profile_builds_the_local_profiles_tables_in_the_services(tm
 WRITER = """
 import time
 from ecom_assets.resources import build_resources
+from ecom_assets.serving import app_data
 with build_resources()["duckdb"].get_connection() as con:
     con.execute("INSERT INTO gold.t VALUES (2)")
     print("holding", flush=True)
