@@ -17,16 +17,18 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from ecom_assets import run_summary
 from ecom_assets.assets import ab_experiment, gold
 from ecom_assets.definitions import build_definitions
 from ecom_assets.ecom_home import EcomPaths
-from ecom_assets.file_store import PUBLISHED, file_store
+from ecom_assets.file_store import PUBLISHED, S3LandingFile, file_store
 from ecom_assets.generator import GeneratorConfig, generate
 from ecom_assets.lakehouse.warehouse_lock import WarehouseLocked
 from ecom_assets.ml import tracking
 from ecom_assets.one_shot import build_stale_sessions, ingest_landing_files, init_dagster_home, select_landing_files
 from ecom_assets.profile import ProfileError, cluster_config
 from ecom_assets.resources import build_resources
+from ecom_assets.sensors import landing_sensor
 from ecom_assets.serving import app_data
 from ecom_assets_tests import cluster_services
 from ecom_assets_tests.cluster_services import BUCKET
@@ -72,6 +74,18 @@ def _build(paths: EcomPaths, instance: dg.DagsterInstance) -> dict[str, pd.DataF
     assert dg.materialize(EXPERIMENT_ASSETS, resources=build_resources(paths), instance=instance).success
     with build_resources(paths)["duckdb"].read_connection() as con:
         return {table: con.execute(f"FROM {table} ORDER BY ALL").df() for table in TABLES}
+
+
+def _new_database(services, name: str) -> str:
+    """A new, empty database on the rehearsal's Postgres; its DSN."""
+    import psycopg2
+
+    db = psycopg2.connect(host="127.0.0.1", port=services.pg_port, user="postgres", dbname="postgres")
+    db.autocommit = True  # CREATE DATABASE runs outside a transaction
+    with db.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    db.close()
+    return services.dsn(name)
 
 
 def _upload(services, folder, prefix: str) -> None:
@@ -138,9 +152,68 @@ def test_the_cluster_profile_builds_the_local_profiles_tables_in_the_services(tm
     assert list((local.home / "lake").rglob("*.parquet"))  # the local profile's files, for contrast
 
 
+def test_the_bucket_landing_prefix_is_versioned_sensed_and_watched_for_vanished_files(tmp_path, monkeypatch, services):
+    landing = tmp_path / "files"
+    generate(landing, GeneratorConfig(events=800, days=2, seed=3, file_per="day"))
+    first, second = sorted(landing.iterdir())
+    home = EcomPaths(tmp_path / "home")
+    home.home.mkdir()
+    _upload(services, landing, "vanish/files/landing")
+    services.s3().put_object(Bucket=BUCKET, Key="vanish/files/landing/.upload.csv.tmp", Body=b"being written")
+    monkeypatch.setenv("ECOM_HOME", str(home.home))
+    _cluster_env(monkeypatch, services, "vanish")
+    monkeypatch.setenv("ECOM_LAKE_CATALOG_DSN", _new_database(services, "vanish_lake"))  # a lake of its own
+    quiet = lambda _: None  # noqa: E731
+    with dg.instance_for_test() as instance:
+        defs = build_definitions(home)
+        settings = build_resources(home)["settings"]
+        sensed = landing_sensor(dg.build_sensor_context(instance=instance, resources={"settings": settings}))
+        assert sorted(r.partition_key for r in sensed.run_requests) == [first.name, second.name]
+        ingested = ingest_landing_files(defs, instance, file_store(home).list_landing(), quiet)
+        assert all(result.success for _, result in ingested)
+
+        # The same bytes uploaded again keep their ETag: nothing to ingest, nothing hashed. New bytes are.
+        services.s3().upload_file(str(first), BUCKET, f"vanish/files/landing/{first.name}")
+        lines = second.read_bytes().splitlines(keepends=True)
+        services.s3().put_object(Bucket=BUCKET, Key=f"vanish/files/landing/{second.name}", Body=b"".join(lines[:40]))
+        hashed, digest = [], S3LandingFile.digest
+        monkeypatch.setattr(S3LandingFile, "digest", lambda f: hashed.append(f.name) or digest(f))
+        selected = select_landing_files(instance, file_store(home).list_landing(), log=quiet)
+        assert [f.name for f in selected] == [second.name] and hashed == [second.name]
+        assert all(r.success for _, r in ingest_landing_files(defs, instance, selected, quiet))
+        sensed = landing_sensor(dg.build_sensor_context(instance=instance, resources={"settings": settings}))
+        assert sensed.run_requests == [] and "all already ingested" in sensed.skip_reason.skip_message
+
+        # Gone from the bucket: the check, the summary and the file's own run say so, as for a folder.
+        services.s3().delete_object(Bucket=BUCKET, Key=f"vanish/files/landing/{first.name}")
+        where = f"s3://{BUCKET}/vanish/files/landing/"
+        job = defs.resolve_job_def("ingest_landing_file")
+        result = job.execute_in_process(partition_key=second.name, instance=instance)
+        (present,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "landing_files_present"]
+        assert not present.passed and first.name in present.description and where in present.description
+        with build_resources(home)["duckdb"].read_connection() as con:
+            summary = run_summary.highlights(con, home)
+        assert any(f"landing file {first.name} gone from {where}" in line for line in summary), summary
+        missing = job.execute_in_process(partition_key=first.name, instance=instance)
+        assert missing.success
+        with build_resources(home)["duckdb"].read_connection() as con:
+            status, message = con.execute(
+                "SELECT status, message FROM bronze.landing_files WHERE source_file = ?", [first.name]
+            ).fetchone()
+        assert status == "missing" and f"not found in the landing folder {where}" in message
+        retract = {"ops": {"bronze__events": {"config": {"retract": True}}}}
+        assert job.execute_in_process(partition_key=first.name, instance=instance, run_config=retract).success
+        with build_resources(home)["duckdb"].read_connection() as con:
+            assert con.execute("SELECT count(*) FROM silver.events WHERE source_file = ?", [first.name]).fetchone() == (
+                0,
+            )
+    assert _files_in(home) == [], _files_in(home)
+
+
 WRITER = """
 import time
 from ecom_assets.resources import build_resources
+from ecom_assets.sensors import landing_sensor
 from ecom_assets.serving import app_data
 with build_resources()["duckdb"].get_connection() as con:
     con.execute("INSERT INTO gold.t VALUES (2)")
