@@ -13,6 +13,7 @@ from ecom_assets.ecom_home import EcomPaths
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from ecom_assets.file_store import LANDING, file_store
     from ecom_assets.generator import GeneratorConfig, generate
 
     config = GeneratorConfig(
@@ -25,8 +26,14 @@ def _generate(args: argparse.Namespace) -> int:
         drift_from_day=args.drift_from_day,
         gzip=args.gzip,
     )
-    out = Path(args.out) if args.out else EcomPaths.from_env().landing
-    files = generate(out, config, truth_dir=Path(args.truth) if args.truth else None)
+    truth = Path(args.truth) if args.truth else None
+    if args.out:
+        files, out = generate(Path(args.out), config, truth_dir=truth), args.out
+    else:  # the landing folder, or (cluster profile) the bucket's landing prefix: written, then uploaded
+        store = file_store(EcomPaths.from_env())
+        with store.output(LANDING) as landing:
+            files = generate(landing, config, truth_dir=truth)
+        out = store.landing_location
     print(f"wrote {len(files)} file(s) to {out}")
     if args.truth:
         print(f"wrote the hidden truth (users' traits, sessions' intent and checkout odds) to {args.truth}")
@@ -134,7 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--drift-from-day", type=int, default=None, help="shift behaviour from this day on")
     gen.add_argument("--gzip", action="store_true", help="write .csv.gz files")
-    gen.add_argument("--out", default=None, help="output folder (default: $ECOM_HOME/landing)")
+    gen.add_argument(
+        "--out", default=None, help="output folder (default: $ECOM_HOME/landing; cluster profile: the bucket's)"
+    )
     gen.add_argument(
         "--truth",
         default=None,

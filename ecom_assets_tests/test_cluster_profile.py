@@ -17,11 +17,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from ecom_assets import run_summary
+from ecom_assets import cli, run_summary
 from ecom_assets.assets import ab_experiment, gold
 from ecom_assets.definitions import build_definitions
 from ecom_assets.ecom_home import EcomPaths
-from ecom_assets.file_store import PUBLISHED, S3LandingFile, file_store
+from ecom_assets.file_store import LANDING, PUBLISHED, S3LandingFile, file_store
 from ecom_assets.generator import GeneratorConfig, generate
 from ecom_assets.lakehouse.warehouse_lock import WarehouseLocked
 from ecom_assets.ml import tracking
@@ -158,11 +158,14 @@ def test_the_bucket_landing_prefix_is_versioned_sensed_and_watched_for_vanished_
     first, second = sorted(landing.iterdir())
     home = EcomPaths(tmp_path / "home")
     home.home.mkdir()
-    _upload(services, landing, "vanish/files/landing")
-    services.s3().put_object(Bucket=BUCKET, Key="vanish/files/landing/.upload.csv.tmp", Body=b"being written")
     monkeypatch.setenv("ECOM_HOME", str(home.home))
     _cluster_env(monkeypatch, services, "vanish")
     monkeypatch.setenv("ECOM_LAKE_CATALOG_DSN", _new_database(services, "vanish_lake"))  # a lake of its own
+    # `ecom-assets generate` in the cluster profile writes into the bucket's landing prefix: the same bytes.
+    assert cli.main(["generate", "--events", "800", "--days", "2", "--seed", "3", "--per", "day"]) == 0
+    for f in (first, second):
+        assert file_store(home).read(LANDING, f.name) == f.read_bytes()
+    services.s3().put_object(Bucket=BUCKET, Key="vanish/files/landing/.upload.csv.tmp", Body=b"being written")
     quiet = lambda _: None  # noqa: E731
     with dg.instance_for_test() as instance:
         defs = build_definitions(home)
