@@ -25,7 +25,13 @@ from ecom_assets.file_store import LANDING, PUBLISHED, S3LandingFile, file_store
 from ecom_assets.generator import GeneratorConfig, generate
 from ecom_assets.lakehouse.warehouse_lock import WarehouseLocked
 from ecom_assets.ml import tracking
-from ecom_assets.one_shot import build_stale_sessions, ingest_landing_files, init_dagster_home, select_landing_files
+from ecom_assets.one_shot import (
+    build_stale_sessions,
+    ingest_landing_files,
+    init_dagster_home,
+    run_pipeline,
+    select_landing_files,
+)
 from ecom_assets.profile import ProfileError, cluster_config
 from ecom_assets.resources import build_resources
 from ecom_assets.sensors import landing_sensor
@@ -258,8 +264,16 @@ def test_the_cluster_profile_names_each_missing_variable(tmp_path, monkeypatch, 
     _cluster_env(monkeypatch, services, "missing")
     monkeypatch.delenv("ECOM_LAKE_CATALOG_DSN")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", " ")
-    with pytest.raises(ProfileError, match="ECOM_LAKE_CATALOG_DSN, AWS_SECRET_ACCESS_KEY"):
+    monkeypatch.delenv("ECOM_FILES_URL")
+    with pytest.raises(ProfileError, match="ECOM_LAKE_CATALOG_DSN, AWS_SECRET_ACCESS_KEY, ECOM_FILES_URL"):
         build_resources(EcomPaths(tmp_path))
+    _cluster_env(monkeypatch, services, "missing")
+    monkeypatch.setenv("ECOM_FILES_URL", str(tmp_path / "files"))
+    with pytest.raises(ProfileError, match="ECOM_FILES_URL=.* is not an s3://bucket/prefix URL"):
+        cluster_config()
+    _cluster_env(monkeypatch, services, "missing")
+    with pytest.raises(FileNotFoundError, match=f"No .* files in s3://{BUCKET}/missing/files/landing/"):
+        run_pipeline(EcomPaths(tmp_path / "home"))  # the bucket's landing prefix is empty
     monkeypatch.setenv("ECOM_PROFILE", "clustre")
     with pytest.raises(ProfileError, match="ECOM_PROFILE='clustre'"):
         cluster_config()
