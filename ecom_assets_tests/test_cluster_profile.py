@@ -12,10 +12,12 @@ import io
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from ecom_assets import cli, run_summary
 from ecom_assets.assets import ab_experiment, gold
@@ -38,9 +40,11 @@ from ecom_assets.sensors import landing_sensor
 from ecom_assets.serving import app_data
 from ecom_assets_tests import cluster_services
 from ecom_assets_tests.cluster_services import BUCKET
+from ecom_assets_tests.servers import free_port
 
 pytestmark = pytest.mark.skipif(bool(cluster_services.missing()), reason=f"no {cluster_services.missing()}")
 
+APP = str(Path(__file__).parents[1] / "ecom_assets" / "serving" / "app.py")
 TABLES = ("silver.events", "gold.fact_user_sessions", "gold.dim_users")
 
 
@@ -148,6 +152,14 @@ def test_the_cluster_profile_builds_the_local_profiles_tables_in_the_services(tm
     published = file_store(home).mirror(PUBLISHED)
     shown = app_data.read_published(published, app_data.AB_RESULTS)
     pd.testing.assert_frame_equal(shown, pd.read_parquet(local.published / app_data.AB_RESULTS))
+    monkeypatch.setenv("ECOM_API_URL", f"http://127.0.0.1:{free_port()}")  # no API: the tabs of files only
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("No A/B results" in info.value for info in at.tabs[1].info)
+    assert at.tabs[1].metric, "the A/B dashboard shows the bucket's results"
+    predictions = f"s3://{BUCKET}/equal/files/published/predicted_purchase.parquet"
+    assert predictions in at.tabs[3].info[0].value  # not published by this test: named where it is looked for
     objects = services.s3().list_objects_v2(Bucket=BUCKET, Prefix="equal/lake/").get("Contents", [])
     keys = [o["Key"] for o in objects]
     # The lake's size (maintain_lake logs it) comes from the catalog: no folder to walk in a bucket.
