@@ -24,6 +24,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,7 +36,6 @@ from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.lakehouse.file_versions import HASH_BLOCK_BYTES, stat_key
 from ecom_assets.lakehouse.landing import has_landing_suffix, list_landing_files
 from ecom_assets.profile import ClusterConfig, cluster_config
-from ecom_assets.publishing import replaced_atomically
 
 LANDING, PUBLISHED, REPORTS = "landing", "published", "reports"
 
@@ -242,9 +242,14 @@ class S3Files:
             path, mtime = folder / name, entry["LastModified"].timestamp()
             if path.exists() and (path.stat().st_mtime, path.stat().st_size) == (mtime, entry["Size"]):
                 continue
-            with replaced_atomically(path) as tmp:
+            # A temp name of its own: two app sessions may refresh the mirror at once.
+            tmp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
+            try:
                 self.client.download_file(self.bucket, self.key(kind, name), str(tmp))
                 os.utime(tmp, (mtime, mtime))
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         for path in folder.iterdir():
             if path.is_file() and not path.name.startswith(".") and path.name not in listed:
                 path.unlink(missing_ok=True)

@@ -152,6 +152,8 @@ def test_the_cluster_profile_builds_the_local_profiles_tables_in_the_services(tm
     published = file_store(home).mirror(PUBLISHED)
     shown = app_data.read_published(published, app_data.AB_RESULTS)
     pd.testing.assert_frame_equal(shown, pd.read_parquet(local.published / app_data.AB_RESULTS))
+    copied = (published / app_data.AB_RESULTS).stat().st_ino
+    assert (file_store(home).mirror(PUBLISHED) / app_data.AB_RESULTS).stat().st_ino == copied  # unchanged: kept
     monkeypatch.setenv("ECOM_API_URL", f"http://127.0.0.1:{free_port()}")  # no API: the tabs of files only
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
