@@ -37,6 +37,8 @@ from dagster._grpc.client import DagsterGrpcClient
 from dagster_k8s import K8sRunLauncher
 from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.job import DagsterK8sJobConfig, UserDefinedDagsterK8sConfig, construct_dagster_k8s_job
+from dagster_k8s.models import k8s_model_from_dict, k8s_snake_case_dict
+from kubernetes import client as k8s
 
 from ecom_assets.definitions import build_definitions
 from ecom_assets.executors import (
@@ -105,6 +107,20 @@ def test_the_example_objects_hold_the_cluster_profile_with_credentials_only_in_s
         assert "CHANGE_ME" in secret[name], name
     chart_secret = objects["Secret", values()["global"]["postgresqlSecretName"]]["stringData"]
     assert chart_secret == {"postgresql-password": "CHANGE_ME"}
+
+
+def k8s_object(model: type, obj: dict):
+    """obj as the Kubernetes client's model: an unknown or misspelt field fails, as the API server would refuse it."""
+    return k8s_model_from_dict(model, k8s_snake_case_dict(model, obj))
+
+
+def test_the_example_objects_and_the_sizes_are_valid_kubernetes_objects():
+    for obj in yaml.safe_load_all(EXAMPLE_ENV_FILE.read_text()):
+        assert k8s_object(getattr(k8s, f"V1{obj['kind']}"), obj).metadata.name == obj["metadata"]["name"]
+    for resources in (K8S_STEP_RESOURCES, K8S_TRAINING_RESOURCES, code_deployment()["resources"]):
+        k8s_object(k8s.V1ResourceRequirements, resources)
+    with pytest.raises(Exception, match="stringdata"):
+        k8s_object(k8s.V1Secret, {"apiVersion": "v1", "kind": "Secret", "stringdata": {"KEY": "value"}})
 
 
 def test_the_charts_postgres_is_the_database_ecom_dagster_pg_url_names():
