@@ -79,11 +79,23 @@ def celery_urls() -> tuple[str, str]:
     return broker, env_str(BACKEND_VARIABLE, broker)
 
 
+def runs_on_workers(executor: dg.ExecutorDefinition) -> bool:
+    """Whether `executor` hands steps to other processes that load the code location themselves (so a
+    run must be launched from the reconstructable job, never from one in memory)."""
+    return executor.name in (CELERY, K8S)
+
+
 def step_executor() -> dg.ExecutorDefinition:
     """The executor every job of the code location runs its steps with."""
-    if executor_kind() == IN_PROCESS:
+    kind = executor_kind()
+    if kind == IN_PROCESS:
         return dg.in_process_executor
-    if executor_kind() == K8S:
+    if active_profile() != CLUSTER:
+        raise ProfileError(
+            f"ECOM_EXECUTOR={kind} needs ECOM_PROFILE=cluster: its workers share nothing with the run but the"
+            " cluster profile's services (docs/cluster.md)"
+        )
+    if kind == K8S:
         return k8s_step_executor()
     from dagster_celery import celery_executor
 
@@ -97,11 +109,6 @@ def step_executor() -> dg.ExecutorDefinition:
 
 def k8s_step_executor() -> dg.ExecutorDefinition:
     """Each step a Kubernetes Job from the run's image, with the cluster profile's variables (K8S_SETTINGS)."""
-    if active_profile() != CLUSTER:
-        raise ProfileError(
-            "ECOM_EXECUTOR=k8s needs ECOM_PROFILE=cluster: each step runs in its own pod, which shares"
-            " nothing with the others but the cluster profile's services (docs/kubernetes.md)"
-        )
     from dagster_k8s import k8s_job_executor
 
     return k8s_job_executor.configured(K8S_SETTINGS, name="k8s")

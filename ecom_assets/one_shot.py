@@ -41,6 +41,7 @@ from dagster._core.workspace.load import location_origin_from_module_name
 from ecom_assets import run_summary
 from ecom_assets.definitions import build_definitions
 from ecom_assets.ecom_home import EcomPaths
+from ecom_assets.executors import runs_on_workers
 from ecom_assets.jobs import LAKE_SNAPSHOT_KEEP_HOURS
 from ecom_assets.lakehouse import event_days, lake
 from ecom_assets.lakehouse.file_versions import LandingFileVersion, already_ingested, known_digests, versions_of
@@ -124,7 +125,7 @@ def job_origins(job_name: str) -> tuple[RemoteJobOrigin, JobPythonOrigin]:
 def _runnable(job: dg.JobDefinition) -> InMemoryJob | ReconstructableJob:
     """The job as the executor needs it: in memory for the in-process executor; reconstructable by name
     from the code location for any other (a Celery worker loads the definitions itself)."""
-    if job.executor_def.name == dg.in_process_executor.name:
+    if not runs_on_workers(job.executor_def):
         return InMemoryJob(job_def=job.as_ephemeral_job(resource_defs={}, input_values={}))
     pointer = ModuleCodePointer(DEFINITIONS_MODULE, DEFINITIONS_FUNCTION, None)
     return ReconstructableRepository(pointer, executable_path=sys.executable).get_reconstructable_job(job.name)

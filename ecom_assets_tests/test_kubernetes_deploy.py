@@ -48,6 +48,7 @@ from ecom_assets.executors import (
     K8S_TRAINING_RESOURCES,
     K8S_TRAINING_STEPS,
     k8s_step_executor,
+    step_executor,
 )
 from ecom_assets.profile import CLUSTER_VARIABLES, ClusterConfig, ProfileError
 from ecom_assets_tests.servers import free_port
@@ -155,11 +156,13 @@ def test_the_definitions_load_with_every_job_on_the_k8s_executor(k8s_env):
     assert set(config["per_step_k8s_config"]) == set(K8S_TRAINING_STEPS) <= op_names
 
 
-def test_the_k8s_executor_needs_the_cluster_profile(monkeypatch):
-    monkeypatch.setenv("ECOM_EXECUTOR", "k8s")
+@pytest.mark.parametrize("executor", ["k8s", "celery"])
+def test_the_distributed_executors_need_the_cluster_profile(monkeypatch, executor):
+    monkeypatch.setenv("ECOM_EXECUTOR", executor)
+    monkeypatch.setenv("ECOM_CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.delenv("ECOM_PROFILE", raising=False)
-    with pytest.raises(ProfileError, match="ECOM_PROFILE=cluster"):
-        k8s_step_executor()
+    with pytest.raises(ProfileError, match=f"ECOM_EXECUTOR={executor} needs ECOM_PROFILE=cluster"):
+        step_executor()
 
 
 def step_job_container(op_name: str, executor_config: dict):
