@@ -123,6 +123,17 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    """A Celery worker for the `celery` executor: Celery's own worker over ecom_assets.celery_app, one
+    step at a time per process (--concurrency), in the foreground, replacing this process."""
+    from ecom_assets.executors import celery_urls
+
+    celery_urls()  # a missing broker fails here, naming the variable
+    argv = [sys.executable, "-m", "celery", "-A", "ecom_assets.celery_app", "worker", "--queues", "dagster"]
+    argv += ["--hostname", args.name, "--concurrency", str(args.concurrency), "--loglevel", args.log_level]
+    os.execv(sys.executable, argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecom-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=_dev)
+
+    worker = sub.add_parser(
+        "worker", help="a Celery worker for the steps of runs launched with ECOM_EXECUTOR=celery (docs/cluster.md)"
+    )
+    worker.add_argument("--name", default="ecom@%h", help="the worker's name (%%h: this host's name)")
+    worker.add_argument("--concurrency", type=int, default=1, help="steps at a time (one process each)")
+    worker.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    worker.set_defaults(func=_worker)
 
     serve = sub.add_parser("serve", help="the scoring API (FastAPI + uvicorn) over the production models")
     serve.add_argument("--host", default="127.0.0.1")

@@ -21,6 +21,7 @@ from ecom_assets.assets import (
 )
 from ecom_assets.checks import drift_checks, experiment_checks, lakehouse_checks, model_checks
 from ecom_assets.ecom_home import EcomPaths
+from ecom_assets.executors import step_executor
 from ecom_assets.jobs import (
     build_sessions_job,
     ingest_landing_file_job,
@@ -56,6 +57,7 @@ def build_definitions(paths: EcomPaths | None = None) -> dg.Definitions:
         schedules=build_schedules(),
         sensors=[landing_sensor, sessions_sensor, retrain_on_drift_sensor],
         resources={**build_resources(paths), **build_ml_resources()},
+        executor=step_executor(),
     )
 
 

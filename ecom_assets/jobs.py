@@ -1,5 +1,6 @@
-"""Jobs. All run in-process: their steps take turns at the warehouse; runs side by side share it by its
-write lock (lakehouse/warehouse_lock.py)."""
+"""Jobs. Their steps run with the code location's executor (ecom_assets/executors.py: in the run's process
+by default, or on Celery workers); steps and runs side by side share the warehouse by its write lock
+(lakehouse/warehouse_lock.py)."""
 
 import dagster as dg
 
@@ -17,7 +18,6 @@ ingest_landing_file_job = dg.define_asset_job(
     description="Land one file: bronze lines, then silver events, quarantine and duplicates.",
     selection=INGESTION,
     partitions_def=landing_files,
-    executor_def=dg.in_process_executor,
 )
 
 # The sessions of the days a load changed, one run per range of days (lakehouse/event_days.py).
@@ -28,7 +28,6 @@ build_sessions_job = dg.define_asset_job(
     description="Sessionize a range of days (the days new files changed, and the day on either side).",
     selection=SESSIONS,
     partitions_def=event_days,
-    executor_def=dg.in_process_executor,
 )
 
 # Everything downstream of silver but the day-partitioned sessions: rebuilt from the sessions and silver.
@@ -43,7 +42,6 @@ refresh_warehouse_job = dg.define_asset_job(
     description="Rebuild every table downstream of silver with its checks, score with the production models "
     "and report drift; no retraining.",
     selection=DOWNSTREAM_OF_SILVER - TRAINING,
-    executor_def=dg.in_process_executor,
 )
 
 # The first build of a home (no production model to score with yet, see one_shot.run_pipeline) or a
@@ -53,7 +51,6 @@ refresh_and_retrain_job = dg.define_asset_job(
     description="Rebuild every table downstream of silver, retrain both models (promote if better), "
     "score and report drift.",
     selection=DOWNSTREAM_OF_SILVER,
-    executor_def=dg.in_process_executor,
 )
 
 # Both trainings and everything they feed (batch predictions, the published snapshot, insights),
@@ -62,7 +59,6 @@ retrain_models_job = dg.define_asset_job(
     name="retrain_models",
     description="Retrain both models (promote if better), then rescore and republish.",
     selection=TRAINING.downstream() - dg.AssetSelection.groups("monitoring"),
-    executor_def=dg.in_process_executor,
 )
 
 
@@ -73,7 +69,6 @@ def _retrain_one(name: str, model: dg.AssetKey):
         name=name,
         description=f"Retrain {model.to_user_string()} (promote if better), rescore and republish.",
         selection=dg.AssetSelection.assets(model).downstream() - dg.AssetSelection.groups("monitoring"),
-        executor_def=dg.in_process_executor,
     )
 
 

@@ -20,13 +20,20 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
-from dagster._core.execution.api import ExecuteRunWithPlanIterable, create_execution_plan, job_execution_iterator
+from dagster._core.execution.api import (
+    ExecuteRunWithPlanIterable,
+    create_execution_plan,
+    execute_run,
+    job_execution_iterator,
+)
 from dagster._core.execution.context_creation_job import (
     PlanOrchestrationContextManager,
     orchestration_context_event_generator,
 )
 from dagster._core.execution.execute_in_process import merge_run_tags
+from dagster._core.execution.execution_result import ExecutionResult
 from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.workspace.load import location_origin_from_module_name
@@ -34,6 +41,7 @@ from dagster._core.workspace.load import location_origin_from_module_name
 from ecom_assets import run_summary
 from ecom_assets.definitions import build_definitions
 from ecom_assets.ecom_home import EcomPaths
+from ecom_assets.executors import runs_on_workers
 from ecom_assets.file_store import file_store
 from ecom_assets.jobs import LAKE_SNAPSHOT_KEEP_HOURS
 from ecom_assets.lakehouse import event_days, lake
@@ -76,7 +84,7 @@ def init_dagster_home(paths: EcomPaths) -> str:
     return str(home)
 
 
-def _collect(result: dg.ExecuteInProcessResult, label: str, outcome: PipelineOutcome) -> None:
+def _collect(result: ExecutionResult, label: str, outcome: PipelineOutcome) -> None:
     outcome.runs += 1
     for event in result.all_events:
         if event.is_step_failure:
@@ -114,27 +122,38 @@ def job_origins(job_name: str) -> tuple[RemoteJobOrigin, JobPythonOrigin]:
     return remote, JobPythonOrigin(job_name, RepositoryPythonOrigin(sys.executable, pointer))
 
 
+def _runnable(job: dg.JobDefinition) -> InMemoryJob | ReconstructableJob:
+    """The job as the executor needs it: in memory for the in-process executor; reconstructable by name
+    from the code location for any other (a Celery worker loads the definitions itself)."""
+    if not runs_on_workers(job.executor_def):
+        return InMemoryJob(job_def=job.as_ephemeral_job(resource_defs={}, input_values={}))
+    pointer = ModuleCodePointer(DEFINITIONS_MODULE, DEFINITIONS_FUNCTION, None)
+    return ReconstructableRepository(pointer, executable_path=sys.executable).get_reconstructable_job(job.name)
+
+
 def execute_as_the_code_location(
     job: dg.JobDefinition,
     instance: dg.DagsterInstance,
     run_id: str,
     tags: Mapping[str, str],
     partition_key: str | None = None,
-) -> dg.ExecuteInProcessResult:
-    """`job.execute_in_process`, with the run recorded as a run of the code location's job.
+) -> ExecutionResult:
+    """`job.execute_in_process`, with the run recorded as a run of the code location's job, and its steps
+    on the job's executor (ecom_assets/executors.py).
 
     `execute_in_process` creates a run without an origin, which the UI shows on no job page, on no
-    timeline. This is its body (dagster 1.13: JobDefinition.execute_in_process and
-    core_execute_in_process) with the origins added to the run it creates.
+    timeline, and always executes in process. This is its body (dagster 1.13: JobDefinition.
+    execute_in_process and core_execute_in_process) with the origins added to the run it creates;
+    with another executor the run is executed from the reconstructable job (`execute_run`).
     """
     ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={})
     run_config: Mapping[str, object] = {}
     if partition_key and ephemeral.partitioned_config:
         run_config = ephemeral.partitioned_config.get_run_config_for_partition_key(partition_key)
     run_tags = merge_run_tags(job, partition_key, tags, None, instance, run_config)
-    wrapped = InMemoryJob(job_def=ephemeral)
+    runnable = _runnable(job)
     plan = create_execution_plan(
-        wrapped, run_config=run_config, instance_ref=instance.get_ref() if instance.is_persistent else None
+        runnable, run_config=run_config, instance_ref=instance.get_ref() if instance.is_persistent else None
     )
     remote_origin, code_origin = job_origins(job.name)
     run = instance.create_run_for_job(
@@ -146,6 +165,8 @@ def execute_as_the_code_location(
         remote_job_origin=remote_origin,
         job_code_origin=code_origin,
     )
+    if isinstance(runnable, ReconstructableJob):
+        return execute_run(runnable, run, instance)
     output_capture: dict = {}
     events = list(
         ExecuteRunWithPlanIterable(
@@ -153,7 +174,7 @@ def execute_as_the_code_location(
             iterator=job_execution_iterator,
             execution_context_manager=PlanOrchestrationContextManager(
                 context_event_generator=orchestration_context_event_generator,
-                job=wrapped,
+                job=runnable,
                 execution_plan=plan,
                 dagster_run=run,
                 instance=instance,
@@ -173,7 +194,7 @@ def execute_as_the_code_location(
 _INTERRUPTIONS = {"KeyboardInterrupt", "DagsterExecutionInterruptedError"}
 
 
-def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+def _interrupted(result: ExecutionResult) -> bool:
     for event in result.all_events:
         error = getattr(event.event_specific_data, "error", None) if event.is_failure else None
         while error is not None:
@@ -189,7 +210,7 @@ def execute_when_free(
     log: Callable[[str], None] = print,
     tags: dict[str, str] | None = None,
     partition_key: str | None = None,
-) -> dg.ExecuteInProcessResult:
+) -> ExecutionResult:
     """Execute `job` in this process, as a run of the code location's job, once the warehouse pool
     can give it a slot.
 
@@ -256,7 +277,7 @@ def ingest_landing_files(
     instance: dg.DagsterInstance,
     files: Sequence[Path | LandingFileVersion],
     log: Callable[[str], None] = print,
-) -> Iterator[tuple[Path, dg.ExecuteInProcessResult]]:
+) -> Iterator[tuple[Path, ExecutionResult]]:
     """Register each landing file as a partition and run the ingest job on it, one file at a time,
     tagged with the file's content version (`files` as paths are versioned here)."""
     paths = [f.path if isinstance(f, LandingFileVersion) else f for f in files]
@@ -278,7 +299,7 @@ def ingest_landing_files(
 
 def build_stale_sessions(
     defs: dg.Definitions, instance: dg.DagsterInstance, log: Callable[[str], None] = print
-) -> Iterator[dg.ExecuteInProcessResult]:
+) -> Iterator[ExecutionResult]:
     """Sessionize the days the loads changed: one run per range of consecutive stale days."""
     job = defs.resolve_job_def("build_sessions")
     for start, end, _ in stale_session_ranges(defs.resources["duckdb"]):
