@@ -54,8 +54,10 @@ def services():
         yield running
 
 
-def _cluster_env(monkeypatch, services, prefix: str) -> None:
-    for name, value in services.env(prefix).items():
+def _cluster_env(monkeypatch, services, prefix: str, isolated: bool = False) -> None:
+    """`isolated`: databases of its own too (services.env shares them between prefixes)."""
+    env = cluster_services.isolated_env(services, prefix) if isolated else services.env(prefix)
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the conftest's local registry
     monkeypatch.delenv("MLFLOW_S3_ENDPOINT_URL", raising=False)
@@ -84,18 +86,6 @@ def _build(paths: EcomPaths, instance: dg.DagsterInstance) -> dict[str, pd.DataF
     assert dg.materialize(EXPERIMENT_ASSETS, resources=build_resources(paths), instance=instance).success
     with build_resources(paths)["duckdb"].read_connection() as con:
         return {table: con.execute(f"FROM {table} ORDER BY ALL").df() for table in TABLES}
-
-
-def _new_database(services, name: str) -> str:
-    """A new, empty database on the rehearsal's Postgres; its DSN."""
-    import psycopg2
-
-    db = psycopg2.connect(host="127.0.0.1", port=services.pg_port, user="postgres", dbname="postgres")
-    db.autocommit = True  # CREATE DATABASE runs outside a transaction
-    with db.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    db.close()
-    return services.dsn(name)
 
 
 def _upload(services, folder, prefix: str) -> None:
@@ -179,8 +169,7 @@ def test_the_bucket_landing_prefix_is_versioned_sensed_and_watched_for_vanished_
     home = EcomPaths(tmp_path / "home")
     home.home.mkdir()
     monkeypatch.setenv("ECOM_HOME", str(home.home))
-    _cluster_env(monkeypatch, services, "vanish")
-    monkeypatch.setenv("ECOM_LAKE_CATALOG_DSN", _new_database(services, "vanish_lake"))  # a lake of its own
+    _cluster_env(monkeypatch, services, "vanish", isolated=True)  # a lake of its own
     # `ecom-assets generate` in the cluster profile writes into the bucket's landing prefix: the same bytes.
     assert cli.main(["generate", "--events", "800", "--days", "2", "--seed", "3", "--per", "day"]) == 0
     for f in (first, second):
