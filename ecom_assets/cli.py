@@ -67,16 +67,18 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_and_report(paths: EcomPaths, full_refresh: bool = False, retrain: bool = False) -> int:
     from ecom_assets.one_shot import highlights, run_pipeline, warehouse_summary
+    from ecom_assets.resources import build_resources
 
     try:
         outcome = run_pipeline(paths, full_refresh=full_refresh, retrain=retrain)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    warehouse = build_resources(paths)["duckdb"].target.describe()
     if outcome.nothing_new:
-        print(f"warehouse: {paths.lake_catalog} is up to date; `ecom-assets run --full-refresh` rebuilds it anyway.")
+        print(f"warehouse: {warehouse} is up to date; `ecom-assets run --full-refresh` rebuilds it anyway.")
         return 0
-    print(f"\nECOM_HOME: {paths.home}\nwarehouse: {paths.lake_catalog} (DuckLake catalog)\n")
+    print(f"\nECOM_HOME: {paths.home}\nwarehouse: {warehouse}\n")
     for table, rows in warehouse_summary(paths):
         print(f"  {table:<30} {'(not built)' if rows is None else f'{rows:>12,} rows'}")
     print()

@@ -216,11 +216,15 @@ class WarehouseResource(DuckDBResource):
     def _cluster(self) -> ClusterConfig | None:
         return ClusterConfig.from_env() if self.profile == CLUSTER else None
 
-    def _connect(self, create: bool = False) -> duckdb.DuckDBPyConnection:
+    @property
+    def target(self) -> lake.LakeTarget:
+        """Where the lake is, in the active profile."""
         cluster = self._cluster
-        target = lake.cluster_target(cluster) if cluster else lake.local_target(self.database_path)
+        return lake.cluster_target(cluster) if cluster else lake.local_target(self.database_path)
+
+    def _connect(self, create: bool = False) -> duckdb.DuckDBPyConnection:
         config = {"custom_user_agent": "dagster", **self.connection_config}
-        return lake.connect(target, config, create=create)
+        return lake.connect(self.target, config, create=create)
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
