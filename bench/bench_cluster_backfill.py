@@ -1,13 +1,15 @@
 """The cluster rehearsal's backfill with 1 and with 2 Celery workers on this machine (issue 15).
 
-    python bench/bench_cluster_backfill.py [--events 400000] [--days 61] [--workers 1 2]
+    python bench/bench_cluster_backfill.py [--events 400000] [--days 61] [--workers 0 1 2]
 
 Starts the rehearsal's services on loopback (ecom_assets_tests/cluster_services.py: Postgres, moto's S3
 server, Redis), generates the files once, and for each worker count: uploads them to a fresh prefix of
 the bucket, starts that many `ecom-assets worker` processes (each in its own empty folder), and times
 the one-shot (`run_pipeline`: an ingest run per file, the sessions backfill over every day partition,
 then the refresh with both trainings) with ECOM_EXECUTOR=celery. Prints per worker count the wall time
-of the whole and of each run, and the steps each worker executed; then the speed-up.
+of the whole and of each run, and the steps each worker executed; then the speed-up. `0` workers is the
+same cluster profile with ECOM_EXECUTOR=in_process (every step in the run's process): the services'
+cost without the executor's.
 
 On this machine the services, the orchestrating process and the workers share 2 cores: the figures
 say what a second worker buys when the steps have a core to themselves; docs/cluster.md reads them.
@@ -18,9 +20,11 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import shutil
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -57,7 +61,7 @@ def backfill(services, broker: str, files: Path, workers: int, root: Path) -> fl
     prefix = f"bench{workers}"
     env = {
         **cluster_services.isolated_env(services, prefix),
-        "ECOM_EXECUTOR": "celery",
+        "ECOM_EXECUTOR": "celery" if workers else "in_process",
         "ECOM_CELERY_BROKER_URL": broker,
     }
     os.environ.update(env)
@@ -69,7 +73,7 @@ def backfill(services, broker: str, files: Path, workers: int, root: Path) -> fl
     os.environ["ECOM_HOME"] = str(home.home)
     os.environ["DAGSTER_HOME"] = str(root / f"dagster_home{workers}")
     with (
-        cluster_services.celery_workers(env, workers, root / f"workers{workers}"),
+        cluster_services.celery_workers(env, workers, root / f"workers{workers}") if workers else nullcontext(),
         dg.DagsterInstance.from_config(init_dagster_home(home)) as instance,
     ):
         started = time.monotonic()
@@ -89,18 +93,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=400_000)
     parser.add_argument("--days", type=int, default=61)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="0: steps in the run's process")
     args = parser.parse_args()
     if missing := cluster_services.missing() or ("" if cluster_services.redis_bin() else "redis-server"):
         sys.exit(f"the rehearsal needs {missing}")
     root = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
-    files = root / "files"
-    generate(files, GeneratorConfig(events=args.events, days=args.days))
-    print(f"{args.events:,} events over {args.days} days: {', '.join(sorted(p.name for p in files.iterdir()))}")
-    walls = {}
-    with cluster_services.cluster_services() as services, cluster_services.redis_server() as broker:
-        for count in args.workers:
-            walls[count] = backfill(services, broker, files, count, root)
+    try:
+        files = root / "files"
+        generate(files, GeneratorConfig(events=args.events, days=args.days))
+        print(f"{args.events:,} events over {args.days} days: {', '.join(sorted(p.name for p in files.iterdir()))}")
+        walls = {}
+        with cluster_services.cluster_services() as services, cluster_services.redis_server() as broker:
+            for count in args.workers:
+                walls[count] = backfill(services, broker, files, count, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     print("\nworkers  wall (s)")
     for count, wall in walls.items():
         print(f"{count:>7}  {wall:8.1f}")
