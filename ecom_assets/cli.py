@@ -13,6 +13,7 @@ from ecom_assets.ecom_home import EcomPaths
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from ecom_assets.file_store import LANDING, file_store
     from ecom_assets.generator import GeneratorConfig, generate
 
     config = GeneratorConfig(
@@ -25,8 +26,14 @@ def _generate(args: argparse.Namespace) -> int:
         drift_from_day=args.drift_from_day,
         gzip=args.gzip,
     )
-    out = Path(args.out) if args.out else EcomPaths.from_env().landing
-    files = generate(out, config, truth_dir=Path(args.truth) if args.truth else None)
+    truth = Path(args.truth) if args.truth else None
+    if args.out:
+        files, out = generate(Path(args.out), config, truth_dir=truth), args.out
+    else:  # the landing folder, or (cluster profile) the bucket's landing prefix: written, then uploaded
+        store = file_store(EcomPaths.from_env())
+        with store.output(LANDING) as landing:
+            files = generate(landing, config, truth_dir=truth)
+        out = store.landing_location
     print(f"wrote {len(files)} file(s) to {out}")
     if args.truth:
         print(f"wrote the hidden truth (users' traits, sessions' intent and checkout odds) to {args.truth}")
@@ -60,16 +67,18 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_and_report(paths: EcomPaths, full_refresh: bool = False, retrain: bool = False) -> int:
     from ecom_assets.one_shot import highlights, run_pipeline, warehouse_summary
+    from ecom_assets.resources import build_resources
 
     try:
         outcome = run_pipeline(paths, full_refresh=full_refresh, retrain=retrain)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    warehouse = build_resources(paths)["duckdb"].target.describe()
     if outcome.nothing_new:
-        print(f"warehouse: {paths.lake_catalog} is up to date; `ecom-assets run --full-refresh` rebuilds it anyway.")
+        print(f"warehouse: {warehouse} is up to date; `ecom-assets run --full-refresh` rebuilds it anyway.")
         return 0
-    print(f"\nECOM_HOME: {paths.home}\nwarehouse: {paths.lake_catalog} (DuckLake catalog)\n")
+    print(f"\nECOM_HOME: {paths.home}\nwarehouse: {warehouse}\n")
     for table, rows in warehouse_summary(paths):
         print(f"  {table:<30} {'(not built)' if rows is None else f'{rows:>12,} rows'}")
     print()
@@ -145,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--drift-from-day", type=int, default=None, help="shift behaviour from this day on")
     gen.add_argument("--gzip", action="store_true", help="write .csv.gz files")
-    gen.add_argument("--out", default=None, help="output folder (default: $ECOM_HOME/landing)")
+    gen.add_argument(
+        "--out", default=None, help="output folder (default: $ECOM_HOME/landing; cluster profile: the bucket's)"
+    )
     gen.add_argument(
         "--truth",
         default=None,

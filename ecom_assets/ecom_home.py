@@ -54,11 +54,21 @@ class EcomPaths:
         return self.home / "reports"
 
     @property
+    def scratch(self) -> Path:
+        """A worker's temp files (ecom_assets/file_store.py): in the cluster profile, a landing file's
+        local copy while it is ingested, and snapshots and reports until they are uploaded."""
+        return self.home / "scratch"
+
+    @property
     def dagster_home(self) -> Path:
         return Path(env_str("DAGSTER_HOME", "") or self.home / "dagster_home").resolve()
 
     def ensure(self) -> EcomPaths:
-        for folder in (self.landing, self.published, self.reports, self.duckdb_spill):
+        # In the cluster profile landing/, published/ and reports/ are in the bucket: a worker's home
+        # holds only its scratch and spill folders.
+        cluster = env_str("ECOM_PROFILE", "local").lower() == "cluster"
+        shared = () if cluster else (self.landing, self.published, self.reports)
+        for folder in (*shared, self.duckdb_spill, *((self.scratch,) if cluster else ())):
             folder.mkdir(parents=True, exist_ok=True)
         return self
 

@@ -41,10 +41,11 @@ from dagster._core.workspace.load import location_origin_from_module_name
 from ecom_assets import run_summary
 from ecom_assets.definitions import build_definitions
 from ecom_assets.ecom_home import EcomPaths
+from ecom_assets.executors import runs_on_workers
+from ecom_assets.file_store import file_store
 from ecom_assets.jobs import LAKE_SNAPSHOT_KEEP_HOURS
 from ecom_assets.lakehouse import event_days, lake
 from ecom_assets.lakehouse.file_versions import LandingFileVersion, already_ingested, known_digests, versions_of
-from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.ml.feature_cutoffs import forget_built_cutoffs
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, names
 from ecom_assets.ml.tracking import outdated_contract, production_version, tracking_uri
@@ -124,7 +125,7 @@ def job_origins(job_name: str) -> tuple[RemoteJobOrigin, JobPythonOrigin]:
 def _runnable(job: dg.JobDefinition) -> InMemoryJob | ReconstructableJob:
     """The job as the executor needs it: in memory for the in-process executor; reconstructable by name
     from the code location for any other (a Celery worker loads the definitions itself)."""
-    if job.executor_def.name == dg.in_process_executor.name:
+    if not runs_on_workers(job.executor_def):
         return InMemoryJob(job_def=job.as_ephemeral_job(resource_defs={}, input_values={}))
     pointer = ModuleCodePointer(DEFINITIONS_MODULE, DEFINITIONS_FUNCTION, None)
     return ReconstructableRepository(pointer, executable_path=sys.executable).get_reconstructable_job(job.name)
@@ -337,10 +338,11 @@ def run_pipeline(
     """Ingest the landing files not ingested as they are (all of them with `full_refresh`), then rebuild
     everything downstream of silver, unless nothing was ingested since the last successful refresh."""
     paths = (paths or EcomPaths.from_env()).ensure()
-    files = list_landing_files(paths.landing)
+    store = file_store(paths)
+    files = store.list_landing()  # the landing folder, or the bucket's landing prefix (cluster)
     if not files:
         raise FileNotFoundError(
-            f"No *.csv or *.csv.gz files in {paths.landing}. Generate data with `ecom-assets generate` "
+            f"No *.csv or *.csv.gz files in {store.landing_location}. Generate data with `ecom-assets generate` "
             "or copy REES46 / RetailRocket exports there."
         )
     if instance is None:

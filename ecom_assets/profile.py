@@ -3,7 +3,8 @@
 `local` keeps every piece of state under ECOM_HOME: no services. `cluster` keeps it in services that
 several machines share (docs/cluster.md): the lake's catalog on Postgres and its Parquet files in an
 S3-compatible bucket, MLflow's tracking and registry on Postgres with its artifacts in the bucket,
-and the Dagster instance on Postgres. Their addresses come from the variables below, read and
+the Dagster instance on Postgres, and the landing files, published snapshots and reports in the
+bucket (ecom_assets/file_store.py). Their addresses come from the variables below, read and
 checked when the definitions are built: a missing one fails then, naming it.
 """
 
@@ -25,6 +26,7 @@ CLUSTER_VARIABLES = {
     "ECOM_MLFLOW_TRACKING_URI": "MLflow's tracking and registry database: postgresql://user@host:port/mlflow",
     "ECOM_MLFLOW_ARTIFACTS_URL": "where MLflow's artifacts go: s3://bucket/prefix",
     "ECOM_DAGSTER_PG_URL": "the Dagster instance's database (runs, events, schedules): postgresql://...",
+    "ECOM_FILES_URL": "where landing/, published/ and reports/ live: s3://bucket/prefix",
 }
 OPTIONAL_VARIABLES = {
     "ECOM_S3_ENDPOINT_URL": "an S3-compatible server's URL (MinIO, Ceph...); blank: AWS S3",
@@ -55,6 +57,7 @@ class ClusterConfig:
     mlflow_tracking_uri: str
     mlflow_artifacts_url: str
     dagster_pg_url: str
+    files_url: str
     s3_endpoint_url: str = ""
     aws_region: str = "us-east-1"
 
@@ -75,6 +78,7 @@ class ClusterConfig:
         for name, value in (
             ("ECOM_LAKE_DATA_URL", config.lake_data_url),
             ("ECOM_MLFLOW_ARTIFACTS_URL", config.mlflow_artifacts_url),
+            ("ECOM_FILES_URL", config.files_url),
         ):
             if not value.startswith("s3://") or not urlparse(value).netloc:
                 raise ProfileError(f"{name}={value!r} is not an s3://bucket/prefix URL")

@@ -23,6 +23,7 @@ from pydantic import Field
 
 from ecom_assets.ecom_home import DEFAULT_HOME, EcomPaths, env_float, env_str
 from ecom_assets.experiment.assignment import DEFAULT_EXPERIMENT_KEY, DEFAULT_TREATMENT_SHARE
+from ecom_assets.file_store import LocalFiles, S3Files, file_store
 from ecom_assets.lakehouse import lake, warehouse_lock
 from ecom_assets.lakehouse.lake import lake_data_path, lake_lock_file
 from ecom_assets.lakehouse.warehouse import define_macros, ensure_schema, register_experiment_macro
@@ -68,6 +69,11 @@ class EcomSettings(dg.ConfigurableResource):
     @property
     def paths(self) -> EcomPaths:
         return EcomPaths(Path(self.home).expanduser().resolve()).ensure()
+
+    @property
+    def files(self) -> LocalFiles | S3Files:
+        """Landing files, published snapshots and reports: ECOM_HOME's folders, or the bucket (cluster)."""
+        return file_store(self.paths)
 
 
 class MLSettings(dg.ConfigurableResource):
@@ -210,11 +216,15 @@ class WarehouseResource(DuckDBResource):
     def _cluster(self) -> ClusterConfig | None:
         return ClusterConfig.from_env() if self.profile == CLUSTER else None
 
-    def _connect(self, create: bool = False) -> duckdb.DuckDBPyConnection:
+    @property
+    def target(self) -> lake.LakeTarget:
+        """Where the lake is, in the active profile."""
         cluster = self._cluster
-        target = lake.cluster_target(cluster) if cluster else lake.local_target(self.database_path)
+        return lake.cluster_target(cluster) if cluster else lake.local_target(self.database_path)
+
+    def _connect(self, create: bool = False) -> duckdb.DuckDBPyConnection:
         config = {"custom_user_agent": "dagster", **self.connection_config}
-        return lake.connect(target, config, create=create)
+        return lake.connect(self.target, config, create=create)
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:

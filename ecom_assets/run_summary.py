@@ -10,6 +10,7 @@ import duckdb
 from ecom_assets import experiment, lakehouse, ml
 from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.experiment.ab_results import LEGACY_EXPERIMENT
+from ecom_assets.file_store import PUBLISHED, REPORTS, LocalFiles, S3Files, file_store
 from ecom_assets.lakehouse.ingest import ACCEPTED, RETRACTED, pending_silver_files, vanished_landing_files
 from ecom_assets.lakehouse.warehouse import load_sql, scalar, table_exists
 
@@ -46,9 +47,14 @@ def shown(name: str) -> str:
     return name if name.isprintable() else repr(name)
 
 
-def landing_file_problems(con: duckdb.DuckDBPyConnection, landing: Path) -> list[str]:
+def landing_file_problems(con: duckdb.DuckDBPyConnection, landing: Path | LocalFiles | S3Files) -> list[str]:
     """One line per landing file that did not land whole, with its cause; files gone from the landing
-    folder whose rows stay; files whose latest bronze load silver has not routed yet."""
+    folder (or the bucket's landing prefix) whose rows stay; files whose latest bronze load silver has
+    not routed yet."""
+    if isinstance(landing, Path):
+        missing, where = landing, str(landing)
+    else:
+        missing, where = landing.missing_landing, landing.landing_location
     if not table_exists(con, "bronze.landing_files"):
         return []
     lines = []
@@ -59,10 +65,10 @@ def landing_file_problems(con: duckdb.DuckDBPyConnection, landing: Path) -> list
     for name, status, message in rows:
         cause = (message or "").removeprefix(f"{name}: ").replace(name, shown(name))
         lines.append(f"landing file {shown(name)} {status}: {cause}")
-    for name, count, at in vanished_landing_files(con, landing):
+    for name, count, at in vanished_landing_files(con, missing):
         if name not in {r[0] for r in rows}:
             lines.append(
-                f"landing file {shown(name)} gone from {landing}: its {count:,} lines (loaded {at:%Y-%m-%d %H:%M}) "
+                f"landing file {shown(name)} gone from {where}: its {count:,} lines (loaded {at:%Y-%m-%d %H:%M}) "
                 "stay in bronze and silver until it is retracted (docs/data.md)"
             )
     if table_exists(con, "silver.routed_files"):
@@ -77,7 +83,8 @@ def landing_file_problems(con: duckdb.DuckDBPyConnection, landing: Path) -> list
 def highlights(con: duckdb.DuckDBPyConnection | None, paths: EcomPaths) -> list[str]:
     """Landing files that did not land whole, the A/B verdict, each model's production version and
     holdout PR-AUC, and where the files are."""
-    lines = landing_file_problems(con, paths.landing) if con is not None else []
+    files = file_store(paths)
+    lines = landing_file_problems(con, files) if con is not None else []
     if con is not None and table_exists(con, "experiment.ab_test_results"):
         verdict = scalar(
             con, load_sql(experiment.SQL / "experiment_verdict.sql"), {"legacy_experiment": LEGACY_EXPERIMENT}
@@ -92,7 +99,6 @@ def highlights(con: duckdb.DuckDBPyConnection | None, paths: EcomPaths) -> list[
                 f"{pr_auc:.3f} against {no_skill:.4f} for no skill (the base rate), {lift:.1f}x; Brier skill "
                 f"{brier_skill:.3f}. Others: " + ", ".join(f"{row[0]} {row[2]:.3f}" for row in rows[1:])
             )
-    for folder in (paths.published, paths.reports):
-        files = sorted(p.name for p in folder.glob("*") if p.is_file() and not p.name.startswith("."))
-        lines.append(f"{folder}: {', '.join(files) or '(empty)'}")
+    for kind in (PUBLISHED, REPORTS):
+        lines.append(f"{files.url(kind, '')}: {', '.join(files.names(kind)) or '(empty)'}")
     return lines

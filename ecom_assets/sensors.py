@@ -20,7 +20,6 @@ from ecom_assets.lakehouse.file_versions import (
     known_digests,
     versions_of,
 )
-from ecom_assets.lakehouse.landing import list_landing_files
 from ecom_assets.ml.tracking import production_model_version
 from ecom_assets.monitoring.retraining import decide_on_age, decide_on_drift
 from ecom_assets.partitions import event_days as event_days_partitions
@@ -90,7 +89,8 @@ def _cursor_digests(cursor: str | None) -> dict[str, str]:
 )
 def landing_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings) -> dg.SensorResult:
     known = set(context.instance.get_dynamic_partitions(landing_files.name))
-    files = list_landing_files(settings.paths.landing)
+    store = settings.files
+    files = store.list_landing()  # the landing folder, or the bucket's landing prefix (cluster)
     lasts = last_ingests(context.instance)
     # The cursor remembers each listed file's digest by stat key: a file is hashed when it changes.
     cached = {**known_digests(lasts.values()), **_cursor_digests(context.cursor)}
@@ -103,7 +103,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings) 
     ]
     new = [name for name in sorted(listed) if name not in known]
     context.log.info(
-        f"{len(listed)} landing file(s) in {settings.paths.landing}; {len(new)} new: {', '.join(new) or 'none'}"
+        f"{len(listed)} landing file(s) in {store.landing_location}; {len(new)} new: {', '.join(new) or 'none'}"
     )
     gone = sorted(known - listed)
     if gone:
@@ -114,9 +114,9 @@ def landing_sensor(context: dg.SensorEvaluationContext, settings: EcomSettings) 
     skip = None
     if not run_requests:
         skip = (
-            f"{len(listed)} landing file(s) in {settings.paths.landing}, all already ingested with the same content"
+            f"{len(listed)} landing file(s) in {store.landing_location}, all already ingested with the same content"
             if listed
-            else f"no landing file in {settings.paths.landing}"
+            else f"no landing file in {store.landing_location}"
         )
     return dg.SensorResult(
         run_requests=run_requests,

@@ -145,7 +145,10 @@ def watching_pool(
         while not stop.wait(poll_seconds):
             try:
                 info = storage.get_concurrency_info(pool)
-                if not any(s.run_id == run_id and s.assigned_timestamp is None for s in info.pending_steps):
+                waiting = any(s.run_id == run_id and s.assigned_timestamp is None for s in info.pending_steps)
+                # With a distributed executor a run's own steps queue for the slot one of them holds:
+                # that is its turn-taking, not a wait on somebody else.
+                if not waiting or any(s.run_id == run_id and s.assigned_timestamp for s in info.pending_steps):
                     waiting_since = reported_at = None
                     continue
                 for recovered in recover_orphan_runs(instance):

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -67,6 +68,7 @@ class ClusterServices:
             "ECOM_MLFLOW_TRACKING_URI": self.url("mlflow"),
             "ECOM_MLFLOW_ARTIFACTS_URL": f"s3://{BUCKET}/{prefix}/mlartifacts",
             "ECOM_DAGSTER_PG_URL": self.url("dagster"),
+            "ECOM_FILES_URL": f"s3://{BUCKET}/{prefix}/files",
         }
 
     def s3(self):
@@ -146,3 +148,118 @@ def s3_server() -> Iterator[str]:
 def cluster_services() -> Iterator[ClusterServices]:
     with postgres_server() as port, s3_server() as endpoint:
         yield ClusterServices(port, endpoint)
+
+
+def redis_bin() -> str | None:
+    """Debian's `redis-server`: the Celery broker and result backend of the distributed executor."""
+    return shutil.which("redis-server") or next(iter(glob.glob("/usr/bin/redis-server")), None)
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A Redis server on a free loopback port, in memory only; yields its URL."""
+    binary = redis_bin()
+    assert binary is not None, "redis-server (apt-get install redis-server)"
+    root, port = Path(tempfile.mkdtemp(prefix="ecom-redis-")), free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(root)]
+    server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import redis
+
+        url = f"redis://127.0.0.1:{port}/0"
+        for _ in range(100):
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class CeleryWorker:
+    """One `ecom-assets worker` process with its own empty ECOM_HOME and working directory."""
+
+    name: str
+    process: subprocess.Popen
+    home: Path
+    log: Path
+
+    def child_pids(self) -> list[int]:
+        """The pool processes that execute the steps (Celery's prefork children)."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
+
+@contextmanager
+def celery_workers(env: dict[str, str], count: int, root: Path) -> Iterator[list[CeleryWorker]]:
+    """`count` Celery workers (one step at a time each) that share nothing with the caller but the services
+    in `env`: each starts in its own empty folder, which is also its ECOM_HOME. Waits until all of them
+    answer a ping."""
+    workers: list[CeleryWorker] = []
+    try:
+        for index in range(1, count + 1):
+            home = root / f"worker{index}"
+            home.mkdir(parents=True)
+            log = root / f"worker{index}.log"
+            worker_env = {**os.environ, **env, "ECOM_HOME": str(home / "ecom_home"), "PYTHONPATH": _project_root()}
+            worker_env.pop("DAGSTER_HOME", None)
+            name = f"worker{index}@rehearsal"
+            cmd = [sys.executable, "-m", "ecom_assets.cli", "worker", "--name", name]
+            with log.open("w") as out:
+                process = subprocess.Popen(cmd, cwd=home, env=worker_env, stdout=out, stderr=subprocess.STDOUT)
+            workers.append(CeleryWorker(name, process, home, log))
+        _wait_for_workers(env, [w.name for w in workers], workers)
+        yield workers
+    finally:
+        for worker in workers:
+            if worker.process.poll() is None:
+                worker.process.terminate()
+        for worker in workers:
+            try:
+                worker.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+
+
+def _project_root() -> str:
+    return str(Path(__file__).resolve().parents[1])
+
+
+def _wait_for_workers(env: dict[str, str], names: list[str], workers: list[CeleryWorker], timeout: float = 90) -> None:
+    from celery import Celery
+
+    app = Celery(broker=env["ECOM_CELERY_BROKER_URL"], backend=env["ECOM_CELERY_BROKER_URL"])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for worker in workers:
+            if worker.process.poll() is not None:
+                tail = worker.log.read_text()[-3000:]
+                raise RuntimeError(f"{worker.name} exited {worker.process.returncode}: {tail}")
+        answered = {name for reply in app.control.ping(timeout=1.0) or [] for name in reply}
+        if set(names) <= answered:
+            return
+    raise RuntimeError(f"workers {names} did not answer within {timeout:.0f} s")
+
+
+def isolated_env(services: ClusterServices, name: str) -> dict[str, str]:
+    """The cluster profile's variables for a deployment of its own: the databases `<db>_<name>`, created
+    here, and the bucket prefix `name` (services.env shares the databases between prefixes)."""
+    import psycopg2
+
+    db = psycopg2.connect(host="127.0.0.1", port=services.pg_port, user="postgres", dbname="postgres")
+    db.autocommit = True
+    with db.cursor() as cur:
+        for database in DATABASES:
+            cur.execute(f"CREATE DATABASE {database}_{name}")
+    db.close()
+    env = services.env(name)
+    env["ECOM_LAKE_CATALOG_DSN"] = services.dsn(f"lake_{name}")
+    env["ECOM_MLFLOW_TRACKING_URI"] = services.url(f"mlflow_{name}")
+    env["ECOM_DAGSTER_PG_URL"] = services.url(f"dagster_{name}")
+    return env

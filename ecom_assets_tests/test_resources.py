@@ -13,6 +13,7 @@ import pytest
 from ecom_assets.assets.silver import SILVER_EVENTS
 from ecom_assets.definitions import build_definitions
 from ecom_assets.experiment.assignment import assign_group
+from ecom_assets.lakehouse import lake
 from ecom_assets.ml import tracking
 from ecom_assets.ml.feature_specs import FeatureWindows
 from ecom_assets.ml.tracking import tracking_uri
@@ -145,3 +146,10 @@ def test_the_warehouse_opened_outside_a_run_uses_the_variables(paths, monkeypatc
     assert groups == [assign_group(u, "pricing_test") for u in range(200)]
     assert groups != [assign_group(u) for u in range(200)]
     assert threads == 3
+
+
+def test_the_lake_is_described_by_where_it_is_without_a_password(tmp_path):
+    local = lake.local_target(tmp_path / "lake.sqlite")
+    assert local.describe() == f"{tmp_path / 'lake.sqlite'} (DuckLake catalog)"
+    cluster = lake.LakeTarget("postgres:dbname=lake host=pg password=s3cret user=ecom", "s3://b/lake", ())
+    assert cluster.describe() == "DuckLake catalog on Postgres (dbname=lake host=pg user=ecom), data in s3://b/lake"

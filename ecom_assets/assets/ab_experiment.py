@@ -14,6 +14,7 @@ from ecom_assets.experiment import SQL
 from ecom_assets.experiment.ab_charts import funnel_chart, lift_chart, user_funnel_by_arm
 from ecom_assets.experiment.ab_results import LEGACY_EXPERIMENT, experiment_results, results_markdown
 from ecom_assets.experiment.assignment import CONTROL, TREATMENT
+from ecom_assets.file_store import PUBLISHED, REPORTS
 from ecom_assets.lakehouse.warehouse import load_sql, markdown_preview, run_sql_file, scalar, split_statements
 from ecom_assets.publishing import publish_parquet, write_atomically
 from ecom_assets.resources import WAREHOUSE_POOL, EcomSettings, open_warehouse
@@ -96,8 +97,8 @@ def simulated_purchases(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Ma
 @dg.asset(key=AB_TEST_RESULTS, deps=[ASSIGNMENTS, SIMULATED_PURCHASES, DIM_USERS], **_experiment)
 def ab_test_results(duckdb: DuckDBResource, settings: EcomSettings) -> dg.MaterializeResult:
     """Per experiment and metric: SRM, conversion (chi-square, lifts with CIs), revenue (Welch), MDE, verdict."""
-    paths = settings.paths
-    with open_warehouse(duckdb, settings) as con:
+    files = settings.files
+    with files.output(PUBLISHED) as published, open_warehouse(duckdb, settings) as con:
         (user_sql,) = split_statements(load_sql(SQL / "experiment_user_outcomes.sql"))
         users = con.execute(user_sql).df()
         results = experiment_results(
@@ -106,7 +107,7 @@ def ab_test_results(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Materi
         con.register("ab_test_results_df", results)
         con.execute("CREATE OR REPLACE TABLE experiment.ab_test_results AS SELECT * FROM ab_test_results_df")
         con.unregister("ab_test_results_df")
-        published = publish_parquet(con, "experiment.ab_test_results", paths.published / "ab_test_results.parquet")
+        publish_parquet(con, "experiment.ab_test_results", published / "ab_test_results.parquet")
         schema = column_schema(con, "experiment.ab_test_results")
 
     main = results[results["experiment"] == settings.experiment_key].set_index("metric")
@@ -116,8 +117,9 @@ def ab_test_results(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Materi
     )
     funnel_png = funnel_chart(user_funnel_by_arm(users), f"Funnel by arm: {title}")
     lift_png = lift_chart(main.reset_index(), f"Lift with 95% CI: {title}")
-    funnel_path = write_atomically(paths.reports / "experiment_funnel.png", funnel_png)
-    lift_path = write_atomically(paths.reports / "experiment_lift.png", lift_png)
+    with files.output(REPORTS) as reports:
+        write_atomically(reports / "experiment_funnel.png", funnel_png)
+        write_atomically(reports / "experiment_lift.png", lift_png)
     figures = {}
     if "conversion_rate" in main.index:
         conversion, revenue = main.loc["conversion_rate"], main.loc["revenue_per_user"]
@@ -145,9 +147,9 @@ def ab_test_results(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Materi
             "legacy_md5_parity_verdict": dg.MetadataValue.text(legacy["verdict"].iloc[0]),
             "funnel_chart": image_metadata(funnel_png, "funnel by arm"),
             "lift_chart": image_metadata(lift_png, "lift with 95% CI"),
-            "funnel_chart_path": dg.MetadataValue.path(str(funnel_path)),
-            "lift_chart_path": dg.MetadataValue.path(str(lift_path)),
-            "published": dg.MetadataValue.path(str(published)),
+            "funnel_chart_path": dg.MetadataValue.path(files.url(REPORTS, "experiment_funnel.png")),
+            "lift_chart_path": dg.MetadataValue.path(files.url(REPORTS, "experiment_lift.png")),
+            "published": dg.MetadataValue.path(files.url(PUBLISHED, "ab_test_results.parquet")),
         }
     )
 
@@ -155,16 +157,14 @@ def ab_test_results(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Materi
 @dg.asset(key=AB_SESSIONS_BY_ARM, deps=[FACT_USER_SESSIONS, SIMULATED_PURCHASES], **_experiment)
 def ab_sessions_by_arm(duckdb: DuckDBResource, settings: EcomSettings) -> dg.MaterializeResult:
     """Sessions by arm for the app: session conversion and cart-abandonment rates, published as Parquet."""
-    paths = settings.paths
-    with open_warehouse(duckdb, settings) as con:
+    files = settings.files
+    with files.output(PUBLISHED) as published, open_warehouse(duckdb, settings) as con:
         run_sql_file(
             con,
             SQL / "experiment_ab_sessions_by_arm.sql",
             {"experiment_key": settings.experiment_key, "simulated_uplift": settings.simulated_uplift},
         )
-        published = publish_parquet(
-            con, "experiment.ab_sessions_by_arm", paths.published / "ab_sessions_by_arm.parquet"
-        )
+        publish_parquet(con, "experiment.ab_sessions_by_arm", published / "ab_sessions_by_arm.parquet")
         rates = dict(
             con.execute("SELECT experiment_group, cart_abandonment_rate FROM experiment.ab_sessions_by_arm").fetchall()
         )
@@ -177,6 +177,6 @@ def ab_sessions_by_arm(duckdb: DuckDBResource, settings: EcomSettings) -> dg.Mat
             "cart_abandonment_control": rounded(rates.get(CONTROL)),
             "cart_abandonment_treatment": rounded(rates.get(TREATMENT)),
             "preview": dg.MetadataValue.md(preview),
-            "published": dg.MetadataValue.path(str(published)),
+            "published": dg.MetadataValue.path(files.url(PUBLISHED, "ab_sessions_by_arm.parquet")),
         }
     )

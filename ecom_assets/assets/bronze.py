@@ -5,6 +5,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from ecom_assets.assets.ui_metadata import DATA_PLATFORM, column_schema
+from ecom_assets.file_store import LANDING, S3Files
 from ecom_assets.lakehouse.ingest import ACCEPTED, load_bronze
 from ecom_assets.lakehouse.warehouse import markdown_preview
 from ecom_assets.partitions import landing_files
@@ -31,10 +32,13 @@ def bronze_events(
     context: dg.AssetExecutionContext, config: BronzeLoadConfig, duckdb: DuckDBResource, settings: EcomSettings
 ) -> dg.MaterializeResult:
     """Every line of one landing file as landed (file, line number, raw text), malformed lines too."""
-    path = settings.paths.landing / context.partition_key
-    with open_warehouse(duckdb, settings) as con:
+    files = settings.files
+    # The partition key is the file's name in landing; in the cluster profile the file is read from a
+    # scratch copy of the bucket's object (downloaded before the warehouse is opened), removed once loaded.
+    with files.landing_copy(context.partition_key) as path, open_warehouse(duckdb, settings) as con:
+        where = files.landing_location if isinstance(files, S3Files) else None
         try:
-            report = load_bronze(con, path, retract=config.retract)
+            report = load_bronze(con, path, retract=config.retract, landing=where)
         except ValueError as exc:
             raise dg.Failure(str(exc)) from exc
         preview = markdown_preview(
@@ -55,7 +59,7 @@ def bronze_events(
             "dagster/row_count": report.data_lines,
             "dagster/column_schema": schema,
             "load_id": report.load_id or "",
-            "path": dg.MetadataValue.path(str(path)),
+            "path": dg.MetadataValue.path(files.url(LANDING, context.partition_key)),
             "preview": dg.MetadataValue.md(preview),
         }
     )

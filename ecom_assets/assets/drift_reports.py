@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.predictions import CART_ABANDONMENT_SCORES, ECOMMERCE_PREDICTIONS
 from ecom_assets.assets.ui_metadata import ML_TEAM, file_url, mlflow_model_version_url, rounded
+from ecom_assets.file_store import REPORTS
 from ecom_assets.lakehouse.warehouse import scalar
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
 from ecom_assets.ml.tracking import client, load_reference_features, production_model_version
@@ -90,8 +91,11 @@ def _drift_report(
         reference_name=f"the training features of {name} v{production.version}",
     )
     summary.current_rows = current_rows
-    html = write_report(summary, snapshot, settings.paths.reports)
-    client(uri).log_artifact(production.run_id, str(html), artifact_path="drift_reports")
+    files = settings.files
+    with files.output(REPORTS) as reports:  # stored (uploaded, in the cluster profile) when the block ends
+        html = write_report(summary, snapshot, reports, shown_in=files.url(REPORTS, ""))
+        client(uri).log_artifact(production.run_id, str(html), artifact_path="drift_reports")
+    report = files.url(REPORTS, html.name)
     context.log.info(f"{summary.drift_share:.0%} of columns drifted: {', '.join(summary.drifted_columns) or 'none'}")
     return dg.MaterializeResult(
         metadata={
@@ -101,8 +105,8 @@ def _drift_report(
             "drift_threshold": settings.drift_threshold,
             "drifted_columns": ", ".join(summary.drifted_columns) or "none",
             "columns": dg.MetadataValue.md(summary.markdown()),
-            "report": dg.MetadataValue.path(str(html)),
-            "report_link": file_url(html),
+            "report": dg.MetadataValue.path(report),
+            "report_link": file_url(report),
             "report_title": summary.title,
             "model": f"models:/{name}@production (v{production.version})",
             "model_version_url": dg.MetadataValue.url(

@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.predictions import PREDICTED_PURCHASE
 from ecom_assets.assets.ui_metadata import GROWTH, column_schema, image_metadata
+from ecom_assets.file_store import REPORTS
 from ecom_assets.insights.insight_charts import bar_chart
 from ecom_assets.insights.questions import INSIGHTS, Insight
 from ecom_assets.lakehouse.warehouse import markdown_preview, scalar
@@ -38,10 +39,15 @@ def _build(insight: Insight) -> dg.AssetsDefinition:
             frame = con.execute(f"SELECT * FROM {table}").df()
             preview = markdown_preview(con, f"SELECT * FROM {table}", limit=50)
             schema = column_schema(con, table)
-        chart = settings.paths.reports / "insights" / f"{insight.name}.png"
+        files = settings.files
+        chart_name = f"insights/{insight.name}.png"
+        chart_png = None
         if rows:
             plot = frame.assign(**{insight.x: frame[insight.x].astype(str)})
-            bar_chart(plot, insight.x, list(insight.ys), insight.description, chart, insight.horizontal)
+            with files.output(REPORTS) as reports:
+                chart = reports / chart_name
+                bar_chart(plot, insight.x, list(insight.ys), insight.description, chart, insight.horizontal)
+                chart_png = chart.read_bytes()
         context.log.info(f"{table}: {rows} rows")
         metadata = {
             "dagster/row_count": rows,
@@ -49,9 +55,9 @@ def _build(insight: Insight) -> dg.AssetsDefinition:
             "table": table,
             "result": dg.MetadataValue.md(preview),
         }
-        if rows:
-            metadata["chart"] = image_metadata(chart.read_bytes(), insight.description)
-            metadata["chart_path"] = dg.MetadataValue.path(str(chart))
+        if chart_png is not None:
+            metadata["chart"] = image_metadata(chart_png, insight.description)
+            metadata["chart_path"] = dg.MetadataValue.path(files.url(REPORTS, chart_name))
         return dg.MaterializeResult(metadata=metadata)
 
     _insight.__name__ = insight.name

@@ -13,6 +13,7 @@ from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.model_inputs import CART_SESSION_FEATURES, USER_ITEM_FEATURES
 from ecom_assets.assets.ui_metadata import ML_TEAM, image_metadata, mlflow_model_version_url, mlflow_run_url, rounded
+from ecom_assets.file_store import REPORTS
 from ecom_assets.ml.batch_scoring import load_training_sample
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
 from ecom_assets.ml.lifecycle import TrainingReport, purchase_candidate_coverage, train_register_promote
@@ -65,39 +66,43 @@ def _train(
             else None
         )
     context.log.info(f"{task.what}: {len(frame):,} labelled rows read from {task.feature_table}")
-    try:
-        report = train_register_promote(
-            frame,
-            task,
-            config,
-            ml_settings.uri(paths),
-            paths.mlflow_artifacts,
-            paths.reports,
-            params={"horizon_days": ml_settings.horizon_days, "lookback_days": ml_settings.lookback_days},
-            log=context.log.info,
-            holdout_extra=extra,
+    files = settings.files
+    # The ROC/PR chart is written here and stored (uploaded, in the cluster profile) when the block ends.
+    with files.output(REPORTS) as reports:
+        try:
+            report = train_register_promote(
+                frame,
+                task,
+                config,
+                ml_settings.uri(paths),
+                paths.mlflow_artifacts,
+                reports,
+                params={"horizon_days": ml_settings.horizon_days, "lookback_days": ml_settings.lookback_days},
+                log=context.log.info,
+                holdout_extra=extra,
+            )
+        except InsufficientData as exc:
+            raise dg.Failure(
+                description=str(exc),
+                metadata={
+                    "split_counts": dg.MetadataValue.md(split_counts(frame, task.label).to_markdown())
+                    if task.label in frame
+                    else dg.MetadataValue.md("_no labelled rows_")
+                },
+            ) from exc
+        except RegistryError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        summary = report.summary_table()
+        with open_warehouse(duckdb, settings) as con:
+            con.register("model_summary", summary)
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM model_summary")
+            con.unregister("model_summary")
+        uri = ml_settings.uri(paths)
+        experiment_id = client(uri).get_run(report.logged.run_id).info.experiment_id
+        return dg.MaterializeResult(
+            metadata=_metadata(report, uri, ml_settings.ui_url, experiment_id, files.url(REPORTS, report.curves.name)),
+            check_results=[_gate_result(report)],
         )
-    except InsufficientData as exc:
-        raise dg.Failure(
-            description=str(exc),
-            metadata={
-                "split_counts": dg.MetadataValue.md(split_counts(frame, task.label).to_markdown())
-                if task.label in frame
-                else dg.MetadataValue.md("_no labelled rows_")
-            },
-        ) from exc
-    except RegistryError as exc:
-        raise dg.Failure(description=str(exc)) from exc
-    summary = report.summary_table()
-    with open_warehouse(duckdb, settings) as con:
-        con.register("model_summary", summary)
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM model_summary")
-        con.unregister("model_summary")
-    uri = ml_settings.uri(paths)
-    experiment_id = client(uri).get_run(report.logged.run_id).info.experiment_id
-    return dg.MaterializeResult(
-        metadata=_metadata(report, uri, ml_settings.ui_url, experiment_id), check_results=[_gate_result(report)]
-    )
 
 
 def _gate_result(report: TrainingReport) -> dg.AssetCheckResult:
@@ -131,7 +136,7 @@ def _gate_result(report: TrainingReport) -> dg.AssetCheckResult:
     )
 
 
-def _metadata(report: TrainingReport, uri: str, ui_url: str, experiment_id: str) -> dict:
+def _metadata(report: TrainingReport, uri: str, ui_url: str, experiment_id: str, curves_url: str) -> dict:
     champion = report.result.champion
     holdout = report.holdout
     decision = report.decision
@@ -163,7 +168,7 @@ def _metadata(report: TrainingReport, uri: str, ui_url: str, experiment_id: str)
         }
     return metadata | {
         "curves": image_metadata(report.curves.read_bytes(), f"{name} v{version}: ROC and precision-recall"),
-        "curves_path": dg.MetadataValue.path(str(report.curves)),
+        "curves_path": dg.MetadataValue.path(curves_url),
         "feature_importance": dg.MetadataValue.md(report.importance.head(15).round(4).to_markdown(index=False)),
         "single_feature_auc": dg.MetadataValue.md(report.result.leakage.head(8).to_markdown(index=False)),
         "split_counts": dg.MetadataValue.md(report.result.counts.to_markdown()),

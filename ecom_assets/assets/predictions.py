@@ -14,6 +14,7 @@ from ecom_assets.assets.ui_metadata import (
     rounded,
     table_metadata,
 )
+from ecom_assets.file_store import PUBLISHED
 from ecom_assets.lakehouse.warehouse import load_sql, markdown_preview, run_sql_file, scalar
 from ecom_assets.ml import SQL
 from ecom_assets.ml.batch_scoring import (
@@ -216,10 +217,12 @@ def predicted_purchase(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: EcomSettings
 ) -> dg.MaterializeResult:
     """The consumer table: holdout (converted known) and forward-looking predictions, published as Parquet."""
-    target = settings.paths.published / "predicted_purchase.parquet"
-    with open_warehouse(duckdb, settings) as con:
+    files = settings.files
+    name = "predicted_purchase.parquet"
+    # Stored (uploaded, in the cluster profile) when the block ends, once the warehouse is closed.
+    with files.output(PUBLISHED) as published, open_warehouse(duckdb, settings) as con:
         run_sql_file(con, SQL / "ecommerce_predicted_purchase.sql")
-        publish_parquet(con, "ecommerce.predicted_purchase", target)  # readers never see a half-written snapshot
+        publish_parquet(con, "ecommerce.predicted_purchase", published / name)  # never seen half-written
         rows = scalar(con, "SELECT count(*) FROM ecommerce.predicted_purchase")
         per_dataset = markdown_preview(
             con,
@@ -229,13 +232,14 @@ def predicted_purchase(
             FROM ecommerce.predicted_purchase GROUP BY ALL ORDER BY cutoff""",
         )
         schema = column_schema(con, "ecommerce.predicted_purchase")
+    target = files.url(PUBLISHED, name)
     context.log.info(f"published {rows:,} rows to {target}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "dagster/column_schema": schema,
             "table": "ecommerce.predicted_purchase",
-            "published": dg.MetadataValue.path(str(target)),
+            "published": dg.MetadataValue.path(target),
             "per_cutoff": dg.MetadataValue.md(per_dataset),
         }
     )

@@ -25,8 +25,11 @@ def image_metadata(png: bytes, alt: str) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
-def file_url(path: Path) -> dg.MetadataValue:
-    """A local file as a link the UI opens (file://), for reports a browser can show."""
+def file_url(path: Path | str) -> dg.MetadataValue:
+    """A local file as a link the UI opens (file://), for reports a browser can show; an object in
+    the bucket (s3://, cluster profile) as its URL."""
+    if str(path).startswith("s3://"):
+        return dg.MetadataValue.url(str(path))
     return dg.MetadataValue.url(Path(path).resolve().as_uri())
 
 

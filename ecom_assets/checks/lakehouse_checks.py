@@ -91,7 +91,8 @@ def build_table_checks(table: str, tests: list[DataTest], extra: list[ExtraCheck
 
 
 def landing_files_present(con: duckdb.DuckDBPyConnection, settings: EcomSettings) -> dg.AssetCheckResult:
-    gone = vanished_landing_files(con, settings.paths.landing)
+    files = settings.files
+    gone = vanished_landing_files(con, files.missing_landing)
     table = "\n".join(f"| {name!r} | {lines:,} | {at:%Y-%m-%d %H:%M} |" for name, lines, at in gone[:20])
     return dg.AssetCheckResult(
         asset_key=BRONZE_EVENTS,
@@ -99,7 +100,7 @@ def landing_files_present(con: duckdb.DuckDBPyConnection, settings: EcomSettings
         passed=not gone,
         severity=dg.AssetCheckSeverity.WARN,
         description=(
-            f"{len(gone):,} file(s) gone from {settings.paths.landing} whose lines stay in bronze and silver: "
+            f"{len(gone):,} file(s) gone from {files.landing_location} whose lines stay in bronze and silver: "
             + ", ".join(repr(name) for name, _, _ in gone[:5])
             + "; retract them to remove their rows (docs/data.md, 'Retracting a file')"
             if gone

@@ -3,7 +3,10 @@
 A file touched, or copied back with the same bytes, is the same version and is not ingested again; a
 file whose bytes changed under the same name is a new version and is. Hashing reads the whole file,
 so a digest is remembered per (name, size, mtime_ns) and a file is hashed again only when these change.
-One definition of "already ingested" (`already_ingested`) serves the landing sensor and `ecom-assets run`.
+A landing object in the cluster profile's bucket (file_store.S3LandingFile) is versioned the same way,
+its stat key made of its size and ETag (which a re-upload of the same bytes keeps), its bytes streamed
+through the hash. One definition of "already ingested" (`already_ingested`) serves the landing sensor
+and `ecom-assets run`.
 """
 
 from __future__ import annotations
@@ -12,12 +15,27 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 HASH_BLOCK_BYTES = 1 << 20
 _CONTENT = ":sha256:"
 
 
-def stat_key(name: str, size: int, mtime_ns: int) -> str:
+class RemoteLandingFile(Protocol):
+    """A landing file that is not a local path: it says its own stat key and hashes its own bytes."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def stat_key(self) -> str: ...
+
+    def digest(self) -> str:
+        """sha256 of its bytes; FileNotFoundError when it is gone."""
+        ...
+
+
+def stat_key(name: str, size: int, mtime_ns: int | str) -> str:
     """What the file looks like from outside: changes when it is touched, rewritten or replaced."""
     return f"{name}:{size}:{mtime_ns}"
 
@@ -43,7 +61,7 @@ def digest_of_version(version: str) -> str | None:
 
 @dataclass(frozen=True)
 class LandingFileVersion:
-    path: Path
+    path: Path | RemoteLandingFile
     stat_key: str
     digest: str
 
@@ -57,16 +75,20 @@ class LandingFileVersion:
 
 
 def versions_of(
-    files: Iterable[Path], known_digests: Mapping[str, str]
+    files: Iterable[Path | RemoteLandingFile], known_digests: Mapping[str, str]
 ) -> tuple[list[LandingFileVersion], dict[str, str]]:
     """Each file's version, hashing only the files whose stat key has no known digest; and the digests
     of the files' current stat keys (to remember for next time). A file gone meanwhile is left out."""
     versions, digests = [], {}
     for path in files:
         try:
-            stat = path.stat()
-            key = stat_key(path.name, stat.st_size, stat.st_mtime_ns)
-            digest = known_digests.get(key) or file_digest(path)
+            if isinstance(path, Path):
+                stat = path.stat()
+                key = stat_key(path.name, stat.st_size, stat.st_mtime_ns)
+                digest = known_digests.get(key) or file_digest(path)
+            else:
+                key = path.stat_key
+                digest = known_digests.get(key) or path.digest()
         except OSError:  # gone (or a link gone dangling) since the listing: the next look sees it
             continue
         digests[key] = digest

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,13 +98,17 @@ def _lines_in_bronze(con, name: str) -> tuple[int, str | None]:
     return count, fmt
 
 
-def load_bronze(con: duckdb.DuckDBPyConnection, path: Path, retract: bool = False) -> LandingFileReport:
+def load_bronze(
+    con: duckdb.DuckDBPyConnection, path: Path, retract: bool = False, landing: str | None = None
+) -> LandingFileReport:
     """Replace one landing file's lines in bronze.events, atomically; never raises for bad content.
 
     Every line of a readable file lands byte for byte, in one transaction with its bronze.landing_files
     row and a new load id. A file that cannot be read at all (missing, empty, unknown header, not gzip,
     a symlink) is recorded with the cause, and its previously loaded lines (if any) stay untouched.
     `retract=True` replaces the file's lines by none (the file should be gone from landing first).
+    `landing`: where the file lands, as messages name it, when `path` is a local copy (the bucket's
+    landing prefix in the cluster profile); by default `path`'s folder.
     """
     at = _now()
     name = path.name
@@ -113,7 +118,7 @@ def load_bronze(con: duckdb.DuckDBPyConnection, path: Path, retract: bool = Fals
         "SELECT load_id, status, message FROM bronze.landing_files WHERE source_file = ?", [name]
     ).fetchone()
     if retract:
-        return _retract(con, path, at)
+        return _retract(con, path, at, landing)
     header = None
     try:
         with open_landing_file(path) as landing:
@@ -140,6 +145,8 @@ def load_bronze(con: duckdb.DuckDBPyConnection, path: Path, retract: bool = Fals
         if status == MISSING and previous and previous[1] == RETRACTED:
             return LandingFileReport(name, RETRACTED, previous[2], None, kept, previous[0])
         message = str(exc)
+        if status == MISSING and landing is not None:
+            message = f"{name}: not found in the landing folder {landing}"
         if kept:
             message += f"; the {kept:,} lines of its previous load stay in bronze and silver"
             if status == MISSING:
@@ -170,12 +177,13 @@ def _size(path: Path) -> int | None:
         return None
 
 
-def _retract(con, path: Path, at) -> LandingFileReport:
+def _retract(con, path: Path, at, landing: str | None) -> LandingFileReport:
     """A bronze load with no lines: silver follows when it routes the new load id."""
     name = path.name
     if os.path.lexists(path):
         raise ValueError(
-            f"{name}: still in the landing folder {path.parent}; remove it first, or the next run lands it again"
+            f"{name}: still in the landing folder {landing or path.parent}; remove it first, "
+            "or the next run lands it again"
         )
     kept, _ = _lines_in_bronze(con, name)
     report = LandingFileReport(
@@ -289,17 +297,24 @@ def quarantine_reasons(con: duckdb.DuckDBPyConnection, source_file: str) -> dict
     return dict(con.execute(load_sql(SQL / "silver_quarantine_reasons.sql"), {"source_file": source_file}).fetchall())
 
 
-def vanished_landing_files(con: duckdb.DuckDBPyConnection, landing_dir: Path) -> list[tuple[str, int, dt.datetime]]:
+def vanished_landing_files(
+    con: duckdb.DuckDBPyConnection, landing: Path | Callable[[Iterable[str]], set[str]]
+) -> list[tuple[str, int, dt.datetime]]:
     """Files whose lines are in bronze but which are gone from the landing folder: (file, lines, loaded at).
 
-    Their rows stay (nothing is deleted behind a person's back) until the file is retracted.
+    `landing`: the landing folder, or what says which of some names are missing from landing
+    (`file_store`'s `missing_landing`, for the bucket). Their rows stay (nothing is deleted behind a
+    person's back) until the file is retracted.
     """
     rows = con.execute(
         "SELECT source_file, data_lines, ingested_at FROM bronze.landing_files "
         "WHERE data_lines > 0 AND status <> ? ORDER BY source_file",
         [RETRACTED],
     ).fetchall()
-    return [row for row in rows if not os.path.lexists(landing_dir / row[0])]
+    if isinstance(landing, Path):
+        return [row for row in rows if not os.path.lexists(landing / row[0])]
+    missing = landing([row[0] for row in rows]) if rows else set()
+    return [row for row in rows if row[0] in missing]
 
 
 def pending_silver_files(con: duckdb.DuckDBPyConnection) -> list[tuple]:

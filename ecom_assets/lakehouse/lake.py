@@ -43,6 +43,15 @@ class LakeTarget:
     local_catalog: Path | None = None  # the SQLite catalog file, in the local profile
     setup: tuple[str, ...] = ()
 
+    def describe(self) -> str:
+        """Where the lake is, for people: the catalog file, or the Postgres catalog (no password) and the
+        data URL."""
+        if self.local_catalog is not None:
+            return f"{self.local_catalog} (DuckLake catalog)"
+        parts = self.catalog.removeprefix("postgres:").split()
+        dsn = " ".join(part for part in parts if not part.startswith("password="))
+        return f"DuckLake catalog on Postgres ({dsn}), data in {self.data_path}"
+
 
 def local_target(catalog: Path) -> LakeTarget:
     """The local profile's lake: a SQLite catalog file, its Parquet files in the folder beside it."""

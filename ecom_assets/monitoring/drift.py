@@ -144,15 +144,16 @@ def with_title(page: str, title: str) -> str:
     return page.replace("<body>", f"<body>\n{heading}", 1)
 
 
-def write_report(summary: DriftSummary, snapshot, reports_dir: Path) -> Path:
+def write_report(summary: DriftSummary, snapshot, reports_dir: Path, shown_in: str | None = None) -> Path:
     """`<model>_drift_<batch>.html` (titled with the model, batch and reference) plus a JSON summary
-    beside it, each replaced atomically."""
+    beside it, each replaced atomically. `shown_in`: where the reports are read from, when
+    `reports_dir` is a folder to upload (file_store, cluster profile); the summary names the report there."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     html = reports_dir / f"{summary.model}_drift_{summary.batch}.html"
     with replaced_atomically(html) as tmp:
         snapshot.save_html(str(tmp))
         tmp.write_text(with_title(tmp.read_text(encoding="utf-8"), summary.title), encoding="utf-8")
-    summary.report_path = str(html)
+    summary.report_path = f"{shown_in.rstrip('/')}/{html.name}" if shown_in else str(html)
     write_atomically(html.with_suffix(".json"), summary.to_json())
     return html
 

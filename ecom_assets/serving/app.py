@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from ecom_assets.ecom_home import EcomPaths
+from ecom_assets.file_store import PUBLISHED, REPORTS, file_store
 from ecom_assets.ml.feature_specs import CART_FEATURES, EXPERIMENT_GROUPS
 from ecom_assets.serving import app_data
 from ecom_assets.serving.api_client import ApiError, ScoringApi
@@ -163,17 +164,12 @@ def predictor_tab(api: ScoringApi) -> None:
             st.dataframe(table.assign(value=table["value"].astype(str)), hide_index=True)  # numbers and words
 
 
-def ab_tab(paths: EcomPaths) -> None:
+def ab_tab(published: Path, shown: str) -> None:
     st.subheader("Checkout experiment")
-    results = _published(str(paths.published), app_data.AB_RESULTS, _mtime(paths.published / app_data.AB_RESULTS))
-    by_arm = _published(
-        str(paths.published), app_data.AB_SESSIONS_BY_ARM, _mtime(paths.published / app_data.AB_SESSIONS_BY_ARM)
-    )
+    results = _published(str(published), app_data.AB_RESULTS, _mtime(published / app_data.AB_RESULTS))
+    by_arm = _published(str(published), app_data.AB_SESSIONS_BY_ARM, _mtime(published / app_data.AB_SESSIONS_BY_ARM))
     if results is None or by_arm is None:
-        st.info(
-            f"No A/B results published yet in {paths.published}: run `make demo` (or the experiment "
-            "assets in `make dev`)."
-        )
+        st.info(f"No A/B results published yet in {shown}: run `make demo` (or the experiment assets in `make dev`).")
         return
     names = app_data.experiments(results, by_arm)
     experiment = st.selectbox("Experiment", names, key="ab_experiment") if len(names) > 1 else names[0]
@@ -252,11 +248,11 @@ def bulk_tab(api: ScoringApi) -> None:
     )
 
 
-def insights_tab(paths: EcomPaths) -> None:
+def insights_tab(published: Path, shown: str) -> None:
     st.subheader("Purchase predictions: six questions")
-    source = paths.published / app_data.PREDICTED_PURCHASE
+    source = published / app_data.PREDICTED_PURCHASE
     if not source.exists():
-        st.info(f"No purchase predictions published yet ({source}): run `make demo`.")
+        st.info(f"No purchase predictions published yet ({shown}/{source.name}): run `make demo`.")
         return
     for insight, frame in _insights(str(source), _mtime(source)):
         st.markdown(f"**{insight.description}**")
@@ -268,12 +264,12 @@ def insights_tab(paths: EcomPaths) -> None:
             _table(frame)
 
 
-def monitoring_tab(paths: EcomPaths) -> None:
+def monitoring_tab(reports_dir: Path, shown: str) -> None:
     st.subheader("Data drift")
-    reports = app_data.latest_drift_reports(paths.reports)
+    reports = app_data.latest_drift_reports(reports_dir)
     if not reports:
         st.info(
-            f"No drift report yet in {paths.reports}. Reports appear after the monitoring assets run "
+            f"No drift report yet in {shown}. Reports appear after the monitoring assets run "
             "(`make demo`, or the drift sensor in `make dev`)."
         )
         return
@@ -298,26 +294,29 @@ def monitoring_tab(paths: EcomPaths) -> None:
             "text/html",
             key=f"drift_{report.model}",
         )
-        st.caption(str(report.html))
+        st.caption(f"{shown}/{report.html.name}")
 
 
 def main() -> None:
     st.set_page_config(page_title="ecom_assets: growth app", layout="wide")
-    paths = EcomPaths.from_env()
+    # The local profile's folders, or (cluster) scratch copies of the bucket's published/ and reports/.
+    files = file_store(EcomPaths.from_env())
+    published, reports = files.mirror(PUBLISHED), files.mirror(REPORTS)
+    shown_published, shown_reports = files.url(PUBLISHED, ""), files.url(REPORTS, "")
     api = ScoringApi()
     st.title("Carts, checkout experiment and purchase predictions")
-    st.caption(f"Snapshots from `{paths.published}`; scores from the API at {api.base_url}")
+    st.caption(f"Snapshots from `{shown_published}`; scores from the API at {api.base_url}")
     tabs = st.tabs(["Real-time predictor", "A/B dashboard", "Bulk scoring", "Insights", "Monitoring"])
     with tabs[0]:
         predictor_tab(api)
     with tabs[1]:
-        ab_tab(paths)
+        ab_tab(published, shown_published)
     with tabs[2]:
         bulk_tab(api)
     with tabs[3]:
-        insights_tab(paths)
+        insights_tab(published, shown_published)
     with tabs[4]:
-        monitoring_tab(paths)
+        monitoring_tab(reports, shown_reports)
 
 
 if __name__ == "__main__":  # `streamlit run` and AppTest run the file as __main__
