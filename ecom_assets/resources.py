@@ -92,6 +92,11 @@ class MLSettings(dg.ConfigurableResource):
         FeatureWindows.cutoff_anchor,
         "A day the weekly cutoffs fall on (every horizon_days from it), ISO date",
     )
+    forward_cutoff: str = _env(
+        "ECOM_ML_FORWARD_CUTOFF",
+        FeatureWindows.forward_cutoff,
+        "The scored cutoff: 'calendar' (this week's, rescored weekly) or 'data_end' (rescored daily)",
+    )
     gb_max_iter: int = _env("ECOM_ML_GB_MAX_ITER", TrainingConfig.gb_max_iter, "Gradient-boosting iterations")
     rf_trees: int = _env("ECOM_ML_RF_TREES", TrainingConfig.rf_trees, "Random-forest trees")
     max_train_rows: int = _env("ECOM_ML_MAX_TRAIN_ROWS", TrainingConfig.max_train_rows, "Training sample rows")
@@ -112,7 +117,12 @@ class MLSettings(dg.ConfigurableResource):
     @property
     def windows(self) -> FeatureWindows:
         return FeatureWindows(
-            self.horizon_days, self.lookback_days, self.min_history_days, self.max_cutoffs, self.cutoff_anchor
+            self.horizon_days,
+            self.lookback_days,
+            self.min_history_days,
+            self.max_cutoffs,
+            self.cutoff_anchor,
+            self.forward_cutoff,
         )
 
     @property

@@ -11,6 +11,7 @@ import datetime as dt
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from ecom_assets.assets import predictions
 from ecom_assets.assets.model_inputs import USER_ITEM_FEATURES
@@ -45,6 +46,18 @@ def test_a_new_day_moves_no_cutoff_and_closes_one_a_week():
             assert seen[after] - seen[before] == {after}
         else:  # any other day moves no cutoff, the forward one included
             assert seen[after] == seen[before]
+
+
+def test_the_data_end_forward_cutoff_moves_every_day_over_the_same_labelled_cutoffs():
+    """ECOM_ML_FORWARD_CUTOFF=data_end: predictions fresh to the last event, rescored every day."""
+    start, daily = dt.date(2019, 10, 1), FeatureWindows(forward_cutoff="data_end")
+    for days in range(40, 50):
+        end = start + dt.timedelta(days=days)
+        forward, *labelled = calendar_cutoffs(start, end, daily)
+        assert (forward.dataset, forward.cutoff) == ("score", end)
+        assert labelled == calendar_cutoffs(start, end, WINDOWS)[1:]  # the labelled ones stay on the calendar
+    with pytest.raises(ValueError, match="forward_cutoff='daily'"):
+        FeatureWindows(forward_cutoff="daily").sql_params()
 
 
 def _features(paths) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

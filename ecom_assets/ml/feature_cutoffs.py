@@ -78,10 +78,11 @@ def calendar_cutoffs(data_start: dt.date, data_end: dt.date, windows: FeatureWin
     def history(cutoff: dt.date) -> int:
         return min(windows.lookback_days, (cutoff - data_start).days)
 
-    forward = anchor + dt.timedelta(days=step * ((data_end - anchor).days // step))
+    on_calendar = anchor + dt.timedelta(days=step * ((data_end - anchor).days // step))
+    forward = on_calendar if windows.forward_on_calendar else data_end
     planned = [PlannedCutoff(forward, FORWARD, history(forward))] if forward > data_start else []
     # the newest calendar cutoff whose label window [c, c + step) ends by data_end
-    cutoff = forward - dt.timedelta(days=step)
+    cutoff = on_calendar - dt.timedelta(days=step)
     earliest = data_start + dt.timedelta(days=windows.min_history_days)
     labelled = 0
     while labelled < windows.max_cutoffs and cutoff >= earliest:

@@ -156,15 +156,26 @@ class FeatureWindows:
     # Cutoffs sit every horizon_days from this day (ml/feature_cutoffs.py): a Monday, so with the
     # 7-day horizon every Monday 00:00 UTC. A fixed calendar: a new day never moves an old cutoff.
     cutoff_anchor: str = "2015-01-05"
+    # The forward (scored, unlabelled) cutoff: `calendar`, the newest calendar cutoff at or before the
+    # data's end (rescored once a week: a day costs a day's work; predictions see the events up to this
+    # week's Monday), or `data_end`, the data's end itself (every forward row rescored every day: fresh
+    # to the last event; docs/models.md).
+    forward_cutoff: str = "calendar"
 
     @property
     def anchor(self) -> dt.date:
         return dt.date.fromisoformat(self.cutoff_anchor)
 
+    @property
+    def forward_on_calendar(self) -> bool:
+        if self.forward_cutoff not in ("calendar", "data_end"):
+            raise ValueError(f"forward_cutoff={self.forward_cutoff!r}: expected 'calendar' or 'data_end'")
+        return self.forward_cutoff == "calendar"
+
     def sql_params(self) -> dict[str, int]:
         if self.horizon_days < 1 or self.lookback_days < 1:
             raise ValueError("horizon_days and lookback_days must be at least 1")
-        self.anchor  # noqa: B018  (a bad date fails here, before any SQL runs)
+        self.anchor, self.forward_on_calendar  # noqa: B018  (a bad value fails here, before any SQL runs)
         return {
             "horizon_days": self.horizon_days,
             "lookback_days": self.lookback_days,
