@@ -42,6 +42,7 @@ TABLES = (
 # When a row was built and by which MLflow run: different in any two builds, whatever the profile.
 VOLATILE = {"features_built_at", "built_at", "trained_at", "scored_at", "mlflow_run_id", "refit_run_id"}
 SESSIONS_STEP = "gold__fact_user_sessions"
+TASKS = (PURCHASE_TASK, CART_TASK)
 SMALL_MODELS = {"ECOM_ML_GB_MAX_ITER": "60", "ECOM_ML_RF_TREES": "30"}  # this test is about where steps run
 
 
@@ -59,9 +60,6 @@ def _tables(paths: EcomPaths) -> dict[str, pd.DataFrame]:
 def _aliases(paths: EcomPaths) -> dict[str, int | None]:
     uri = tracking.tracking_uri(paths)
     return {task.registered_model: tracking.production_version(uri, task.registered_model) for task in TASKS}
-
-
-TASKS = (PURCHASE_TASK, CART_TASK)
 
 
 def _events(instance: dg.DagsterInstance, event_type: dg.DagsterEventType) -> list[dg.EventLogEntry]:
