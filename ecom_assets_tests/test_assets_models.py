@@ -82,10 +82,13 @@ def test_purchase_metadata_and_table_show_coverage_and_recall_over_all_purchases
         assert base_rate == pytest.approx(covered / bought, rel=1e-2) and "`converted` = 1" in positive
 
 
-def test_training_stops_clearly_on_a_tiny_file_and_keeps_the_data_layers(paths, instance):
+def test_training_stops_clearly_on_a_tiny_file_and_keeps_the_data_layers(paths, instance, monkeypatch):
     """No labelled rows: the blocking leakage checks fail (nothing was checked) and training never starts.
 
-    (It used to pass on empty data and let the training assets fail; issue 13 finding 6.)"""
+    (It used to pass on empty data and let the training assets fail; issue 13 finding 6.) The file's one
+    day, a Tuesday, comes after its week's Monday: on the calendar it has no cutoff at all yet
+    (test_ml_feature_cutoffs covers that home); scored at the data's end, it has forward rows and no label."""
+    monkeypatch.setenv("ECOM_ML_FORWARD_CUTOFF", "data_end")
     land(paths, "rees46_quirks.csv")
     outcome = run_pipeline(paths, instance, log=lambda _: None)
     failed = "\n".join(outcome.failed_checks)
