@@ -177,3 +177,46 @@ def test_bootstrap_pr_auc_is_scikit_learns_average_precision_on_the_resampled_ro
         assert _RankedHoldout(y, scores).average_precision(weights) == pytest.approx(
             average_precision_score(y, scores, sample_weight=weights), abs=1e-12
         )
+
+
+def test_paired_bootstraps_against_several_baselines_equal_each_alone():
+    """Sharing the resamples between baselines changes no interval: each is the one paired_bootstrap gives."""
+    from ecom_assets.ml.training import paired_bootstrap, paired_bootstraps
+
+    rng = np.random.default_rng(5)
+    y = (rng.random(4000) < 0.02).astype(int)
+    champion, a, b = (rng.random(4000) + lift * y for lift in (1.0, 0.3, 0.0))
+    together = paired_bootstraps(y, champion, {"a": a, "b": b}, resamples=60)
+    assert together == {"a": paired_bootstrap(y, champion, a, resamples=60), "b": paired_bootstrap(y, champion, b, 60)}
+    assert together["a"][1] > 0 and together["b"][1] > together["a"][1]  # both beaten, b by more
+
+
+def test_the_labelled_sample_depends_on_the_rows_not_on_their_storage_order():
+    """The training sample (a seeded hash of the keys) picks the same rows from the same content stored in
+    another order, at most the cap per split, every row of a split under the cap, in key order."""
+    import duckdb
+
+    from ecom_assets.ml.batch_scoring import load_labelled_sample
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "session_id": np.arange(3000),
+            "dataset": rng.choice(["train", "validation", "test", "score"], 3000, p=[0.6, 0.1, 0.2, 0.1]),
+            "x": rng.random(3000),
+        }
+    )
+    frame["label"] = np.where(frame["dataset"] == "score", None, (frame["x"] > 0.5).astype(int))
+    samples = []
+    for seed in (1, 2):
+        con = duckdb.connect()
+        con.register("shuffled", frame.sample(frac=1, random_state=seed))
+        con.execute("CREATE TABLE features AS SELECT * FROM shuffled")
+        samples.append(load_labelled_sample(con, "features", "label", 500, 400, keys=["session_id"]))
+    pd.testing.assert_frame_equal(samples[0], samples[1])
+    counts = samples[0]["dataset"].value_counts()
+    assert counts["train"] == 500 and counts["validation"] == (frame["dataset"] == "validation").sum()
+    assert counts["test"] == 400 and "score" not in counts
+    assert samples[0].groupby("dataset")["session_id"].apply(lambda s: s.is_monotonic_increasing).all()
+    other_seed = load_labelled_sample(con, "features", "label", 500, 400, keys=["session_id"], seed=1)
+    assert set(other_seed["session_id"]) != set(samples[0]["session_id"])

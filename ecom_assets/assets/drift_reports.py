@@ -9,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 from ecom_assets.assets.predictions import CART_ABANDONMENT_SCORES, ECOMMERCE_PREDICTIONS
 from ecom_assets.assets.ui_metadata import ML_TEAM, file_url, mlflow_model_version_url, rounded
 from ecom_assets.file_store import REPORTS
-from ecom_assets.lakehouse.warehouse import scalar
+from ecom_assets.lakehouse.warehouse import keyed_sample, scalar
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
 from ecom_assets.ml.tracking import client, load_reference_features, production_model_version
 from ecom_assets.monitoring.drift import compute_drift, write_report
@@ -55,10 +55,9 @@ def _current_batch(con, monitor: MonitoredModel, sample_rows: int) -> tuple[pd.D
         raise dg.Failure(description=f"{table} has no rows where {where}: nothing to compare with the reference")
     batch = scalar(con, f"SELECT {monitor.batch_label_sql} FROM {table} WHERE {where}")
     columns = ", ".join(monitor.task.feature_names)
-    # A fixed-seed reservoir sample keeps the report fast and repeatable at any batch size.
-    frame = con.execute(
-        f"SELECT {columns} FROM {table} WHERE {where} USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE (7)"
-    ).df()
+    # A fixed-seed sample keeps the report fast and repeatable at any batch size.
+    batch_rows = f"(SELECT * FROM {table} WHERE {where})"
+    frame = con.execute(f"SELECT {columns} FROM ({keyed_sample(batch_rows, monitor.task.keys, sample_rows, 7)})").df()
     return frame, rows, batch
 
 

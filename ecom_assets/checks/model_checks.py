@@ -14,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 
 from ecom_assets.assets.model_inputs import CART_SESSION_FEATURES, USER_ITEM_FEATURES
 from ecom_assets.checks.lakehouse_checks import build_data_test
+from ecom_assets.lakehouse.warehouse import keyed_sample
 from ecom_assets.ml.feature_specs import CART_TASK, PURCHASE_TASK, ModelTask
 from ecom_assets.ml.model_data_tests import ML_DATA_TESTS
 from ecom_assets.ml.training import LEAKAGE_AUC, LEAKAGE_WARN_AUC, LeakageReport, leakage_report
@@ -33,10 +34,8 @@ def _leakage_check(asset: dg.AssetKey, task: ModelTask) -> dg.AssetChecksDefinit
     )
     def _check(duckdb: DuckDBResource, settings: EcomSettings) -> dg.AssetCheckResult:
         with open_warehouse(duckdb, settings, writer=False) as con:
-            frame = con.execute(
-                f"SELECT * FROM (SELECT * FROM {task.feature_table} WHERE {task.label} IS NOT NULL) "
-                f"USING SAMPLE reservoir({LEAKAGE_SAMPLE_ROWS} ROWS) REPEATABLE (0)"
-            ).df()
+            labelled = f"(SELECT * FROM {task.feature_table} WHERE {task.label} IS NOT NULL)"
+            frame = con.execute(keyed_sample(labelled, task.keys, LEAKAGE_SAMPLE_ROWS)).df()
         return leakage_result(leakage_report(frame, task))
 
     return _check

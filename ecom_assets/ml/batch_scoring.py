@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ecom_assets.lakehouse.warehouse import run_sql_file, table_exists, transaction
+from ecom_assets.lakehouse.warehouse import keyed_sample, run_sql_file, table_exists, transaction
 from ecom_assets.ml.feature_specs import FeatureSpec, ModelTask, coerce, names
 from ecom_assets.ml.training import SPLITS, TrainingConfig, predict_proba
 
@@ -34,18 +34,18 @@ def load_labelled_sample(
     label: str,
     max_train_rows: int,
     max_eval_rows: int,
-    order_by: str,
+    keys: Sequence[str],
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Labelled rows of each split, at most `max_*_rows` each (a reservoir sample), in key order."""
+    """Labelled rows of each split, at most `max_*_rows` each (`keyed_sample`: a seeded hash of the `keys`),
+    in key order."""
     parts = []
     for split in SPLITS:
         limit = max_train_rows if split == "train" else max_eval_rows
+        labelled = f"(SELECT * FROM {table} WHERE dataset = ? AND {label} IS NOT NULL)"
         parts.append(
             con.execute(
-                f"SELECT * FROM (SELECT * FROM {table} WHERE dataset = ? AND {label} IS NOT NULL) "
-                f"USING SAMPLE reservoir({int(limit)} ROWS) REPEATABLE ({int(seed)}) ORDER BY {order_by}",
-                [split],
+                f"SELECT * FROM ({keyed_sample(labelled, keys, limit, seed)}) ORDER BY {', '.join(keys)}", [split]
             ).df()
         )
     non_empty = [p for p in parts if len(p)]
@@ -60,7 +60,7 @@ def load_training_sample(con: duckdb.DuckDBPyConnection, task: ModelTask, config
         task.label,
         config.max_train_rows,
         config.max_eval_rows,
-        order_by=", ".join(task.keys),
+        keys=task.keys,
         seed=config.seed,
     )
 

@@ -10,8 +10,10 @@ base-rate forecast). No Dagster import: the assets, the bench and the tests call
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -329,15 +331,20 @@ def single_feature_auc(X: pd.DataFrame, y: np.ndarray, specs: Sequence[FeatureSp
     """How well each feature alone ranks the label: max(AUC, 1 - AUC), NaN as the lowest value."""
     if len(np.unique(y)) != 2:
         raise ValueError(f"single-feature AUC needs both labels; got {len(y)} rows with labels {np.unique(y)}")
-    rows = []
-    for spec in specs:
+
+    def auc(spec: FeatureSpec) -> dict:
         values = X[spec.name]
         if spec.categorical:
             values = values.map({c: i for i, c in enumerate(spec.categories)})
         values = pd.to_numeric(values, errors="coerce").astype(float)
         values = values.fillna(values.min() - 1 if values.notna().any() else 0.0)
         auc = roc_auc_score(y, values)
-        rows.append({"feature": spec.name, "roc_auc": round(max(auc, 1 - auc), 4)})
+        return {"feature": spec.name, "roc_auc": round(max(auc, 1 - auc), 4)}
+
+    # One feature per thread: the sorts inside run without the GIL, so both cores work (2.3M rows x 25
+    # features: 10 s on one core at 20M events).
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        rows = list(pool.map(auc, specs))
     return pd.DataFrame(rows).sort_values("roc_auc", ascending=False, ignore_index=True)
 
 
@@ -411,19 +418,25 @@ class _RankedHoldout:
     """One model's scores on a holdout, sorted once: a weighted PR-AUC (average precision) in O(n).
 
     Bootstrap resamples are row counts (weights) over the same rows, so every resample reuses the
-    sort; average precision is computed at each distinct score, as scikit-learn does."""
+    sort; average precision is computed at each distinct score, as scikit-learn does. Recall moves only
+    at a tied group that holds a positive, so precision is computed at those groups alone (positives are
+    rare: a thousand of a million rows at 20M events)."""
 
     def __init__(self, y_true: np.ndarray, scores: np.ndarray) -> None:
         order = np.argsort(-scores, kind="stable")
         self.order = order
-        self.y = y_true[order].astype(np.float64)
         ranked = scores[order]
-        self.ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])  # last row of each tied score
+        ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])  # last row of each tied score
+        ranks = np.flatnonzero(np.asarray(y_true)[order] == 1)  # where the positives rank
+        self.positive_rows = order[ranks]
+        self.ends = ends[np.unique(np.searchsorted(ends, ranks))]  # the groups holding a positive
+        self.positives_upto = np.searchsorted(ranks, self.ends, side="right")  # positives ranked up to each
 
     def average_precision(self, weights: np.ndarray) -> float:
-        w = weights[self.order]
-        tp = np.cumsum(w * self.y)[self.ends]
-        predicted = np.cumsum(w)[self.ends]
+        if not len(self.positive_rows):
+            return float("nan")
+        tp = np.cumsum(weights[self.positive_rows])[self.positives_upto - 1]
+        predicted = np.cumsum(weights[self.order])[self.ends]
         recall = tp / tp[-1]
         precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
         return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
@@ -443,20 +456,49 @@ def paired_bootstrap(
     is a count per row, shared by both models (paired), and each model's rows are sorted once (a
     million-row holdout takes seconds, not minutes).
     """
+    return paired_bootstraps(y_true, candidate, {"baseline": baseline}, resamples, seed, level)["baseline"]
+
+
+def paired_bootstraps(
+    y_true: np.ndarray,
+    candidate: np.ndarray,
+    baselines: dict[str, np.ndarray],
+    resamples: int = 300,
+    seed: int = 0,
+    level: float = 0.90,
+) -> dict[str, tuple[float, float, float]]:
+    """`paired_bootstrap` of `candidate` against each baseline, the same resamples for all (each result
+    is the one `paired_bootstrap` gives alone): the weights are drawn and the candidate scored once."""
     y_true = np.asarray(y_true).astype(int)
     rng = np.random.default_rng(seed)
     positives, negatives = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
-    ranked_candidate = _RankedHoldout(y_true, np.asarray(candidate, dtype=np.float64))
-    ranked_baseline = _RankedHoldout(y_true, np.asarray(baseline, dtype=np.float64))
-    diffs = np.empty(resamples)
-    weights = np.zeros(len(y_true))
+    # Rows reordered positives first, so a resample's counts are two bincounts side by side (no scatter).
+    grouped = np.r_[positives, negatives]
+    y = y_true[grouped]
+
+    def ranked(scores: np.ndarray) -> _RankedHoldout:
+        return _RankedHoldout(y, np.asarray(scores, dtype=np.float64)[grouped])
+
+    ranked_candidate = ranked(candidate)
+    ranked_baselines = {name: ranked(scores) for name, scores in baselines.items()}
+    diffs = {name: np.empty(resamples) for name in baselines}
     for i in range(resamples):
-        for rows in (positives, negatives):  # draw len(rows) of them with replacement, as counts
-            weights[rows] = np.bincount(rng.integers(0, len(rows), len(rows)), minlength=len(rows))
-        diffs[i] = ranked_candidate.average_precision(weights) - ranked_baseline.average_precision(weights)
-    point = average_precision_score(y_true, candidate) - average_precision_score(y_true, baseline)
+        weights = np.concatenate(  # draw len(rows) of each class with replacement, as counts
+            [np.bincount(rng.integers(0, len(rows), len(rows)), minlength=len(rows)) for rows in (positives, negatives)]
+        ).astype(np.float64)
+        candidate_ap = ranked_candidate.average_precision(weights)
+        for name, holdout in ranked_baselines.items():
+            diffs[name][i] = candidate_ap - holdout.average_precision(weights)
     tail = (1 - level) / 2
-    return float(point), float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1 - tail))
+    candidate_point = average_precision_score(y_true, candidate)
+    return {
+        name: (
+            float(candidate_point - average_precision_score(y_true, baselines[name])),
+            float(np.quantile(diffs[name], tail)),
+            float(np.quantile(diffs[name], 1 - tail)),
+        )
+        for name in baselines
+    }
 
 
 def verdict(low: float, high: float) -> str:
@@ -471,13 +513,16 @@ def quality_verdicts(result: TrainingResult, resamples: int = 300) -> pd.DataFra
     says so instead of calling the higher point estimate a win.
     """
     champion = result.champion
+    others = {family: other for family, other in result.families.items() if family != result.champion_family}
+    intervals = paired_bootstraps(
+        result.y_test,
+        champion.test_probabilities,
+        {family: other.test_probabilities for family, other in others.items()},
+        resamples=resamples,
+    )
     rows = []
-    for family, other in result.families.items():
-        if family == result.champion_family:
-            continue
-        point, low, high = paired_bootstrap(
-            result.y_test, champion.test_probabilities, other.test_probabilities, resamples=resamples
-        )
+    for family, other in others.items():
+        point, low, high = intervals[family]
         rows.append(
             {
                 "champion": champion.family,
