@@ -13,7 +13,10 @@ registry (the local default under ECOM_HOME):
 
   big    N events over D days from 2019-10-01 (`ecom-assets generate` defaults: one file per month,
          `--history-per day` for one file per day);
-  1-day  only the last day of that history (2019-10-01 + D - 1), N / D events, one day file.
+  1-day  only the last day of that history (2019-10-01 + D - 1), N / D events, one day file, and a copy
+         of the big home's MLflow registry (taken after the big home's cycles): the same production
+         models, so both homes run the same daily job (`refresh_warehouse`: score and report, no
+         training). One day of history cannot train models of its own.
 
 Each is built with run_pipeline (the big one then gets a no-op run: nothing new landed), then gets the
 new day file:
@@ -47,6 +50,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -179,6 +183,21 @@ def copy_into_landing(file: Path, home: Path) -> None:
     tmp.rename(landing / file.name)
 
 
+def copy_registry(source: Path, target: Path) -> None:
+    """The big home's MLflow registry (its production models) into the 1-day home, paths rewritten: a day
+    of history cannot train, and without models the 1-day home would neither score nor report drift."""
+    shutil.copyfile(source / "mlflow.db", target / "mlflow.db")
+    shutil.copytree(source / "mlartifacts", target / "mlartifacts")
+    with sqlite3.connect(target / "mlflow.db") as con:  # artifact URIs and sources name the home
+        for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            for column in con.execute(f'PRAGMA table_info("{table}")').fetchall():
+                if any(kind in (column[2] or "").upper() for kind in ("CHAR", "TEXT")):
+                    con.execute(
+                        f'UPDATE "{table}" SET "{column[1]}" = replace("{column[1]}", ?, ?)', [str(source), str(target)]
+                    )
+    con.close()
+
+
 def fmt(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds:.1f}"
 
@@ -210,6 +229,8 @@ def main() -> None:
         )
         cycles: dict[tuple[str, str], Cycle] = {}
         for label, home in (("big", big), ("1-day", one_day)):
+            if label == "1-day":
+                copy_registry(big, one_day)
             cycles[label, "build"] = run_cycle(home)
             if label == "big":
                 cycles[label, "no-op"] = run_cycle(home)

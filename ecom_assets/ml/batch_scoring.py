@@ -13,7 +13,6 @@ would flatter it; they are not scored.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from ecom_assets.lakehouse.warehouse import keyed_sample, run_sql_file, table_exists, transaction
 from ecom_assets.ml.feature_specs import FeatureSpec, ModelTask, coerce, names
@@ -105,29 +105,28 @@ def score_table(
 ) -> BatchScore:
     """Write `target(keys..., predicted_prob)` for every row of `source` matching `where`, a chunk at a time.
 
-    Chunks are hash buckets of the keys, so memory stays bounded by about `chunk_rows` rows
-    whatever the table's size.
+    One scan of `source`, streamed in Arrow batches of `chunk_rows`: memory holds one batch's features
+    plus the keys and scores, whatever the table's size.
     """
-    total = con.execute(f"SELECT count(*) FROM {source} WHERE {where}").fetchone()[0]
-    chunks = max(1, math.ceil(total / chunk_rows))
     key_list = ", ".join(keys)
     columns = ", ".join(dict.fromkeys([*keys, *names(specs)]))
+    started = time.perf_counter()
+    batches = con.execute(f"SELECT {columns} FROM {source} WHERE {where}").fetch_record_batch(chunk_rows)
+    scored = []
+    for batch in batches:  # the connection runs nothing else until the stream is read to its end
+        frame = batch.to_pandas()
+        probabilities = predict_proba(model, coerce(frame, specs))
+        scored.append(batch.select(list(keys)).append_column("predicted_prob", pa.array(probabilities)))
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT {key_list}, CAST(NULL AS DOUBLE) AS predicted_prob "
         f"FROM {source} LIMIT 0"
     )
-    started = time.perf_counter()
-    for chunk in range(chunks):
-        bucket = f"({where}) AND hash({key_list}) % {chunks} = {chunk}"
-        frame = con.execute(f"SELECT {columns} FROM {source} WHERE {bucket}").df()
-        if frame.empty:
-            continue
-        scores = frame[list(keys)].copy()
-        scores["predicted_prob"] = predict_proba(model, coerce(frame, specs))
-        con.register("scores_chunk", scores)
+    rows = sum(len(part) for part in scored)
+    if rows:
+        con.register("scores_chunk", pa.Table.from_batches(scored))
         con.execute(f"INSERT INTO {target} SELECT * FROM scores_chunk")
         con.unregister("scores_chunk")
-    return BatchScore(total, time.perf_counter() - started)
+    return BatchScore(rows, time.perf_counter() - started)
 
 
 def split_rows(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, int]:
@@ -215,7 +214,7 @@ def publish_scores(
     """Bring the predictions `table` up to date with the feature table `source`: score only its rows in
     the scorers' splits that `table` holds no current prediction of (scorer's split, model run and the
     row's `features_built_at`), build their rows with `build_sql` (temp `unscored` features, `temp`
-    scores and `<temp>_scorers` in, temp `new_predictions` out), drop the predictions no longer current
+    scores and `<temp>_scorers` in, the temp view `new_predictions` out), drop the predictions no longer current
     and append the new ones, in one transaction. `keys`: the prediction's key column -> the feature's.
     A new production version or refit has a new run: every row of its split is scored again."""
     _provenance(con, scorers, f"{temp}_scorers")
@@ -243,7 +242,8 @@ def publish_scores(
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_predictions")
         else:
             con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM new_predictions")
-    for name in ("unscored", "new_predictions", temp, f"{temp}_scorers"):
+    con.execute("DROP VIEW IF EXISTS new_predictions")
+    for name in ("unscored", temp, f"{temp}_scorers"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     return PublishedScores(scored, kept, dropped)
 
