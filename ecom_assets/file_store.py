@@ -15,6 +15,7 @@ so readers see the old snapshot or the new one, as the local profile's renames e
 - `missing_landing(names)`: which of these files are gone from landing;
 - `output(kind)`: a local folder to write `published/` or `reports/` files into, stored on exit;
 - `url(kind, name)`, `read(kind, name)`, `names(kind)`: where a file is, its bytes, what is there;
+- `exists(kind, name)`: whether the file is there (without reading it);
 - `mirror(kind)`: a local folder with the kind's files, for the app (a scratch copy, in the bucket's case).
 """
 
@@ -88,6 +89,9 @@ class LocalFiles:
             return (self.folder(kind) / name).read_bytes()
         except FileNotFoundError:
             return None
+
+    def exists(self, kind: str, name: str) -> bool:
+        return (self.folder(kind) / name).is_file()
 
     def mirror(self, kind: str) -> Path:
         """A local folder holding the kind's files, for readers of folders (the app): the folder itself."""
@@ -227,6 +231,18 @@ class S3Files:
 
     def names(self, kind: str) -> list[str]:
         return sorted(name for name, _ in self._objects(kind) if not name.startswith("."))
+
+    def exists(self, kind: str, name: str) -> bool:
+        """A HEAD request: nothing downloaded."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.key(kind, name))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
 
     def mirror(self, kind: str) -> Path:
         """A scratch folder holding a copy of the files directly under the kind's prefix, each with its

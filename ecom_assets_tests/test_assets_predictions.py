@@ -6,8 +6,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from ecom_assets.assets.predictions import UNCHANGED_WHY, predicted_purchase
+from ecom_assets.lakehouse.lake import LAKE
 from ecom_assets.ml.feature_specs import CART_MODEL_NAME, PURCHASE_MODEL_NAME
 from ecom_assets.ml.tracking import load_production_model, tracking_uri
+from ecom_assets.resources import build_resources
 from ecom_assets_tests.conftest import query
 
 SEED_COLUMNS = {"visitorid", "itemid", "interaction_score", "funnel_depth", "engagement_score", "converted"}
@@ -116,3 +119,63 @@ def test_predicted_purchase_is_published_as_parquet(built):
     assert published[["model_version", "mlflow_run_id", "trained_at", "threshold"]].notna().all().all()
     assert published["predicted_prob"].between(0, 1).all()
     assert not list(built.paths.published.glob(".*tmp*"))
+
+
+def _predicted_purchase(paths, instance) -> dict:
+    """predicted_purchase materialized alone; its metadata."""
+    result = dg.materialize([predicted_purchase], resources=build_resources(paths), instance=instance)
+    (event,) = result.get_asset_materialization_events()
+    return {key: value.value for key, value in event.materialization.metadata.items()}
+
+
+def _table_version(paths) -> tuple:
+    """The lake's entry of ecommerce.predicted_purchase: a rewrite makes a new one (new id and snapshot)."""
+    return query(
+        paths,
+        f"""SELECT t.table_id, t.begin_snapshot FROM __ducklake_metadata_{LAKE}.ducklake_table AS t
+            JOIN __ducklake_metadata_{LAKE}.ducklake_schema AS s USING (schema_id)
+            WHERE s.schema_name = 'ecommerce' AND t.table_name = 'predicted_purchase'
+              AND t.end_snapshot IS NULL AND s.end_snapshot IS NULL""",
+    )
+
+
+def test_predicted_purchase_is_kept_while_its_rows_are_unchanged(built_copy, instance):
+    """A day inside the purchase week changes no prediction: the table is not rewritten nor the
+    file republished. A changed prediction rewrites both; a missing file is published again."""
+    path = built_copy.published / "predicted_purchase.parquet"
+    version, stamp = _table_version(built_copy), path.stat().st_mtime_ns
+    assert len(version) == 1
+
+    kept = _predicted_purchase(built_copy, instance)
+    assert kept["rewritten"] is False and kept["rewritten_why"] == UNCHANGED_WHY
+    assert _table_version(built_copy) == version and path.stat().st_mtime_ns == stamp
+    assert (
+        kept["dagster/row_count"]
+        == query(built_copy, "SELECT count(*) FROM gold.ecommerce_predictions WHERE dataset IN ('test', 'score')")[0][0]
+        > 0
+    )
+    assert kept["published"] == str(path) and "score" in kept["per_cutoff"]
+    assert "predicted_prob" in {column.name for column in kept["dagster/column_schema"].columns}
+
+    with build_resources(built_copy)["duckdb"].get_connection() as con:
+        (changed,) = con.execute(
+            """UPDATE gold.ecommerce_predictions SET predicted_prob = 1 - predicted_prob
+               WHERE (visitorid, itemid, cutoff) = (SELECT (visitorid, itemid, cutoff) FROM gold.ecommerce_predictions
+                                                    WHERE dataset = 'score' ORDER BY ALL LIMIT 1)"""
+        ).fetchone()
+    assert changed == 1
+    rewritten = _predicted_purchase(built_copy, instance)
+    assert rewritten["rewritten"] is True and "differ" in rewritten["rewritten_why"]
+    assert _table_version(built_copy) != version and path.stat().st_mtime_ns != stamp
+    published = pd.read_parquet(path)
+    expected = query(built_copy, "SELECT sum(predicted_prob) FROM ecommerce.predicted_purchase")[0][0]
+    assert published["predicted_prob"].sum() == pytest.approx(expected)
+    # Still in the consumer order after a rewrite.
+    assert published[["cutoff"]].equals(published[["cutoff"]].sort_values("cutoff", kind="stable"))
+
+    path.unlink()
+    version = _table_version(built_copy)
+    republished = _predicted_purchase(built_copy, instance)
+    assert republished["rewritten"] is True and "missing" in republished["rewritten_why"]
+    assert len(pd.read_parquet(path)) == republished["dagster/row_count"]
+    assert _predicted_purchase(built_copy, instance)["rewritten"] is False

@@ -135,6 +135,8 @@ def test_the_cluster_profile_builds_the_local_profiles_tables_in_the_services(tm
         body = services.s3().get_object(Bucket=BUCKET, Key=f"equal/files/published/{name}")["Body"].read()
         pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(body)), pd.read_parquet(local.published / name))
     assert {"equal/files/reports/experiment_funnel.png", "equal/files/reports/experiment_lift.png"} <= stored
+    assert file_store(home).exists(PUBLISHED, "ab_test_results.parquet")  # a HEAD request
+    assert not file_store(home).exists(PUBLISHED, "predicted_purchase.parquet")  # not published by this test
     # Nothing of landing/, published/ or reports/ on the worker's disk; its scratch is empty again.
     assert _files_in(home) == [], _files_in(home)
     assert not any((home.home / kind).exists() for kind in ("landing", "published", "reports"))

@@ -41,6 +41,8 @@ def test_the_local_store_writes_published_and_reports_in_place(tmp_path, monkeyp
     assert files.url(REPORTS, "insights/chart.png") == str(paths.reports / "insights" / "chart.png")
     assert files.names(REPORTS) == ["lift.png"]  # the files directly in the folder, as the run summary lists
     assert files.read(PUBLISHED, "none.parquet") is None and files.read(REPORTS, "lift.png") == b"lift"
+    assert files.exists(REPORTS, "lift.png") and files.exists(REPORTS, "insights/chart.png")
+    assert not files.exists(PUBLISHED, "none.parquet") and not files.exists(REPORTS, "insights")  # a folder
     assert files.mirror(PUBLISHED) == paths.published  # the app reads the folder itself
 
 

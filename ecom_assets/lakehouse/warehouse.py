@@ -103,3 +103,30 @@ def markdown_preview(con: duckdb.DuckDBPyConnection, sql: str, params: Any = Non
     if frame.empty:
         return "_no rows_"
     return frame.to_markdown(index=False)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+    """(name, type) of each column of a table or a SELECT, in order."""
+    return [(name, kind) for name, kind, *_ in con.execute(f"DESCRIBE {relation}").fetchall()]
+
+
+def _fingerprint_sql(relation: str) -> str:
+    # The hash of each row's columns (all of them, whatever their names), summed (as HUGEINT: no
+    # overflow) and xor-ed: both ignore row order; the sum keeps a duplicated row (xor alone cancels
+    # pairs), the count a row added or dropped.
+    return f"""
+    SELECT count(*) AS row_count, coalesce(bit_xor(h), 0) AS xor_hash, coalesce(sum(h::HUGEINT), 0) AS sum_hash
+    FROM (SELECT hash(*COLUMNS(*)) AS h FROM {relation})"""
+
+
+def would_change(con: duckdb.DuckDBPyConnection, table: str, select: str) -> bool:
+    """Whether `CREATE OR REPLACE TABLE table AS select` would change `table`: True when the table is
+    missing, its columns (names, types, order) differ from the SELECT's, or its rows differ in count
+    or in an order-independent fingerprint of their content (two aggregates of 64-bit row hashes: a
+    change that keeps both is vanishingly unlikely). Reads both whole, in one query; writes nothing."""
+    if not table_exists(con, table) or _columns(con, table) != _columns(con, f"({select})"):
+        return True
+    row = con.execute(
+        f"SELECT n.*, o.* FROM ({_fingerprint_sql(f'({select})')}) AS n, ({_fingerprint_sql(table)}) AS o"
+    ).fetchone()
+    return row[:3] != row[3:]
