@@ -111,7 +111,7 @@ def score_table(
     key_list = ", ".join(keys)
     columns = ", ".join(dict.fromkeys([*keys, *names(specs)]))
     started = time.perf_counter()
-    batches = con.execute(f"SELECT {columns} FROM {source} WHERE {where}").fetch_record_batch(chunk_rows)
+    batches = con.execute(f"SELECT {columns} FROM {source} WHERE {where}").to_arrow_reader(chunk_rows)
     scored = []
     for batch in batches:  # the connection runs nothing else until the stream is read to its end
         frame = batch.to_pandas()
@@ -213,10 +213,11 @@ def publish_scores(
 ) -> PublishedScores:
     """Bring the predictions `table` up to date with the feature table `source`: score only its rows in
     the scorers' splits that `table` holds no current prediction of (scorer's split, model run and the
-    row's `features_built_at`), build their rows with `build_sql` (temp `unscored` features, `temp`
-    scores and `<temp>_scorers` in, the temp view `new_predictions` out), drop the predictions no longer current
-    and append the new ones, in one transaction. `keys`: the prediction's key column -> the feature's.
-    A new production version or refit has a new run: every row of its split is scored again."""
+    row's `features_built_at`), build their rows with `build_sql` (the temp view `unscored` of their
+    features, `temp` scores and `<temp>_scorers` in, the temp view `new_predictions` out), drop the
+    predictions no longer current and append the new ones, in one transaction. `keys`: the prediction's
+    key column -> the feature's. A new production version or refit has a new run:
+    every row of its split is scored again."""
     _provenance(con, scorers, f"{temp}_scorers")
     incremental = table_exists(con, table) and STAMP in _columns(con, table)
     on = " AND ".join(f"p.{p} = f.{f}" for p, f in keys.items())
@@ -224,10 +225,18 @@ def publish_scores(
         f"SELECT 1 FROM {table} AS p WHERE {on} AND p.dataset = f.dataset AND p.{STAMP} = f.{STAMP} "
         "AND p.scored_by = m.scored_by AND p.mlflow_run_id = m.mlflow_run_id"
     )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE unscored AS SELECT f.* FROM {source} AS f "
-        f"JOIN {temp}_scorers AS m ON m.split = f.dataset" + (f" WHERE NOT EXISTS ({current})" if incremental else "")
-    )
+    # `unscored` is a view over the lake, never a copy of the features (millions of rows, dozens of
+    # columns): a first build reads the scorers' splits whole; an update keeps only the keys to score.
+    splits = f"SELECT f.* FROM {source} AS f WHERE f.dataset IN (SELECT split FROM {temp}_scorers)"
+    if incremental:
+        feature_keys = ", ".join(f"f.{f}" for f in keys.values())
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE unscored_keys AS SELECT {feature_keys}, f.dataset FROM {source} AS f "
+            f"JOIN {temp}_scorers AS m ON m.split = f.dataset WHERE NOT EXISTS ({current})"
+        )
+        match = " AND ".join(f"k.{f} = f.{f}" for f in [*keys.values(), "dataset"])
+        splits = f"SELECT f.* FROM {source} AS f SEMI JOIN unscored_keys AS k ON {match}"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW unscored AS {splits}")
     scored = score_splits(con, scorers, "unscored", list(keys.values()), specs, temp, chunk_rows)
     run_sql_file(con, build_sql)
     kept = dropped = 0
@@ -242,8 +251,9 @@ def publish_scores(
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_predictions")
         else:
             con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM new_predictions")
-    con.execute("DROP VIEW IF EXISTS new_predictions")
-    for name in ("unscored", temp, f"{temp}_scorers"):
+    for view in ("new_predictions", "unscored"):
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+    for name in ("unscored_keys", temp, f"{temp}_scorers"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     return PublishedScores(scored, kept, dropped)
 
