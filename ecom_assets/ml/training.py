@@ -34,7 +34,7 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
-from ecom_assets.ml.feature_specs import CART_LABEL, PURCHASE_LABEL, FeatureSpec, ModelTask, coerce
+from ecom_assets.ml.feature_specs import CART_LABEL, PURCHASE_LABEL, FeatureSpec, ModelTask, coerce, names
 
 GRADIENT_BOOSTING, LOGISTIC_REGRESSION, RANDOM_FOREST = "gradient_boosting", "logistic_regression", "random_forest"
 FAMILIES = (GRADIENT_BOOSTING, LOGISTIC_REGRESSION, RANDOM_FOREST)  # the champion candidates
@@ -327,13 +327,18 @@ def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
     return frame if len(frame) <= max_rows else frame.sample(n=max_rows, random_state=seed).sort_index()
 
 
-def single_feature_auc(X: pd.DataFrame, y: np.ndarray, specs: Sequence[FeatureSpec]) -> pd.DataFrame:
-    """How well each feature alone ranks the label: max(AUC, 1 - AUC), NaN as the lowest value."""
+def single_feature_auc(
+    X: pd.DataFrame | Sequence[pd.DataFrame], y: np.ndarray, specs: Sequence[FeatureSpec]
+) -> pd.DataFrame:
+    """How well each feature alone ranks the label: max(AUC, 1 - AUC), NaN as the lowest value.
+
+    `X`: the features, or their parts in `y`'s order (one column is put together at a time)."""
+    parts = [X] if isinstance(X, pd.DataFrame) else list(X)
     if len(np.unique(y)) != 2:
         raise ValueError(f"single-feature AUC needs both labels; got {len(y)} rows with labels {np.unique(y)}")
 
     def auc(spec: FeatureSpec) -> dict:
-        values = X[spec.name]
+        values = pd.concat([part[spec.name] for part in parts], ignore_index=True)
         if spec.categorical:
             values = values.map({c: i for i, c in enumerate(spec.categories)})
         values = pd.to_numeric(values, errors="coerce").astype(float)
@@ -363,14 +368,17 @@ def train_and_compare(
     specs = tuple(specs)
     counts = split_counts(frame, label)
     require_enough_data(counts, config, what or label)
-    labelled = frame[frame[label].notna()]
-    parts = {split: labelled[labelled["dataset"] == split] for split in SPLITS}
-    train = _sample(parts["train"], config.max_train_rows, config.seed)
-    validation = _sample(parts["validation"], config.max_eval_rows, config.seed)
-    test = _sample(parts["test"], config.max_eval_rows, config.seed)
-    X_train, y_train = coerce(train, specs), train[label].astype(int).to_numpy()
-    X_val, y_val = coerce(validation, specs), validation[label].astype(int).to_numpy()
-    X_test, y_test = coerce(test, specs), test[label].astype(int).to_numpy()
+    # One split of the frame at a time, down to its features and label: copies of every column of a
+    # 2.3M-row sample (20M events) would hold gigabytes beside the models.
+    labelled = frame[label].notna()
+    X, y = {}, {}
+    for split in SPLITS:
+        cap = config.max_train_rows if split == "train" else config.max_eval_rows
+        part = _sample(frame.loc[labelled & (frame["dataset"] == split), [*names(specs), label]], cap, config.seed)
+        X[split], y[split] = coerce(part, specs), part[label].astype(int).to_numpy()
+    del part
+    X_train, X_val, X_test = (X[split] for split in SPLITS)
+    y_train, y_val, y_test = (y[split] for split in SPLITS)
     results = {}
     for family in families:
         reads = recency_specs(specs, label) if family == RECENCY_BASELINE else specs
@@ -397,8 +405,6 @@ def train_and_compare(
             f"validation PR-AUC {results[family].validation['pr_auc']:.4f}, "
             f"test PR-AUC {results[family].test['pr_auc']:.4f}"
         )
-    X_all = pd.concat([X_train, X_val, X_test], ignore_index=True)
-    y_all = np.concatenate([y_train, y_val, y_test])
     result = TrainingResult(
         specs,
         label,
@@ -408,7 +414,7 @@ def train_and_compare(
         X_train,
         X_test,
         y_test,
-        leakage=single_feature_auc(X_all, y_all, specs),
+        leakage=single_feature_auc([X_train, X_val, X_test], np.concatenate([y_train, y_val, y_test]), specs),
     )
     log(f"{what or label}: champion on validation PR-AUC: {result.champion_family}")
     return result
