@@ -42,11 +42,9 @@ def load_labelled_sample(
     parts = []
     for split in SPLITS:
         limit = max_train_rows if split == "train" else max_eval_rows
-        labelled = f"(SELECT * FROM {table} WHERE dataset = ? AND {label} IS NOT NULL)"
+        labelled = f"(SELECT * FROM {table} WHERE dataset = '{split}' AND {label} IS NOT NULL)"
         parts.append(
-            con.execute(
-                f"SELECT * FROM ({keyed_sample(labelled, keys, limit, seed)}) ORDER BY {', '.join(keys)}", [split]
-            ).df()
+            con.execute(f"SELECT * FROM ({keyed_sample(labelled, keys, limit, seed)}) ORDER BY {', '.join(keys)}").df()
         )
     non_empty = [p for p in parts if len(p)]
     return pd.concat(non_empty, ignore_index=True) if non_empty else parts[0]

@@ -78,8 +78,10 @@ def capped(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
 
 
 def labelled_rows(frame: pd.DataFrame, label: str) -> pd.DataFrame:
-    """Every labelled row of the frame, whatever its split (train, validation and test)."""
-    return frame[frame[label].notna()]
+    """Every labelled row of the frame, whatever its split (train, validation and test); the frame itself
+    when every row is labelled (no copy of millions of rows)."""
+    labelled = frame[label].notna()
+    return frame if labelled.all() else frame[labelled]
 
 
 def find_refit(uri: str, task: ModelTask, version: str) -> str | None:
@@ -162,7 +164,8 @@ def refit_production(
         log(f"{task.registered_model} v{production.version}: reusing refit run {existing} ({refit.rows:,} rows)")
         return refit
     every = labelled_rows(labelled(), task.label)
-    frame = capped(every, max_rows, seed)
+    frame, available = capped(every, max_rows, seed), len(every)
+    del every  # the fit needs the sample only (2.3M rows of every column at 20M events)
     counts = frame.groupby("dataset")[task.label].agg(["count", "sum"]).astype(int)
     if frame.empty or frame[task.label].nunique() < 2:
         raise CannotRefit(
@@ -188,11 +191,11 @@ def refit_production(
         positives=int(y.sum()),
         fit_seconds=fit_seconds,
         reused=False,
-        available=len(every),
+        available=available,
         max_rows=max_rows,
     )
     _record(uri, task, production, refit, X, counts)
-    sampled = f" (a sample: {len(every):,} available, cap {max_rows:,})" if len(every) > len(frame) else ""
+    sampled = f" (a sample: {available:,} available, cap {max_rows:,})" if available > len(frame) else ""
     log(
         f"{task.registered_model} v{production.version}: refit on {refit.rows:,} labelled rows{sampled} "
         f"({refit.positives:,} positive) in {fit_seconds:.1f}s, run {refit.run_id}"
