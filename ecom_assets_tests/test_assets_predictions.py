@@ -6,11 +6,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from ecom_assets.assets.predictions import UNCHANGED_WHY, predicted_purchase
+from ecom_assets.assets.predictions import UNCHANGED_WHY, ecommerce_predictions, predicted_purchase
 from ecom_assets.lakehouse.lake import LAKE
 from ecom_assets.ml.feature_specs import CART_MODEL_NAME, PURCHASE_MODEL_NAME
 from ecom_assets.ml.tracking import load_production_model, tracking_uri
-from ecom_assets.resources import build_resources
+from ecom_assets.resources import build_ml_resources, build_resources
 from ecom_assets_tests.conftest import query
 
 SEED_COLUMNS = {"visitorid", "itemid", "interaction_score", "funnel_depth", "engagement_score", "converted"}
@@ -179,3 +179,36 @@ def test_predicted_purchase_is_kept_while_its_rows_are_unchanged(built_copy, ins
     assert republished["rewritten"] is True and "missing" in republished["rewritten_why"]
     assert len(pd.read_parquet(path)) == republished["dagster/row_count"]
     assert _predicted_purchase(built_copy, instance)["rewritten"] is False
+
+
+def _latest_snapshot(paths) -> int:
+    return query(paths, f"SELECT max(snapshot_id) FROM __ducklake_metadata_{LAKE}.ducklake_snapshot")[0][0]
+
+
+def test_a_refresh_with_nothing_new_to_score_writes_nothing(built_copy, instance):
+    """Every published row already has its current prediction: no row scored, no commit to the lake. A
+    feature row rebuilt since (a new `features_built_at`) is scored again, and only it."""
+
+    def score() -> dict:
+        resources = {**build_resources(built_copy), **build_ml_resources()}
+        result = dg.materialize([ecommerce_predictions], resources=resources, instance=instance)
+        (event,) = result.get_asset_materialization_events()
+        return {key: value.value for key, value in event.materialization.metadata.items()}
+
+    total = query(built_copy, "SELECT count(*) FROM gold.ecommerce_predictions")[0][0]
+    snapshot = _latest_snapshot(built_copy)
+    unchanged = score()
+    assert (unchanged["rows_scored_now"], unchanged["rows_kept"]) == (0, total)
+    assert _latest_snapshot(built_copy) == snapshot
+
+    with build_resources(built_copy)["duckdb"].get_connection() as con:
+        (changed,) = con.execute(
+            """UPDATE gold.user_item_features SET features_built_at = features_built_at + INTERVAL 1 SECOND
+               WHERE (user_id, item_id, cutoff) = (SELECT (user_id, item_id, cutoff) FROM gold.user_item_features
+                                                   WHERE dataset = 'score' ORDER BY ALL LIMIT 1)"""
+        ).fetchone()
+    assert changed == 1
+    rescored = score()
+    assert (rescored["rows_scored_now"], rescored["rows_kept"]) == (1, total - 1)
+    assert _latest_snapshot(built_copy) > snapshot
+    assert query(built_copy, "SELECT count(*) FROM gold.ecommerce_predictions")[0][0] == total

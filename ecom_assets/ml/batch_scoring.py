@@ -223,6 +223,11 @@ def publish_scores(
         f"SELECT 1 FROM {table} AS p WHERE {on} AND p.dataset = f.dataset AND p.{STAMP} = f.{STAMP} "
         "AND p.scored_by = m.scored_by AND p.mlflow_run_id = m.mlflow_run_id"
     )
+    if incremental and _all_current(con, source, table, keys, f"{temp}_scorers"):
+        # A day inside the purchase week: nothing to score, nothing to drop, so no write at all.
+        kept = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        con.execute(f"DROP TABLE IF EXISTS {temp}_scorers")
+        return PublishedScores({s.scored_by: BatchScore(0, 0.0) for s in scorers}, kept, 0)
     # `unscored` is a view over the lake, never a copy of the features (millions of rows, dozens of
     # columns): a first build reads the scorers' splits whole; an update keeps only the keys to score.
     splits = f"SELECT f.* FROM {source} AS f WHERE f.dataset IN (SELECT split FROM {temp}_scorers)"
@@ -254,6 +259,24 @@ def publish_scores(
     for name in ("unscored_keys", temp, f"{temp}_scorers"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     return PublishedScores(scored, kept, dropped)
+
+
+def _all_current(con: duckdb.DuckDBPyConnection, source: str, table: str, keys: dict[str, str], scorers: str) -> bool:
+    """Whether `table` holds a current prediction of every row of the scorers' splits and nothing else: the
+    same (keys, split, stamp, scorer, run) on both sides, compared by row count and two order-independent
+    hash aggregates (one scan per side, no join; a type that differs between the sides only means "no")."""
+
+    def fingerprint(rows: str) -> tuple:
+        return con.execute(f"SELECT count(*), bit_xor(h), sum(h::HUGEINT) FROM ({rows})").fetchone()
+
+    features = ", ".join(f"f.{f}" for f in keys.values())
+    predictions = ", ".join(f"p.{p}" for p in keys)
+    return fingerprint(
+        f"SELECT hash({features}, f.dataset, f.{STAMP}, m.scored_by, m.mlflow_run_id) AS h "
+        f"FROM {source} AS f JOIN {scorers} AS m ON m.split = f.dataset"
+    ) == fingerprint(
+        f"SELECT hash({predictions}, p.dataset, p.{STAMP}, p.scored_by, p.mlflow_run_id) AS h FROM {table} AS p"
+    )
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
