@@ -139,6 +139,16 @@ def _table_version(paths) -> tuple:
     )
 
 
+def _change_one_forward_row(paths, table: str, assignment: str, keys: str) -> None:
+    """`UPDATE table SET assignment` on the first forward-looking row (dataset 'score') by `keys`."""
+    with build_resources(paths)["duckdb"].get_connection() as con:
+        (changed,) = con.execute(
+            f"""UPDATE {table} SET {assignment}
+                WHERE ({keys}) = (SELECT ({keys}) FROM {table} WHERE dataset = 'score' ORDER BY ALL LIMIT 1)"""
+        ).fetchone()
+    assert changed == 1
+
+
 def test_predicted_purchase_is_kept_while_its_rows_are_unchanged(built_copy, instance):
     """A day inside the purchase week changes no prediction: the table is not rewritten nor the
     file republished. A changed prediction rewrites both; a missing file is published again."""
@@ -157,13 +167,9 @@ def test_predicted_purchase_is_kept_while_its_rows_are_unchanged(built_copy, ins
     assert kept["published"] == str(path) and "score" in kept["per_cutoff"]
     assert "predicted_prob" in {column.name for column in kept["dagster/column_schema"].columns}
 
-    with build_resources(built_copy)["duckdb"].get_connection() as con:
-        (changed,) = con.execute(
-            """UPDATE gold.ecommerce_predictions SET predicted_prob = 1 - predicted_prob
-               WHERE (visitorid, itemid, cutoff) = (SELECT (visitorid, itemid, cutoff) FROM gold.ecommerce_predictions
-                                                    WHERE dataset = 'score' ORDER BY ALL LIMIT 1)"""
-        ).fetchone()
-    assert changed == 1
+    _change_one_forward_row(
+        built_copy, "gold.ecommerce_predictions", "predicted_prob = 1 - predicted_prob", "visitorid, itemid, cutoff"
+    )
     rewritten = _predicted_purchase(built_copy, instance)
     assert rewritten["rewritten"] is True and "differ" in rewritten["rewritten_why"]
     assert _table_version(built_copy) != version and path.stat().st_mtime_ns != stamp
@@ -201,13 +207,12 @@ def test_a_refresh_with_nothing_new_to_score_writes_nothing(built_copy, instance
     assert (unchanged["rows_scored_now"], unchanged["rows_kept"]) == (0, total)
     assert _latest_snapshot(built_copy) == snapshot
 
-    with build_resources(built_copy)["duckdb"].get_connection() as con:
-        (changed,) = con.execute(
-            """UPDATE gold.user_item_features SET features_built_at = features_built_at + INTERVAL 1 SECOND
-               WHERE (user_id, item_id, cutoff) = (SELECT (user_id, item_id, cutoff) FROM gold.user_item_features
-                                                   WHERE dataset = 'score' ORDER BY ALL LIMIT 1)"""
-        ).fetchone()
-    assert changed == 1
+    _change_one_forward_row(
+        built_copy,
+        "gold.user_item_features",
+        "features_built_at = features_built_at + INTERVAL 1 SECOND",
+        "user_id, item_id, cutoff",
+    )
     rescored = score()
     assert (rescored["rows_scored_now"], rescored["rows_kept"]) == (1, total - 1)
     assert _latest_snapshot(built_copy) > snapshot

@@ -122,6 +122,15 @@ def _fingerprint_sql(relation: str) -> str:
     FROM (SELECT hash(*COLUMNS(*)) AS h FROM {relation})"""
 
 
+def same_rows(con: duckdb.DuckDBPyConnection, left: str, right: str) -> bool:
+    """Whether two relations (tables, or queries in brackets) hold the same rows, as multisets and by
+    position of column (names aside): row count and the order-independent fingerprint, in one query."""
+    row = con.execute(
+        f"SELECT l.*, r.* FROM ({_fingerprint_sql(left)}) AS l, ({_fingerprint_sql(right)}) AS r"
+    ).fetchone()
+    return row[:3] == row[3:]
+
+
 def would_change(con: duckdb.DuckDBPyConnection, table: str, select: str) -> bool:
     """Whether `CREATE OR REPLACE TABLE table AS select` would change `table`: True when the table is
     missing, its columns (names, types, order) differ from the SELECT's, or its rows differ in count
@@ -129,7 +138,4 @@ def would_change(con: duckdb.DuckDBPyConnection, table: str, select: str) -> boo
     change that keeps both is vanishingly unlikely). Reads both whole, in one query; writes nothing."""
     if not table_exists(con, table) or _columns(con, table) != _columns(con, f"({select})"):
         return True
-    row = con.execute(
-        f"SELECT n.*, o.* FROM ({_fingerprint_sql(f'({select})')}) AS n, ({_fingerprint_sql(table)}) AS o"
-    ).fetchone()
-    return row[:3] != row[3:]
+    return not same_rows(con, f"({select})", table)

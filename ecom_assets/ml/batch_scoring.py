@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from ecom_assets.lakehouse.warehouse import keyed_sample, run_sql_file, table_exists, transaction
+from ecom_assets.lakehouse.warehouse import keyed_sample, run_sql_file, same_rows, table_exists, transaction
 from ecom_assets.ml.feature_specs import FeatureSpec, ModelTask, coerce, names
 from ecom_assets.ml.training import SPLITS, TrainingConfig, predict_proba
 
@@ -263,19 +263,15 @@ def publish_scores(
 
 def _all_current(con: duckdb.DuckDBPyConnection, source: str, table: str, keys: dict[str, str], scorers: str) -> bool:
     """Whether `table` holds a current prediction of every row of the scorers' splits and nothing else: the
-    same (keys, split, stamp, scorer, run) on both sides, compared by row count and two order-independent
-    hash aggregates (one scan per side, no join; a type that differs between the sides only means "no")."""
-
-    def fingerprint(rows: str) -> tuple:
-        return con.execute(f"SELECT count(*), bit_xor(h), sum(h::HUGEINT) FROM ({rows})").fetchone()
-
+    same (keys, split, stamp, scorer, run) on both sides (`warehouse.same_rows`: one scan per side, no join;
+    a type that differs between the sides only means "no")."""
     features = ", ".join(f"f.{f}" for f in keys.values())
     predictions = ", ".join(f"p.{p}" for p in keys)
-    return fingerprint(
-        f"SELECT hash({features}, f.dataset, f.{STAMP}, m.scored_by, m.mlflow_run_id) AS h "
-        f"FROM {source} AS f JOIN {scorers} AS m ON m.split = f.dataset"
-    ) == fingerprint(
-        f"SELECT hash({predictions}, p.dataset, p.{STAMP}, p.scored_by, p.mlflow_run_id) AS h FROM {table} AS p"
+    return same_rows(
+        con,
+        f"(SELECT {features}, f.dataset, f.{STAMP}, m.scored_by, m.mlflow_run_id "
+        f"FROM {source} AS f JOIN {scorers} AS m ON m.split = f.dataset)",
+        f"(SELECT {predictions}, p.dataset, p.{STAMP}, p.scored_by, p.mlflow_run_id FROM {table} AS p)",
     )
 
 

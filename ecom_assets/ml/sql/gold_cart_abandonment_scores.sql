@@ -1,7 +1,7 @@
 -- The out-of-sample abandonment predictions: the holdout (test) sessions scored by the registered
 -- production model. Train and validation sessions are in-sample for it and have no score; there is no
--- forward-looking split of carts. The rows of gold.cart_session_features not scored yet (temp tables
--- unscored, cart_scores, cart_scores_scorers), into the temp view new_predictions (computed once, by the
+-- forward-looking split of carts. The rows of gold.cart_session_features not scored yet (the temp view
+-- unscored, the temp tables cart_scores, cart_scores_scorers), into the temp view new_predictions (computed once, by the
 -- insert) that batch_scoring.publish_scores appends to gold.cart_abandonment_scores.
 CREATE OR REPLACE TEMP VIEW new_predictions AS
 SELECT f.session_id,

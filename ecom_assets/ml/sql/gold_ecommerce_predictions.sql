@@ -1,7 +1,7 @@
 -- The out-of-sample purchase predictions: the holdout (test) cutoff scored by the registered production
 -- model, the forward-looking (score) cutoff by its refit on every labelled row. Train and validation rows
--- are in-sample for production and have no score. The rows of gold.user_item_features not scored yet (temp
--- tables unscored, purchase_scores, purchase_scores_scorers), into the temp view new_predictions (computed
+-- are in-sample for production and have no score. The rows of gold.user_item_features not scored yet (the temp
+-- view unscored, the temp tables purchase_scores, purchase_scores_scorers), into the temp view new_predictions (computed
 -- once, by the insert) that batch_scoring.publish_scores appends to gold.ecommerce_predictions.
 CREATE OR REPLACE TEMP VIEW new_predictions AS
 SELECT f.user_id AS visitorid,
