@@ -26,14 +26,20 @@ _MODEL_COLUMNS = (
 
 
 def test_predictions_completeness_names_every_problem_and_passes_a_clean_table(paths):
-    """The purchase plant breaks four rules at once: each is reported; fixed, the table passes."""
+    """The purchase plant breaks five rules at once: each is reported; fixed, the table passes."""
     (test,) = [t for t in ML_DATA_TESTS if t.table == "gold.ecommerce_predictions"]
     with build_resources(paths)["duckdb"].get_connection() as con:
         ensure_schema(con)
         _plant(con, test)
         found = con.execute(f"SELECT DISTINCT problem FROM ({test.offending_rows_sql})").fetchall()
         problems = {row[0] for row in found}
-        assert problems == {"probability outside [0, 1]", "no model named", "no prediction", "in-sample row published"}
+        assert problems == {
+            "probability outside [0, 1]",
+            "no model named",
+            "no prediction",
+            "in-sample row published",
+            "duplicate prediction",
+        }
         con.execute(f"""CREATE OR REPLACE TABLE gold.ecommerce_predictions AS
             SELECT cutoff, user_id AS visitorid, item_id AS itemid, dataset, 0.5 AS predicted_prob, {_MODEL_COLUMNS}
             FROM gold.user_item_features WHERE dataset IN ('test', 'score')""")
@@ -47,11 +53,12 @@ def _plant(con, test) -> None:
             "CREATE TABLE gold.user_item_features AS SELECT TIMESTAMP '2019-10-01' AS cutoff, range AS user_id, "
             "1 AS item_id, ['test', 'test', 'score', 'train'][range + 1] AS dataset FROM range(4)"
         )
-        # user 0: p > 1; user 1: no run id; user 2 (score): missing; user 3 (train): in-sample, published
+        # user 0: p > 1; user 1: no run id, twice; user 2 (score): missing; user 3 (train): in-sample, published
         con.execute(f"""CREATE TABLE gold.ecommerce_predictions AS
             SELECT TIMESTAMP '2019-10-01' AS cutoff, visitorid, 1 AS itemid, dataset, p AS predicted_prob,
                    {_MODEL_COLUMNS.replace("'run'", "run")}
-            FROM (VALUES (0, 'test', 1.5, 'run'), (1, 'test', 0.5, NULL), (3, 'train', 0.5, 'run'))
+            FROM (VALUES (0, 'test', 1.5, 'run'), (1, 'test', 0.5, NULL), (1, 'test', 0.5, NULL),
+                         (3, 'train', 0.5, 'run'))
                  AS t(visitorid, dataset, p, run)""")
     elif table == "gold.cart_abandonment_scores":
         con.execute("CREATE TABLE gold.cart_session_features AS SELECT 'a' AS session_id, 'test' AS dataset")

@@ -113,8 +113,9 @@ def score_table(
     scored = []
     for batch in batches:  # the connection runs nothing else until the stream is read to its end
         frame = batch.to_pandas()
-        probabilities = predict_proba(model, coerce(frame, specs))
-        scored.append(batch.select(list(keys)).append_column("predicted_prob", pa.array(probabilities)))
+        scores = frame[list(keys)].copy()  # a copy: a slice of the batch would keep all its columns alive
+        scores["predicted_prob"] = predict_proba(model, coerce(frame, specs))
+        scored.append(pa.RecordBatch.from_pandas(scores, preserve_index=False))
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT {key_list}, CAST(NULL AS DOUBLE) AS predicted_prob "
         f"FROM {source} LIMIT 0"
