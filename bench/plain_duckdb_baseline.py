@@ -1,6 +1,6 @@
 """The script to beat: landing files -> sessions and users in plain DuckDB, as written in an afternoon.
 
-    python bench/plain_duckdb_baseline.py LANDING_FILE... --db out.duckdb [--threads 2] [--gap-minutes 30]
+    python bench/plain_duckdb_baseline.py LANDING_FILE... --db out.duckdb [--threads 2] [--gap-minutes 30] [--lake]
 
 What it does, and nothing more: one typed `read_csv` of the REES46-format files (as `ecom-assets generate`
 writes them, or as the real export ships), exact duplicate lines dropped with `SELECT DISTINCT`, 30-minute
@@ -12,6 +12,9 @@ What it does not do, and the project does: keep every raw line (bronze), quarant
 implausible lines with a reason, account for every line of every file, ingest one file at a time and
 incrementally, run data checks, record lineage and metadata in Dagster. `bench/bench_landing_to_gold.py`
 times it next to the project's landing -> gold on the same files.
+
+`--lake`: the same three tables written into a DuckLake (a SQLite catalog at `--db`, Parquet files beside it,
+the project's storage, docs/storage.md) instead of DuckDB's own file format: what the storage alone costs.
 """
 
 from __future__ import annotations
@@ -78,13 +81,29 @@ GROUP BY user_id
 """
 
 
-def build(files: list[Path], db: Path, threads: int = 2, gap_minutes: int = 30) -> dict[str, float]:
-    """Build events, sessions and dim_users into a new DuckDB file at ``db``; return seconds per step."""
+def attach_lake(con: duckdb.DuckDBPyConnection, catalog: Path) -> None:
+    """The DuckLake at ``catalog`` (created when missing; Parquet files in ``<catalog>.files/``), attached and
+    in use, as the project attaches its own (lakehouse/lake.py)."""
+    from ecom_assets.lakehouse.lake import create_catalog, extension_file
+
+    if not catalog.exists():
+        create_catalog(catalog)
+    for name in ("sqlite_scanner", "ducklake"):
+        con.execute(f"LOAD '{extension_file(name)}'")
+    con.execute(f"ATTACH 'ducklake:sqlite:{catalog}' AS lake (DATA_PATH '{catalog}.files/')")
+    con.execute("USE lake")
+
+
+def build(files: list[Path], db: Path, threads: int = 2, gap_minutes: int = 30, lake: bool = False) -> dict[str, float]:
+    """Build events, sessions and dim_users into a new DuckDB file at ``db`` (a new DuckLake catalog with
+    ``lake``); return seconds per step."""
     if db.exists():
         raise FileExistsError(f"{db} exists: the baseline writes a fresh database")
     timings: dict[str, float] = {}
-    with duckdb.connect(str(db), config={"threads": threads}) as con:
+    with duckdb.connect(":memory:" if lake else str(db), config={"threads": threads}) as con:
         con.execute("SET enable_progress_bar = false")
+        if lake:
+            attach_lake(con, db)
         for name, sql, params in (
             ("events", EVENTS_SQL, {"files": [str(f) for f in files], "columns": REES46_COLUMNS}),
             ("sessions", SESSIONS_SQL, {"gap": gap_minutes}),
@@ -102,9 +121,12 @@ def main() -> None:
     parser.add_argument("--db", type=Path, required=True, help="the DuckDB file to create")
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (the project's default: 2)")
     parser.add_argument("--gap-minutes", type=int, default=30, help="session gap (the project's default: 30)")
+    parser.add_argument("--lake", action="store_true", help="write into a new DuckLake at --db (the project's storage)")
     args = parser.parse_args()
-    timings = build(args.files, args.db, args.threads, args.gap_minutes)
-    with duckdb.connect(str(args.db), read_only=True) as con:
+    timings = build(args.files, args.db, args.threads, args.gap_minutes, args.lake)
+    with duckdb.connect(":memory:" if args.lake else str(args.db), read_only=not args.lake) as con:
+        if args.lake:
+            attach_lake(con, args.db)
         for table in timings:
             rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             print(f"{table:<10} {rows:>12,} rows  {timings[table]:7.2f} s")

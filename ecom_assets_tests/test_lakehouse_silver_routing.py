@@ -69,3 +69,38 @@ def test_other_files_events_are_found_at_the_edges_of_the_files_time_span(con, p
     assert duplicates(con, "c.csv") == [(3, "a.csv", 2)]
     assert (apart.events, apart.duplicates) == (2, 0)
     assert find_violations(con, ACCOUNTING).count == 0
+
+
+def routed(con, name: str) -> dict[str, list[tuple]]:
+    return {
+        table: con.execute(
+            f"SELECT * EXCLUDE (source_file) FROM {table} WHERE source_file = ? ORDER BY ALL", [name]
+        ).fetchall()
+        for table in ("silver.events", "silver.events_quarantine", "silver.events_duplicates")
+    }
+
+
+def test_a_file_routed_a_few_lines_at_a_time_ends_the_same_as_in_one_go(con, paths):
+    """Silver parses a big file in slices of lines (ingest.SLICE_LINES): repeats are still found across
+    slices, a repeat of a rejected line is rejected too, and nothing depends on where a slice ends."""
+    first, bad = line("10-01 08:00:00"), line("10-01 09:00:00", price="-1")
+    text = [first, bad, line("10-02 08:00:00"), bad, first, line("10-03 08:00:00"), first, "", "x,y"]
+    lines = [REES46.header.encode(), *(t.encode() for t in text)]
+    # not UTF-8, then the same text as bronze shows it (U+FFFD) but valid UTF-8: not a repeat of it
+    shown = line("10-04 08:00:00", user="9").replace("shiseido", "shi\ufffdseido")
+    lines += [shown.replace("\ufffd", "\x00").encode().replace(b"\x00", b"\xff"), shown.encode(), first.encode()]
+    (paths.landing / "s.csv").write_bytes(b"\n".join(lines) + b"\n")
+    load_bronze(con, paths.landing / "s.csv")
+    whole = load_silver(con, "s.csv")
+    expected = routed(con, "s.csv")
+    for slice_lines in (1, 2, 3, 5):
+        sliced = load_silver(con, "s.csv", slice_lines=slice_lines)
+        assert routed(con, "s.csv") == expected, slice_lines
+        assert (sliced.events, sliced.duplicates, sliced.quarantined) == (
+            whole.events,
+            whole.duplicates,
+            whole.quarantined,
+        )
+    assert (whole.events, whole.duplicates, whole.quarantined) == (4, 3, 5)
+    assert [row[:2] for row in expected["silver.events_duplicates"]] == [(6, 2), (8, 2), (13, 2)]
+    assert find_violations(con, ACCOUNTING).count == 0

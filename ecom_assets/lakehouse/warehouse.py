@@ -26,16 +26,19 @@ def split_statements(sql: str) -> list[str]:
     return [s.strip() for s in re.split(r";\s*\n|;\s*$", body) if s.strip()]
 
 
+def sql_parameters(statement: str, params: dict[str, Any], name: str = "SQL") -> dict[str, Any] | None:
+    """Just the `$named` parameters `statement` uses (None: it uses none); KeyError for one missing."""
+    used = {p: params[p] for p in _PARAM.findall(statement) if p in params}
+    missing = set(_PARAM.findall(statement)) - used.keys()
+    if missing:
+        raise KeyError(f"{name}: no value for SQL parameter(s) {sorted(missing)}")
+    return used or None
+
+
 def run_sql_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict[str, Any] | None = None) -> None:
     """Run every statement of a SQL file, each with just the `$named` parameters it uses."""
-    params = params or {}
-    name = path.name
     for statement in split_statements(load_sql(path)):
-        used = {p: params[p] for p in _PARAM.findall(statement) if p in params}
-        missing = set(_PARAM.findall(statement)) - used.keys()
-        if missing:
-            raise KeyError(f"{name}: no value for SQL parameter(s) {sorted(missing)}")
-        con.execute(statement, used or None)
+        con.execute(statement, sql_parameters(statement, params or {}, path.name))
 
 
 @contextmanager

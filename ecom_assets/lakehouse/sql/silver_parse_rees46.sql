@@ -4,7 +4,6 @@
 -- landing time + max_days_after_landing (default 1), prices up to max_price (default 1,000,000),
 -- no control characters in any field. The bounds come from `plausibility_rules()` (warehouse_macros.sql):
 -- session variables that `open_warehouse` sets from EcomSettings, with the same defaults when unset.
-CREATE OR REPLACE TEMP TABLE parsed_events AS
 WITH rules AS (SELECT * FROM plausibility_rules()),
 fields AS (
     SELECT line_number, raw_line, ingested_at, raw_bytes IS NOT NULL AS not_utf8, csv_fields(raw_line) AS f,
@@ -14,7 +13,7 @@ fields AS (
                regexp_extract(regexp_replace(raw_line, '\r$', ''), '[\x00-\x1f\x7f\x{80}-\x{9f}]')
            END AS control
     FROM bronze.events
-    WHERE source_file = $source_file
+    WHERE source_file = $source_file AND line_number BETWEEN $first_line AND $last_line
 ),
 typed AS (
     SELECT

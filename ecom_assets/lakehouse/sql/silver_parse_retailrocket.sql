@@ -4,7 +4,6 @@
 -- Plausibility as in silver_parse_rees46.sql (docs/data.md): the timestamp is 13-digit Unix
 -- milliseconds, the event time falls between earliest_event_time and the landing time +
 -- max_days_after_landing, no field holds a control character.
-CREATE OR REPLACE TEMP TABLE parsed_events AS
 WITH rules AS (SELECT * FROM plausibility_rules()),
 fields AS (
     SELECT line_number, raw_line, ingested_at, raw_bytes IS NOT NULL AS not_utf8, csv_fields(raw_line) AS f,
@@ -14,7 +13,7 @@ fields AS (
                regexp_extract(regexp_replace(raw_line, '\r$', ''), '[\x00-\x1f\x7f\x{80}-\x{9f}]')
            END AS control
     FROM bronze.events
-    WHERE source_file = $source_file
+    WHERE source_file = $source_file AND line_number BETWEEN $first_line AND $last_line
 ),
 typed AS (
     SELECT
