@@ -212,6 +212,15 @@ def _provenance(con: duckdb.DuckDBPyConnection, scorers: Sequence[Scorer], table
 # Every feature row carries when it was computed; a prediction carries it too. A prediction stands while
 # its row is unchanged (same stamp), in the same split, and its scorer is the same model run.
 STAMP = "features_built_at"
+# What a current prediction matches besides its keys, as (prediction column, feature side) pairs: `f` is
+# its feature row, `m` the scorer of that row's split. `_current_pairs` adds the keys; every test of
+# "current" in `publish_scores` is built from those pairs alone.
+CURRENT_BY = (
+    ("dataset", "f.dataset"),
+    (STAMP, f"f.{STAMP}"),
+    ("scored_by", "m.scored_by"),
+    ("mlflow_run_id", "m.mlflow_run_id"),
+)
 
 
 @dataclass
@@ -241,12 +250,10 @@ def publish_scores(
     every row of its split is scored again."""
     _provenance(con, scorers, f"{temp}_scorers")
     incremental = table_exists(con, table) and STAMP in _columns(con, table)
-    on = " AND ".join(f"p.{p} = f.{f}" for p, f in keys.items())
-    current = (
-        f"SELECT 1 FROM {table} AS p WHERE {on} AND p.dataset = f.dataset AND p.{STAMP} = f.{STAMP} "
-        "AND p.scored_by = m.scored_by AND p.mlflow_run_id = m.mlflow_run_id"
-    )
-    if incremental and _all_current(con, source, table, keys, f"{temp}_scorers"):
+    pairs = _current_pairs(keys)
+    scored_rows = f"{source} AS f JOIN {temp}_scorers AS m ON m.split = f.dataset"  # each row with its scorer
+    is_current = " AND ".join(f"p.{p} = {f}" for p, f in pairs)
+    if incremental and _all_current(con, scored_rows, table, pairs):
         # A day inside the purchase week: nothing to score, nothing to drop, so no write at all.
         kept = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         con.execute(f"DROP TABLE IF EXISTS {temp}_scorers")
@@ -257,8 +264,8 @@ def publish_scores(
     if incremental:
         feature_keys = ", ".join(f"f.{f}" for f in keys.values())
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE unscored_keys AS SELECT {feature_keys}, f.dataset FROM {source} AS f "
-            f"JOIN {temp}_scorers AS m ON m.split = f.dataset WHERE NOT EXISTS ({current})"
+            f"CREATE OR REPLACE TEMP TABLE unscored_keys AS SELECT {feature_keys}, f.dataset FROM {scored_rows} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS p WHERE {is_current})"
         )
         match = " AND ".join(f"k.{f} = f.{f}" for f in [*keys.values(), "dataset"])
         splits = f"SELECT f.* FROM {source} AS f SEMI JOIN unscored_keys AS k ON {match}"
@@ -269,9 +276,7 @@ def publish_scores(
     with transaction(con):
         if incremental:
             before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            still = current.replace(
-                f"FROM {table} AS p", f"FROM {source} AS f JOIN {temp}_scorers AS m ON m.split = f.dataset"
-            )
+            still = f"SELECT 1 FROM {scored_rows} WHERE {is_current}"
             dropped = con.execute(f"DELETE FROM {table} AS p WHERE NOT EXISTS ({still})").fetchone()[0]
             kept = before - dropped
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_predictions")
@@ -284,17 +289,21 @@ def publish_scores(
     return PublishedScores(scored, kept, dropped)
 
 
-def _all_current(con: duckdb.DuckDBPyConnection, source: str, table: str, keys: dict[str, str], scorers: str) -> bool:
-    """Whether `table` holds a current prediction of every row of the scorers' splits and nothing else: the
-    same (keys, split, stamp, scorer, run) on both sides (`warehouse.same_rows`: one scan per side, no join;
-    a type that differs between the sides only means "no")."""
-    features = ", ".join(f"f.{f}" for f in keys.values())
-    predictions = ", ".join(f"p.{p}" for p in keys)
+def _current_pairs(keys: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """(prediction column, feature side) pairs a current prediction matches: its keys, then CURRENT_BY."""
+    return (*((p, f"f.{f}") for p, f in keys.items()), *CURRENT_BY)
+
+
+def _all_current(
+    con: duckdb.DuckDBPyConnection, scored_rows: str, table: str, pairs: Sequence[tuple[str, str]]
+) -> bool:
+    """Whether `table` holds a current prediction of every one of `scored_rows` (`f` and `m`) and nothing
+    else: the same `pairs` on both sides (`warehouse.same_rows`: one scan per side, no join; a type that
+    differs between the sides only means "no")."""
     return same_rows(
         con,
-        f"(SELECT {features}, f.dataset, f.{STAMP}, m.scored_by, m.mlflow_run_id "
-        f"FROM {source} AS f JOIN {scorers} AS m ON m.split = f.dataset)",
-        f"(SELECT {predictions}, p.dataset, p.{STAMP}, p.scored_by, p.mlflow_run_id FROM {table} AS p)",
+        f"(SELECT {', '.join(f for _, f in pairs)} FROM {scored_rows})",
+        f"(SELECT {', '.join(f'p.{p}' for p, _ in pairs)} FROM {table} AS p)",
     )
 
 
