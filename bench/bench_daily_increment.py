@@ -38,8 +38,8 @@ default 60 days the new day is 2019-11-30, a Saturday, inside the forward cutoff
 computed or scored); `--days 61` makes it 2019-12-01, the Sunday that closes the week (the new forward
 and test cutoffs computed and scored: the weekly cost). The step table at the end, from the home's
 Dagster instance, says where the refresh time went. Peak RSS is the child's (os.wait4). Only public
-functions of the package are used (generator, EcomPaths, one_shot.run_pipeline), so the script does not
-depend on how the warehouse is stored.
+functions of the package are used (generator, EcomPaths, one_shot.run_pipeline, ml.tracking.rehome_registry),
+so the script does not depend on how the warehouse is stored.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -186,16 +185,11 @@ def copy_into_landing(file: Path, home: Path) -> None:
 def copy_registry(source: Path, target: Path) -> None:
     """The big home's MLflow registry (its production models) into the 1-day home, paths rewritten: a day
     of history cannot train, and without models the 1-day home would neither score nor report drift."""
+    from ecom_assets.ml.tracking import rehome_registry
+
     shutil.copyfile(source / "mlflow.db", target / "mlflow.db")
     shutil.copytree(source / "mlartifacts", target / "mlartifacts")
-    with sqlite3.connect(target / "mlflow.db") as con:  # artifact URIs and sources name the home
-        for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
-            for column in con.execute(f'PRAGMA table_info("{table}")').fetchall():
-                if any(kind in (column[2] or "").upper() for kind in ("CHAR", "TEXT")):
-                    con.execute(
-                        f'UPDATE "{table}" SET "{column[1]}" = replace("{column[1]}", ?, ?)', [str(source), str(target)]
-                    )
-    con.close()
+    rehome_registry(target / "mlflow.db", str(source), str(target))  # artifact URIs and sources name the home
 
 
 def fmt(seconds: float | None) -> str:

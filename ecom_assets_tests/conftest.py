@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ecom_assets.ecom_home import EcomPaths
-from ecom_assets.ml.tracking import tracking_uri
+from ecom_assets.ml.tracking import rehome_registry, tracking_uri
 from ecom_assets.resources import build_resources
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -82,27 +82,10 @@ def built_copy(built, tmp_path, monkeypatch) -> EcomPaths:
     """
     paths = EcomPaths(tmp_path / "ecom_home")
     shutil.copytree(built.paths.home, paths.home)
-    _rehome_registry(paths.mlflow_db, str(built.paths.home), str(paths.home))
+    rehome_registry(paths.mlflow_db, str(built.paths.home), str(paths.home))
     monkeypatch.setenv("ECOM_HOME", str(paths.home))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri(paths, configured=""))
     return paths.ensure()
-
-
-def _rehome_registry(db: Path, old: str, new: str) -> None:
-    """Replace `old` by `new` in every text column of an MLflow sqlite store (artifact URIs, sources)."""
-    import sqlite3
-
-    with sqlite3.connect(db) as con:
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
-            for column in con.execute(f'PRAGMA table_info("{table}")').fetchall():
-                name, kind = column[1], (column[2] or "").upper()
-                if "CHAR" in kind or "TEXT" in kind:
-                    con.execute(
-                        f'UPDATE "{table}" SET "{name}" = replace("{name}", ?, ?) WHERE "{name}" LIKE ?',
-                        [old, new, f"%{old}%"],
-                    )
-    con.close()
 
 
 @pytest.fixture(scope="module")

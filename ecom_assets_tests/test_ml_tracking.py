@@ -1,5 +1,6 @@
 """tracking: a training run left RUNNING by a killed process is marked KILLED, with a note, before
-the next training; a run whose process still runs is left alone."""
+the next training; a run whose process still runs is left alone; a moved registry, rehomed, loads its
+models from the new place."""
 
 from __future__ import annotations
 
@@ -51,3 +52,40 @@ def test_experiments_are_classic_ml_new_or_existing(paths):
     assert EXPERIMENT_KIND_TAG not in mlflow.get_experiment(older).tags
     assert ensure_experiment(uri, "made_by_an_older_version", paths.mlflow_artifacts) == older
     assert mlflow.get_experiment(older).tags[EXPERIMENT_KIND_TAG] == CLASSIC_ML_KIND
+
+
+def test_a_moved_registry_loads_its_model_from_the_new_home_after_rehome(tmp_path):
+    """MLflow keeps absolute artifact URIs: after a move, only `rehome_registry` makes the model loadable.
+    A space in the home's name: URIs hold it as %20, plain paths as a space."""
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from ecom_assets.ecom_home import EcomPaths
+    from ecom_assets.ml.tracking import load_model, pip_requirements, rehome_registry, trusted_types, using_tracking_uri
+
+    old, new = EcomPaths(tmp_path / "old home"), EcomPaths(tmp_path / "moved" / "new home")
+    old.home.mkdir()
+    X = pd.DataFrame({"views": np.arange(20.0), "carts": np.arange(20.0) % 3})
+    model = LogisticRegression().fit(X, (X["views"] > 9).astype(int))
+    uri = tracking_uri(old, configured="")
+    experiment_id = ensure_experiment(uri, "moving", old.mlflow_artifacts)
+    with using_tracking_uri(uri), mlflow.start_run(experiment_id=experiment_id):
+        mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name="mover",
+            pip_requirements=pip_requirements(),
+            skops_trusted_types=trusted_types(model),
+        )
+    new.home.parent.mkdir()
+    old.home.rename(new.home)
+
+    rehome_registry(new.mlflow_db, str(old.home), str(new.home))
+
+    moved = tracking_uri(new, configured="")
+    assert client(moved).get_experiment(experiment_id).artifact_location == (new.mlflow_artifacts / "moving").as_uri()
+    loaded = load_model(moved, "mover", version="1")
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
+    assert not old.home.exists()  # nothing was read from the old place

@@ -13,6 +13,7 @@ would flatter it; they are not scored.
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ecom_assets.lakehouse.warehouse import keyed_sample, run_sql_file, same_rows, table_exists, transaction
 from ecom_assets.ml.feature_specs import FeatureSpec, ModelTask, coerce, names
@@ -104,28 +106,48 @@ def score_table(
     """Write `target(keys..., predicted_prob)` for every row of `source` matching `where`, a chunk at a time.
 
     One scan of `source`, streamed in Arrow batches of `chunk_rows`: memory holds one batch's features
-    plus the keys and scores, whatever the table's size.
+    and scores, whatever the table's size. The stream holds the connection until it ends, so each batch's
+    scores go to a scratch Parquet file (32 B a row, 0.85 GB for 27M rows had they waited in memory),
+    loaded into `target` once the stream is read; the file is removed whether scoring succeeds or not.
     """
     key_list = ", ".join(keys)
     columns = ", ".join(dict.fromkeys([*keys, *names(specs)]))
     started = time.perf_counter()
-    batches = con.execute(f"SELECT {columns} FROM {source} WHERE {where}").to_arrow_reader(chunk_rows)
-    scored = []
-    for batch in batches:  # the connection runs nothing else until the stream is read to its end
-        frame = batch.to_pandas()
-        scores = frame[list(keys)].copy()  # a copy: a slice of the batch would keep all its columns alive
-        scores["predicted_prob"] = predict_proba(model, coerce(frame, specs))
-        scored.append(pa.RecordBatch.from_pandas(scores, preserve_index=False))
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT {key_list}, CAST(NULL AS DOUBLE) AS predicted_prob "
-        f"FROM {source} LIMIT 0"
-    )
-    rows = sum(len(part) for part in scored)
-    if rows:
-        con.register("scores_chunk", pa.Table.from_batches(scored))
-        con.execute(f"INSERT INTO {target} SELECT * FROM scores_chunk")
-        con.unregister("scores_chunk")
+    rows = 0
+    with tempfile.TemporaryDirectory(prefix="scores-", dir=_scratch_folder(con)) as scratch:
+        scores_file = Path(scratch) / "scores.parquet"
+        writer = None
+        try:
+            batches = con.execute(f"SELECT {columns} FROM {source} WHERE {where}").to_arrow_reader(chunk_rows)
+            for batch in batches:  # the connection runs nothing else until the stream is read to its end
+                probabilities = predict_proba(model, coerce(batch.select(names(specs)).to_pandas(), specs))
+                scores = batch.select(list(keys)).append_column("predicted_prob", pa.array(probabilities, pa.float64()))
+                if writer is None:
+                    writer = pq.ParquetWriter(scores_file, scores.schema)
+                writer.write_batch(scores)
+                rows += batch.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+        # The keys' types are the source's: the scores' Arrow types are cast back to them on insert.
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT {key_list}, CAST(NULL AS DOUBLE) AS predicted_prob "
+            f"FROM {source} LIMIT 0"
+        )
+        if rows:
+            con.execute(
+                f"INSERT INTO {target} SELECT {key_list}, predicted_prob FROM read_parquet(?)", [str(scores_file)]
+            )
     return BatchScore(rows, time.perf_counter() - started)
+
+
+def _scratch_folder(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Where scoring's scratch files go: DuckDB's spill folder when it is a real one (the warehouse's
+    ECOM_HOME/duckdb_tmp, the disk set aside for a run's scratch, where DuckDB would spill these rows
+    anyway; a system /tmp may be RAM-backed), else (an in-memory connection's relative `.tmp`) the system
+    temp folder."""
+    folder = Path(con.execute("SELECT current_setting('temp_directory')").fetchone()[0] or ".")
+    return str(folder) if folder.is_absolute() and folder.is_dir() else None
 
 
 def split_rows(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, int]:
@@ -190,6 +212,15 @@ def _provenance(con: duckdb.DuckDBPyConnection, scorers: Sequence[Scorer], table
 # Every feature row carries when it was computed; a prediction carries it too. A prediction stands while
 # its row is unchanged (same stamp), in the same split, and its scorer is the same model run.
 STAMP = "features_built_at"
+# What a current prediction matches besides its keys, as (prediction column, feature side) pairs: `f` is
+# its feature row, `m` the scorer of that row's split. `_current_pairs` adds the keys; every test of
+# "current" in `publish_scores` is built from those pairs alone.
+CURRENT_BY = (
+    ("dataset", "f.dataset"),
+    (STAMP, f"f.{STAMP}"),
+    ("scored_by", "m.scored_by"),
+    ("mlflow_run_id", "m.mlflow_run_id"),
+)
 
 
 @dataclass
@@ -219,12 +250,10 @@ def publish_scores(
     every row of its split is scored again."""
     _provenance(con, scorers, f"{temp}_scorers")
     incremental = table_exists(con, table) and STAMP in _columns(con, table)
-    on = " AND ".join(f"p.{p} = f.{f}" for p, f in keys.items())
-    current = (
-        f"SELECT 1 FROM {table} AS p WHERE {on} AND p.dataset = f.dataset AND p.{STAMP} = f.{STAMP} "
-        "AND p.scored_by = m.scored_by AND p.mlflow_run_id = m.mlflow_run_id"
-    )
-    if incremental and _all_current(con, source, table, keys, f"{temp}_scorers"):
+    pairs = _current_pairs(keys)
+    scored_rows = f"{source} AS f JOIN {temp}_scorers AS m ON m.split = f.dataset"  # each row with its scorer
+    is_current = " AND ".join(f"p.{p} = {f}" for p, f in pairs)
+    if incremental and _all_current(con, scored_rows, table, pairs):
         # A day inside the purchase week: nothing to score, nothing to drop, so no write at all.
         kept = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         con.execute(f"DROP TABLE IF EXISTS {temp}_scorers")
@@ -235,8 +264,8 @@ def publish_scores(
     if incremental:
         feature_keys = ", ".join(f"f.{f}" for f in keys.values())
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE unscored_keys AS SELECT {feature_keys}, f.dataset FROM {source} AS f "
-            f"JOIN {temp}_scorers AS m ON m.split = f.dataset WHERE NOT EXISTS ({current})"
+            f"CREATE OR REPLACE TEMP TABLE unscored_keys AS SELECT {feature_keys}, f.dataset FROM {scored_rows} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS p WHERE {is_current})"
         )
         match = " AND ".join(f"k.{f} = f.{f}" for f in [*keys.values(), "dataset"])
         splits = f"SELECT f.* FROM {source} AS f SEMI JOIN unscored_keys AS k ON {match}"
@@ -247,9 +276,7 @@ def publish_scores(
     with transaction(con):
         if incremental:
             before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            still = current.replace(
-                f"FROM {table} AS p", f"FROM {source} AS f JOIN {temp}_scorers AS m ON m.split = f.dataset"
-            )
+            still = f"SELECT 1 FROM {scored_rows} WHERE {is_current}"
             dropped = con.execute(f"DELETE FROM {table} AS p WHERE NOT EXISTS ({still})").fetchone()[0]
             kept = before - dropped
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_predictions")
@@ -262,17 +289,21 @@ def publish_scores(
     return PublishedScores(scored, kept, dropped)
 
 
-def _all_current(con: duckdb.DuckDBPyConnection, source: str, table: str, keys: dict[str, str], scorers: str) -> bool:
-    """Whether `table` holds a current prediction of every row of the scorers' splits and nothing else: the
-    same (keys, split, stamp, scorer, run) on both sides (`warehouse.same_rows`: one scan per side, no join;
-    a type that differs between the sides only means "no")."""
-    features = ", ".join(f"f.{f}" for f in keys.values())
-    predictions = ", ".join(f"p.{p}" for p in keys)
+def _current_pairs(keys: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """(prediction column, feature side) pairs a current prediction matches: its keys, then CURRENT_BY."""
+    return (*((p, f"f.{f}") for p, f in keys.items()), *CURRENT_BY)
+
+
+def _all_current(
+    con: duckdb.DuckDBPyConnection, scored_rows: str, table: str, pairs: Sequence[tuple[str, str]]
+) -> bool:
+    """Whether `table` holds a current prediction of every one of `scored_rows` (`f` and `m`) and nothing
+    else: the same `pairs` on both sides (`warehouse.same_rows`: one scan per side, no join; a type that
+    differs between the sides only means "no")."""
     return same_rows(
         con,
-        f"(SELECT {features}, f.dataset, f.{STAMP}, m.scored_by, m.mlflow_run_id "
-        f"FROM {source} AS f JOIN {scorers} AS m ON m.split = f.dataset)",
-        f"(SELECT {predictions}, p.dataset, p.{STAMP}, p.scored_by, p.mlflow_run_id FROM {table} AS p)",
+        f"(SELECT {', '.join(f for _, f in pairs)} FROM {scored_rows})",
+        f"(SELECT {', '.join(f'p.{p}' for p, _ in pairs)} FROM {table} AS p)",
     )
 
 

@@ -19,8 +19,8 @@ Artifact locations are absolute `file://` URIs into ECOM_HOME/mlartifacts: MLflo
 relative artifact location against the working directory when the experiment is created, and
 `mlflow-artifacts:` URIs are served only through an `mlflow server` (the assets log straight to
 sqlite). A copied or moved ECOM_HOME therefore still reads its artifacts from the old folder until
-its mlflow.db is rewritten (the tests' `_rehome_registry` does that); MLflow has no API to move
-an experiment's artifact location.
+its mlflow.db is rewritten (`rehome_registry`, used by the tests' and the benchmarks' copies);
+MLflow has no API to move an experiment's artifact location.
 
 A training run is tagged with the process that logs it; one whose process was killed stays
 RUNNING in MLflow, so `close_orphan_runs` marks it KILLED, with a note, before the next training.
@@ -31,9 +31,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sqlite3
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,24 @@ def ensure_experiment(uri: str, name: str, artifact_root: Path, description: str
         if experiment.tags.get(key) != value:  # an experiment made by an older version
             mlflow_client.set_experiment_tag(experiment.experiment_id, key, value)
     return experiment.experiment_id
+
+
+def rehome_registry(db: Path, old: str, new: str) -> None:
+    """Point a copied or moved local MLflow store (`mlflow.db`) at its new home: the home's path `old`
+    becomes `new` in every text column (experiments' artifact locations, runs' artifact URIs, model
+    versions' sources), as a plain path and as in a `file://` URI (where a space is `%20`)."""
+    pairs = dict.fromkeys([(old, new), (Path(old).as_uri(), Path(new).as_uri())])
+    with closing(sqlite3.connect(db)) as con, con:  # `with con`: one transaction, committed at the end
+        tables = [row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for column in con.execute(f'PRAGMA table_info("{table}")').fetchall():
+                name, kind = column[1], (column[2] or "").upper()
+                if "CHAR" in kind or "TEXT" in kind:
+                    for before, after in pairs:
+                        con.execute(
+                            f'UPDATE "{table}" SET "{name}" = replace("{name}", ?, ?) WHERE "{name}" LIKE ?',
+                            [before, after, f"%{before}%"],
+                        )
 
 
 HOST_TAG, PID_TAG = "ecom.host", "ecom.pid"  # the process that logs a run
