@@ -54,7 +54,9 @@ def main() -> None:
     home = args.lake or Path(tempfile.mkdtemp(prefix="bench_silver_"))
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    con = TimedConnection(lake.connect(home / "lake.sqlite", home / "lake", {"threads": 2}, create=True))
+    # the warehouse's own settings (resources.py): 2 threads, DuckDB memory capped at 2 GB
+    config = {"threads": 2, "memory_limit": "2GB", "temp_directory": str(home / "duckdb_tmp")}
+    con = TimedConnection(lake.connect(lake.local_target(home / "lake.sqlite"), config, create=True))
     warehouse.ensure_schema(con)
     try:
         for path in files:

@@ -4,6 +4,8 @@ events are looked up only within the file's span of event times, edges included.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ecom_assets.lakehouse.data_tests import DATA_TESTS, find_violations
@@ -71,36 +73,27 @@ def test_other_files_events_are_found_at_the_edges_of_the_files_time_span(con, p
     assert find_violations(con, ACCOUNTING).count == 0
 
 
-def routed(con, name: str) -> dict[str, list[tuple]]:
-    return {
-        table: con.execute(
-            f"SELECT * EXCLUDE (source_file) FROM {table} WHERE source_file = ? ORDER BY ALL", [name]
-        ).fetchall()
-        for table in ("silver.events", "silver.events_quarantine", "silver.events_duplicates")
-    }
-
-
-def test_a_file_routed_a_few_lines_at_a_time_ends_the_same_as_in_one_go(con, paths):
-    """Silver parses a big file in slices of lines (ingest.SLICE_LINES): repeats are still found across
-    slices, a repeat of a rejected line is rejected too, and nothing depends on where a slice ends."""
+def test_the_parsed_lines_pass_through_a_scratch_file_that_is_gone_after_the_load(con, paths):
+    """Silver writes a file's parsed lines to a scratch Parquet file (not a temp table, which the transaction
+    would hold in memory to its end) and routes from it: the rules that come first still win (bytes that are
+    not UTF-8 over broken quoting), a repeat of a rejected line is rejected too, a valid line is no repeat of a
+    rejected one that shows the same text, and no scratch file stays behind."""
     first, bad = line("10-01 08:00:00"), line("10-01 09:00:00", price="-1")
-    text = [first, bad, line("10-02 08:00:00"), bad, first, line("10-03 08:00:00"), first, "", "x,y"]
-    lines = [REES46.header.encode(), *(t.encode() for t in text)]
-    # not UTF-8, then the same text as bronze shows it (U+FFFD) but valid UTF-8: not a repeat of it
-    shown = line("10-04 08:00:00", user="9").replace("shiseido", "shi\ufffdseido")
-    lines += [shown.replace("\ufffd", "\x00").encode().replace(b"\x00", b"\xff"), shown.encode(), first.encode()]
+    shown = line("10-04 08:00:00", user="9").replace("shiseido", "shi\ufffdseido")  # valid UTF-8
+    lines = [REES46.header.encode(), *(t.encode() for t in (first, bad, line("10-02 08:00:00"), bad, first))]
+    lines += [shown.replace("\ufffd", "\x00").encode().replace(b"\x00", b"\xff"), shown.encode()]  # bytes, text
+    lines += [b'"unclosed,' + b"\xff", first.encode()]
     (paths.landing / "s.csv").write_bytes(b"\n".join(lines) + b"\n")
     load_bronze(con, paths.landing / "s.csv")
-    whole = load_silver(con, "s.csv")
-    expected = routed(con, "s.csv")
-    for slice_lines in (1, 2, 3, 5):
-        sliced = load_silver(con, "s.csv", slice_lines=slice_lines)
-        assert routed(con, "s.csv") == expected, slice_lines
-        assert (sliced.events, sliced.duplicates, sliced.quarantined) == (
-            whole.events,
-            whole.duplicates,
-            whole.quarantined,
-        )
-    assert (whole.events, whole.duplicates, whole.quarantined) == (4, 3, 5)
-    assert [row[:2] for row in expected["silver.events_duplicates"]] == [(6, 2), (8, 2), (13, 2)]
+    report = load_silver(con, "s.csv")
+    assert (report.events, report.duplicates, report.quarantined) == (3, 2, 4)
+    assert duplicates(con, "s.csv") == [(6, "s.csv", 2), (10, "s.csv", 2)]
+    reasons = con.execute(
+        "SELECT line_number, reason FROM silver.events_quarantine WHERE source_file = 's.csv' ORDER BY 1"
+    ).fetchall()
+    assert [n for n, _ in reasons] == [3, 5, 7, 9]
+    assert reasons[1][1] == reasons[0][1] == "negative price -1"
+    assert reasons[2][1] == reasons[3][1] == "invalid UTF-8 (the exact bytes are in bronze.events.raw_bytes)"
     assert find_violations(con, ACCOUNTING).count == 0
+    scratch = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    assert list(Path(scratch).glob("silver-*")) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from ecom_assets.lakehouse.landing import (
     format_from_header,
     open_landing_file,
 )
-from ecom_assets.lakehouse.warehouse import load_sql, run_sql_file, scalar, sql_parameters, transaction
+from ecom_assets.lakehouse.warehouse import load_sql, run_sql_file, scalar, scratch_folder, sql_parameters, transaction
+from ecom_assets.publishing import sql_literal
 
 ACCEPTED, HEADER_ONLY, REJECTED = "accepted", "header_only", "rejected"
 # The readable part landed, the rest could not be read (a cut gzip stream, an over-long line).
@@ -38,10 +40,6 @@ MISSING = "missing"
 RETRACTED = "retracted"
 # Statuses whose lines are all in bronze as the file holds them.
 COMPLETE = (ACCEPTED, HEADER_ONLY)
-# Silver parses a file this many lines at a time, in one transaction: the parsed lines of a monthly export
-# (10M+ lines, ~400 B each) would overflow DuckDB's memory limit and spill to disk; a slice fits. Each slice is
-# fetched as Arrow, not kept in a temp table: a transaction holds its temp tables, dropped or not, to its end.
-SLICE_LINES = 2_000_000
 
 
 @dataclass
@@ -221,9 +219,8 @@ def _routed_load_id(con, source_file: str) -> str | None:
     return scalar(con, "SELECT load_id FROM silver.routed_files WHERE source_file = ?", [source_file])
 
 
-def load_silver(con: duckdb.DuckDBPyConnection, source_file: str, slice_lines: int = SLICE_LINES) -> SilverReport:
-    """Parse one file's bronze lines into silver.events, quarantine and duplicates, atomically
-    (`slice_lines` at a time: the result does not depend on it).
+def load_silver(con: duckdb.DuckDBPyConnection, source_file: str) -> SilverReport:
+    """Parse one file's bronze lines into silver.events, quarantine and duplicates, atomically.
 
     In the same transaction, other files whose duplicates pointed at this file's previous events
     are routed again, so an event whose first copy was re-landed or retracted is not lost.
@@ -236,8 +233,8 @@ def load_silver(con: duckdb.DuckDBPyConnection, source_file: str, slice_lines: i
         report.skipped_because = message
     else:
         with transaction(con):
-            _route(con, source_file, slice_lines)
-            report.rerouted = _reroute_dependents(con, source_file, load_id != previous, slice_lines)
+            _route(con, source_file)
+            report.rerouted = _reroute_dependents(con, source_file, changed=load_id != previous)
     counts = con.execute(load_sql(SQL / "silver_routing_counts.sql"), {"source_file": source_file}).fetchone()
     report.bronze_lines, report.events, report.duplicates, report.quarantined = counts
     report.quarantine_reasons = quarantine_reasons(con, source_file)
@@ -249,29 +246,23 @@ def load_silver(con: duckdb.DuckDBPyConnection, source_file: str, slice_lines: i
     return report
 
 
-def _route(con, source_file: str, slice_lines: int = SLICE_LINES) -> None:
-    """Route the file's current bronze lines, `slice_lines` at a time, and record which bronze load
-    silver now holds."""
+def _route(con, source_file: str) -> None:
+    """Route the file's current bronze lines and record which bronze load silver now holds."""
     lines, source_format = _lines_in_bronze(con, source_file)
     event_days.fingerprint_days(con, source_file, "days_before")
     if lines:
         fmt = next(f for f in FORMATS if f.name == source_format)
         params = {"source_file": source_file, "source_format": fmt.name}
-        run_sql_file(con, SQL / "silver_file_repeats.sql", params)
-        first, last = con.execute(
-            "SELECT min(line_number), max(line_number) FROM bronze.events WHERE source_file = ?", [source_file]
-        ).fetchone()
-        parse = load_sql(SQL / f"silver_parse_{fmt.name}.sql")
-        for start in range(first, last + 1, slice_lines):
-            lines_slice = {**params, "first_line": start, "last_line": min(start + slice_lines - 1, last)}
-            parsed = con.execute(parse, sql_parameters(parse, lines_slice)).fetch_arrow_table()
-            con.register("parsed_lines", parsed)
-            try:
-                run_sql_file(con, SQL / "silver_events_load.sql", lines_slice)
-            finally:
-                con.unregister("parsed_lines")
-            del parsed  # the slice's memory goes now, not at the commit
-        con.execute("DROP TABLE repeats")
+        # The parsed lines go to a scratch Parquet file, read back by each routing statement: as a temp
+        # table they would be held in memory to the transaction's end (~400 B a line, over DuckDB's
+        # memory limit for a monthly export, which then spilled and ran on one thread).
+        with tempfile.TemporaryDirectory(prefix="silver-", dir=scratch_folder(con)) as scratch:
+            parsed = sql_literal(Path(scratch) / "parsed.parquet")
+            parse = load_sql(SQL / f"silver_parse_{fmt.name}.sql")
+            con.execute(f"COPY ({parse}) TO {parsed} (FORMAT parquet)", sql_parameters(parse, params))
+            con.execute(f"CREATE OR REPLACE TEMP VIEW parsed_lines AS SELECT * FROM read_parquet({parsed})")
+            run_sql_file(con, SQL / "silver_events_load.sql", params)
+            con.execute("DROP VIEW parsed_lines")  # (a failed load rolls the view back with the rest)
     else:
         for table in ("silver.events", "silver.events_quarantine", "silver.events_duplicates"):
             con.execute(f"DELETE FROM {table} WHERE source_file = ?", [source_file])
@@ -283,7 +274,7 @@ def _route(con, source_file: str, slice_lines: int = SLICE_LINES) -> None:
     event_days.record_changed_days(con, source_file, "days_before", routed_at)
 
 
-def _reroute_dependents(con, source_file: str, changed: bool, slice_lines: int) -> list[str]:
+def _reroute_dependents(con, source_file: str, changed: bool) -> list[str]:
     """Route again every file with a duplicate whose first copy, in `source_file`, may be gone."""
     rerouted: list[str] = []
     todo = [source_file]
@@ -305,7 +296,7 @@ def _reroute_dependents(con, source_file: str, changed: bool, slice_lines: int) 
         for name in dependents:
             if name in rerouted or name == source_file:
                 continue
-            _route(con, name, slice_lines)
+            _route(con, name)
             rerouted.append(name)
             todo.append(name)
     return rerouted

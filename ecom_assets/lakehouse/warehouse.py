@@ -73,6 +73,15 @@ def register_experiment_macro(con: duckdb.DuckDBPyConnection, experiment_key: st
     con.execute(f"CREATE OR REPLACE TEMP MACRO legacy_experiment_group(uid) AS {legacy_group_sql('uid')}")
 
 
+def scratch_folder(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Where a step's scratch files go: DuckDB's spill folder when it is a real one (the warehouse's
+    ECOM_HOME/duckdb_tmp, the disk set aside for a run's scratch, where DuckDB would spill these rows
+    anyway; a system /tmp may be RAM-backed), else (an in-memory connection's relative `.tmp`) the system
+    temp folder."""
+    folder = Path(con.execute("SELECT current_setting('temp_directory')").fetchone()[0] or ".")
+    return str(folder) if folder.is_absolute() and folder.is_dir() else None
+
+
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
     row = con.execute(sql, params).fetchone()
     return row[0] if row else None

@@ -25,7 +25,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ecom_assets.lakehouse.warehouse import keyed_sample, run_sql_file, same_rows, table_exists, transaction
+from ecom_assets.lakehouse.warehouse import (
+    keyed_sample,
+    run_sql_file,
+    same_rows,
+    scratch_folder,
+    table_exists,
+    transaction,
+)
 from ecom_assets.ml.feature_specs import FeatureSpec, ModelTask, coerce, names
 from ecom_assets.ml.training import SPLITS, TrainingConfig, predict_proba
 
@@ -114,7 +121,7 @@ def score_table(
     columns = ", ".join(dict.fromkeys([*keys, *names(specs)]))
     started = time.perf_counter()
     rows = 0
-    with tempfile.TemporaryDirectory(prefix="scores-", dir=_scratch_folder(con)) as scratch:
+    with tempfile.TemporaryDirectory(prefix="scores-", dir=scratch_folder(con)) as scratch:
         scores_file = Path(scratch) / "scores.parquet"
         writer = None
         try:
@@ -139,15 +146,6 @@ def score_table(
                 f"INSERT INTO {target} SELECT {key_list}, predicted_prob FROM read_parquet(?)", [str(scores_file)]
             )
     return BatchScore(rows, time.perf_counter() - started)
-
-
-def _scratch_folder(con: duckdb.DuckDBPyConnection) -> str | None:
-    """Where scoring's scratch files go: DuckDB's spill folder when it is a real one (the warehouse's
-    ECOM_HOME/duckdb_tmp, the disk set aside for a run's scratch, where DuckDB would spill these rows
-    anyway; a system /tmp may be RAM-backed), else (an in-memory connection's relative `.tmp`) the system
-    temp folder."""
-    folder = Path(con.execute("SELECT current_setting('temp_directory')").fetchone()[0] or ".")
-    return str(folder) if folder.is_absolute() and folder.is_dir() else None
 
 
 def split_rows(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, int]:

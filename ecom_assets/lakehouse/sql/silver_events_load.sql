@@ -1,15 +1,14 @@
--- Route one slice of a landing file's parsed lines (temp table parsed_events: lines $first_line to
--- $last_line) to exactly one place each: quarantine (broke a rule), duplicates (an exact repeat of an
--- earlier line of the file, from the temp table repeats of silver_file_repeats.sql, or an event
--- another file already brought to silver) or silver.events. The file's rows were cleared first
--- (silver_file_repeats.sql), so re-materializing a partition is idempotent.
--- Cost (docs/storage.md, "The load"): a slice bounds the memory the parse holds; other files' events
--- are looked at only within the slice's span of event times.
+-- Route one landing file's parsed lines (`parsed_lines`: lakehouse/ingest.py writes them to a scratch
+-- Parquet file, which a transaction does not hold in memory as it would a temp table) to exactly one
+-- place each:
+-- quarantine (broke a rule), duplicates (an exact repeat of an earlier valid line of the file, or
+-- an event another file already brought to silver) or silver.events.
+-- Replacing a file's rows makes re-materializing a partition idempotent.
+-- Cost (docs/storage.md, "The load"): the text of the lines is grouped only where a hash repeats,
+-- and other files' events are looked at only within this file's span of event times.
 
 -- Two rules come before the format's own, as they make the fields meaningless: bytes that are not
--- UTF-8 (bronze keeps them in raw_bytes), then CSV quoting that does not parse. `parsed_lines` is the
--- slice as silver_parse_<format>.sql parsed it (lakehouse/ingest.py: an Arrow table, not a temp
--- table, which a transaction would keep to its end).
+-- UTF-8 (bronze keeps them in raw_bytes), then CSV quoting that does not parse.
 CREATE OR REPLACE TEMP VIEW parsed_events AS
 SELECT * REPLACE (
     CASE
@@ -20,19 +19,29 @@ SELECT * REPLACE (
 )
 FROM parsed_lines;
 
+DELETE FROM silver.events WHERE source_file = $source_file;
+DELETE FROM silver.events_quarantine WHERE source_file = $source_file;
+DELETE FROM silver.events_duplicates WHERE source_file = $source_file;
+
 INSERT INTO silver.events_quarantine
 SELECT $source_file, line_number, raw_line, reject_reason
 FROM parsed_events
 WHERE reject_reason IS NOT NULL;
 
--- The slice's valid lines that repeat an earlier line of the file (a repeat of a rejected line is
--- rejected too: the same text breaks the same rule).
-CREATE OR REPLACE TEMP TABLE slice_repeats AS
-SELECT r.line_number, r.first_line
-FROM repeats AS r JOIN parsed_events AS p USING (line_number)
-WHERE p.reject_reason IS NULL;
+-- Repeats within the file: each valid line whose exact text an earlier valid line has, with that
+-- first line. Candidates are the lines whose hash repeats (few); their text decides.
+CREATE OR REPLACE TEMP TABLE repeats AS
+WITH repeated_hashes AS (
+    SELECT hash(raw_line) AS h FROM parsed_events WHERE reject_reason IS NULL GROUP BY h HAVING count(*) > 1
+),
+candidates AS (
+    SELECT line_number, min(line_number) OVER (PARTITION BY raw_line) AS first_line
+    FROM parsed_events
+    WHERE reject_reason IS NULL AND hash(raw_line) IN (SELECT h FROM repeated_hashes)
+)
+SELECT line_number, first_line FROM candidates WHERE line_number > first_line;
 
--- The slice's events (first copies) whose event (every canonical column equal) is already in
+-- The file's events (first copies) whose event (every canonical column equal) is already in
 -- silver from another file, with the first such line. Only silver rows within the file's span of
 -- event times can match, which lets the lake skip the Parquet files of other months; they are
 -- materialized first so that the join builds its hash table on them (usually none) rather than on
@@ -54,12 +63,12 @@ JOIN other_files_events AS s
  AND s.category_id IS NOT DISTINCT FROM p.category_id AND s.category IS NOT DISTINCT FROM p.category
  AND s.brand IS NOT DISTINCT FROM p.brand AND s.transaction_id IS NOT DISTINCT FROM p.transaction_id
 WHERE p.reject_reason IS NULL
-  AND p.line_number NOT IN (SELECT line_number FROM slice_repeats)
+  AND p.line_number NOT IN (SELECT line_number FROM repeats)
 QUALIFY row_number() OVER (PARTITION BY p.line_number ORDER BY s.source_file, s.line_number) = 1;
 
 INSERT INTO silver.events_duplicates (source_file, line_number, duplicate_of_line, duplicate_of_file)
 SELECT $source_file, line_number, first_line, $source_file
-FROM slice_repeats
+FROM repeats
 UNION ALL
 SELECT $source_file, line_number, of_line, of_file
 FROM seen_elsewhere;
@@ -70,9 +79,9 @@ SELECT
     p.brand, p.price, p.transaction_id, $source_file, $source_format, p.line_number
 FROM parsed_events AS p
 WHERE p.reject_reason IS NULL
-  AND p.line_number NOT IN (SELECT line_number FROM slice_repeats UNION ALL SELECT line_number FROM seen_elsewhere);
+  AND p.line_number NOT IN (SELECT line_number FROM repeats UNION ALL SELECT line_number FROM seen_elsewhere);
 
-DROP TABLE slice_repeats;
+DROP TABLE repeats;
 DROP TABLE seen_elsewhere;
 DROP TABLE other_files_events;
 DROP VIEW parsed_events;

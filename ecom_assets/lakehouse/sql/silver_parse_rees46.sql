@@ -1,4 +1,6 @@
 -- REES46 export lines -> typed canonical columns plus the first rule each line breaks (NULL: valid).
+-- One query over the file's bronze lines ($source_file): lakehouse/ingest.py writes its rows to a
+-- scratch Parquet file that silver_events_load.sql routes.
 -- Columns: event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session
 -- Plausibility (docs/data.md): event times from earliest_event_time (default 2000-01-01) to the
 -- landing time + max_days_after_landing (default 1), prices up to max_price (default 1,000,000),
@@ -13,7 +15,7 @@ fields AS (
                regexp_extract(regexp_replace(raw_line, '\r$', ''), '[\x00-\x1f\x7f\x{80}-\x{9f}]')
            END AS control
     FROM bronze.events
-    WHERE source_file = $source_file AND line_number BETWEEN $first_line AND $last_line
+    WHERE source_file = $source_file
 ),
 typed AS (
     SELECT
@@ -71,4 +73,4 @@ SELECT
             THEN 'price above ' || max_price || ' ''' || price_raw || ''''
         WHEN session_id IS NULL THEN 'missing user_session'
     END AS reject_reason
-FROM typed;
+FROM typed

@@ -1,4 +1,6 @@
 -- RetailRocket events.csv lines -> typed canonical columns plus the first rule each line breaks.
+-- One query over the file's bronze lines ($source_file): lakehouse/ingest.py writes its rows to a
+-- scratch Parquet file that silver_events_load.sql routes.
 -- Columns: timestamp (Unix ms),visitorid,event (view/addtocart/transaction),itemid,transactionid
 -- The format has no session, price, brand or category: those stay NULL.
 -- Plausibility as in silver_parse_rees46.sql (docs/data.md): the timestamp is 13-digit Unix
@@ -13,7 +15,7 @@ fields AS (
                regexp_extract(regexp_replace(raw_line, '\r$', ''), '[\x00-\x1f\x7f\x{80}-\x{9f}]')
            END AS control
     FROM bronze.events
-    WHERE source_file = $source_file AND line_number BETWEEN $first_line AND $last_line
+    WHERE source_file = $source_file
 ),
 typed AS (
     SELECT
@@ -69,4 +71,4 @@ SELECT
         WHEN transaction_id IS NOT NULL AND NOT regexp_full_match(transaction_id, '[0-9]+')
             THEN 'invalid transactionid ''' || transaction_id || ''''
     END AS reject_reason
-FROM typed;
+FROM typed
