@@ -259,6 +259,7 @@ def _route(con, source_file: str) -> None:
         with tempfile.TemporaryDirectory(prefix="silver-", dir=scratch_folder(con)) as scratch:
             parsed = sql_literal(Path(scratch) / "parsed.parquet")
             parse = load_sql(SQL / f"silver_parse_{fmt.name}.sql")
+            # (compressed: 0.16 GB a 2M lines, against 0.39 GB uncompressed, for 1.5 s more CPU at 20M lines)
             con.execute(f"COPY ({parse}) TO {parsed} (FORMAT parquet)", sql_parameters(parse, params))
             con.execute(f"CREATE OR REPLACE TEMP VIEW parsed_lines AS SELECT * FROM read_parquet({parsed})")
             run_sql_file(con, SQL / "silver_events_load.sql", params)
