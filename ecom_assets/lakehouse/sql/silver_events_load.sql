@@ -1,23 +1,11 @@
--- Route one landing file's parsed lines (`parsed_lines`: lakehouse/ingest.py writes them to a scratch
--- Parquet file, which a transaction does not hold in memory as it would a temp table) to exactly one
--- place each:
+-- Route one landing file's parsed lines (the temp view parsed_events: lakehouse/ingest.py writes them
+-- to a scratch Parquet file, which a transaction does not hold in memory as it would a temp table) to
+-- exactly one place each:
 -- quarantine (broke a rule), duplicates (an exact repeat of an earlier valid line of the file, or
 -- an event another file already brought to silver) or silver.events.
 -- Replacing a file's rows makes re-materializing a partition idempotent.
 -- Cost (docs/storage.md, "The load"): the text of the lines is grouped only where a hash repeats,
 -- and other files' events are looked at only within this file's span of event times.
-
--- Two rules come before the format's own, as they make the fields meaningless: bytes that are not
--- UTF-8 (bronze keeps them in raw_bytes), then CSV quoting that does not parse.
-CREATE OR REPLACE TEMP VIEW parsed_events AS
-SELECT * REPLACE (
-    CASE
-        WHEN not_utf8 THEN 'invalid UTF-8 (the exact bytes are in bronze.events.raw_bytes)'
-        WHEN contains(raw_line, '"') AND csv_quoting_error(raw_line) IS NOT NULL THEN csv_quoting_error(raw_line)
-        ELSE reject_reason
-    END AS reject_reason
-)
-FROM parsed_lines;
 
 DELETE FROM silver.events WHERE source_file = $source_file;
 DELETE FROM silver.events_quarantine WHERE source_file = $source_file;

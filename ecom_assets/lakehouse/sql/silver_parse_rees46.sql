@@ -53,7 +53,7 @@ typed AS (
 SELECT
     * EXCLUDE (field_count, control_character, event_time_raw, event_type_raw, item_id_raw, price_raw,
                user_id_raw, earliest, days_after, latest, max_price),
-    CASE
+    coalesce(line_reject_reason(raw_line, not_utf8), CASE
         -- (only a one-field line can be empty: trimming every line would cost more than the rest)
         WHEN raw_line IS NULL OR (field_count = 1 AND trim(raw_line) = '') THEN 'empty line'
         WHEN field_count <> 9 THEN 'expected 9 fields, found ' || field_count
@@ -72,5 +72,5 @@ SELECT
         WHEN NOT isfinite(price) OR price > max_price
             THEN 'price above ' || max_price || ' ''' || price_raw || ''''
         WHEN session_id IS NULL THEN 'missing user_session'
-    END AS reject_reason
+    END) AS reject_reason
 FROM typed

@@ -54,7 +54,7 @@ typed AS (
 SELECT
     * EXCLUDE (field_count, control_character, event_time_raw, event_type_raw, item_id_raw, user_id_raw,
                earliest, days_after, latest),
-    CASE
+    coalesce(line_reject_reason(raw_line, not_utf8), CASE
         -- (only a one-field line can be empty: trimming every line would cost more than the rest)
         WHEN raw_line IS NULL OR (field_count = 1 AND trim(raw_line) = '') THEN 'empty line'
         WHEN field_count <> 5 THEN 'expected 5 fields, found ' || field_count
@@ -70,5 +70,5 @@ SELECT
         WHEN item_id IS NULL THEN 'missing or invalid itemid ''' || item_id_raw || ''''
         WHEN transaction_id IS NOT NULL AND NOT regexp_full_match(transaction_id, '[0-9]+')
             THEN 'invalid transactionid ''' || transaction_id || ''''
-    END AS reject_reason
+    END) AS reject_reason
 FROM typed

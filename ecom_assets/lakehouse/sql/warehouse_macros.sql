@@ -22,6 +22,14 @@ CREATE OR REPLACE TEMP MACRO csv_quoting_error(line) AS
             THEN 'malformed CSV quoting (a stray or unclosed double quote)'
     END;
 
+-- The rules that come before a format's own (silver_parse_*.sql), as they make the fields meaningless:
+-- bytes that are not UTF-8 (bronze keeps them in raw_bytes), then CSV quoting that does not parse. NULL: neither.
+CREATE OR REPLACE TEMP MACRO line_reject_reason(line, not_utf8) AS
+    CASE
+        WHEN not_utf8 THEN 'invalid UTF-8 (the exact bytes are in bronze.events.raw_bytes)'
+        ELSE csv_quoting_error(line)
+    END;
+
 -- The span of the data's busy days from a (day, n) count table: the first day and the day after the
 -- last day holding at least a tenth of a typical day's rows (the day the median row falls on; stray
 -- days, however many, barely weigh). A stray row dated years away cannot move the model cutoffs.
