@@ -17,15 +17,20 @@ FROM parsed_events
 WHERE reject_reason IS NOT NULL;
 
 -- Repeats within the file: each valid line whose exact text an earlier valid line has, with that
--- first line. Candidates are the lines whose hash repeats (few); their text decides.
+-- first line. Candidates are the lines whose hash repeats (few); their text, read from bronze (the
+-- parsed lines keep only the rejected ones' text), decides.
 CREATE OR REPLACE TEMP TABLE repeats AS
 WITH repeated_hashes AS (
-    SELECT hash(raw_line) AS h FROM parsed_events WHERE reject_reason IS NULL GROUP BY h HAVING count(*) > 1
+    SELECT line_hash FROM parsed_events WHERE reject_reason IS NULL GROUP BY line_hash HAVING count(*) > 1
+),
+candidate_lines AS (
+    SELECT line_number FROM parsed_events
+    WHERE reject_reason IS NULL AND line_hash IN (SELECT line_hash FROM repeated_hashes)
 ),
 candidates AS (
-    SELECT line_number, min(line_number) OVER (PARTITION BY raw_line) AS first_line
-    FROM parsed_events
-    WHERE reject_reason IS NULL AND hash(raw_line) IN (SELECT h FROM repeated_hashes)
+    SELECT b.line_number, min(b.line_number) OVER (PARTITION BY b.raw_line) AS first_line
+    FROM bronze.events AS b SEMI JOIN candidate_lines AS c ON b.line_number = c.line_number
+    WHERE b.source_file = $source_file
 )
 SELECT line_number, first_line FROM candidates WHERE line_number > first_line;
 
