@@ -113,6 +113,24 @@ def test_lines_are_split_byte_for_byte_whatever_the_block_size(tmp_path, monkeyp
     assert rows[-1] == (len(lines) + 1, b"last line, no ending", b"")
 
 
+@pytest.mark.parametrize("block_bytes", [1, 5, 1 << 20])
+def test_may_hold_control_flags_exactly_the_lines_with_a_byte_that_can_start_a_control_character(
+    tmp_path, monkeypatch, block_bytes
+):
+    """Below 0x20, DEL, or 0xC2 (the lead byte of U+0080-U+00BF); silver's control-character rule runs only
+    on flagged lines, so a line must never hold one unflagged, however blocks cut the file."""
+    monkeypatch.setattr(landing, "BLOCK_BYTES", block_bytes)
+    rng = random.Random(block_bytes)
+    alphabet = [b"a", b",", b"\t", b"\x00", b"\x7f", "\u0085".encode(), "\u00a0".encode(), "é".encode(), b"\xc2", b"\r"]
+    lines = [b"".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 6))) for _ in range(200)]
+    path = tmp_path / "f.csv"
+    path.write_bytes(REES46.header.encode() + b"\n" + b"\n".join(lines) + b"\n")
+    with open_landing_file(path) as landed:
+        flags = [flag for batch in landed.batches() for flag in batch.column("may_hold_control").to_pylist()]
+    expected = [any(byte < 0x20 or byte in (0x7F, 0xC2) for byte in line.removesuffix(b"\r")) for line in lines]
+    assert flags == expected and any(expected) and not all(expected)
+
+
 @pytest.mark.parametrize("block_bytes", [3, 1 << 20])
 def test_a_cr_only_file_splits_on_cr_even_across_blocks(tmp_path, monkeypatch, block_bytes):
     monkeypatch.setattr(landing, "BLOCK_BYTES", block_bytes)

@@ -163,6 +163,27 @@ def test_a_bare_connection_applies_the_same_defaults(paths):
     }
 
 
+def test_control_characters_are_found_whether_or_not_bronze_flagged_the_line(paths):
+    """Bronze flags the lines that may hold a control character and silver's regex looks only at those; lines
+    loaded before the flag existed (NULL) are all looked at, and the same lines are quarantined either way."""
+    _write(paths.landing / "odd.csv", REES46_HEADER, REES46_LINES)
+    con = duckdb.connect(str(paths.home / "bare.duckdb"))
+    try:
+        ensure_schema(con)
+        load_bronze(con, paths.landing / "odd.csv")
+        flagged = con.execute("SELECT line_number FROM bronze.events WHERE may_hold_control ORDER BY 1").fetchall()
+        load_silver(con, "odd.csv")
+        flagged_run = con.execute("SELECT line_number, reason FROM silver.events_quarantine ORDER BY 1").fetchall()
+        con.execute("UPDATE bronze.events SET may_hold_control = NULL")  # as a lake loaded before the column
+        load_silver(con, "odd.csv")
+        unflagged_run = con.execute("SELECT line_number, reason FROM silver.events_quarantine ORDER BY 1").fetchall()
+    finally:
+        con.close()
+    assert [n for (n,) in flagged] == [13, 14, 15, 16]  # NUL, tab, DEL, U+0085 (0xC2 0x85)
+    assert flagged_run == unflagged_run
+    assert [n for n, reason in flagged_run if "control character" in reason] == [13, 14, 15, 16]
+
+
 def test_a_bad_earliest_event_time_names_its_variable(paths):
     settings = EcomSettings(home=str(paths.home), earliest_event_time="last tuesday")
     with pytest.raises(ValueError, match="ECOM_EARLIEST_EVENT_TIME='last tuesday'"):

@@ -9,16 +9,20 @@ CREATE SCHEMA IF NOT EXISTS ml;
 -- Every data line of every landing file, byte for byte (line 1 is the header): raw_line is the
 -- line without its ending; when the line's bytes are not UTF-8, raw_line shows each bad byte as
 -- U+FFFD and raw_bytes holds the exact bytes. line_ending is '\n', '\r\n', '\r' or '' (a last
--- line with none).
+-- line with none). may_hold_control: the line holds a byte that can start a control character
+-- (lakehouse/landing.py), so silver looks for one only there.
 CREATE TABLE IF NOT EXISTS bronze.events (
-    source_file   VARCHAR NOT NULL,
-    source_format VARCHAR NOT NULL,
-    line_number   BIGINT  NOT NULL,
-    raw_line      VARCHAR,
-    ingested_at   TIMESTAMP NOT NULL,
-    raw_bytes     BLOB,
-    line_ending   VARCHAR
+    source_file      VARCHAR NOT NULL,
+    source_format    VARCHAR NOT NULL,
+    line_number      BIGINT  NOT NULL,
+    raw_line         VARCHAR,
+    ingested_at      TIMESTAMP NOT NULL,
+    raw_bytes        BLOB,
+    line_ending      VARCHAR,
+    may_hold_control BOOLEAN
 );
+-- (a lake made before the column: its lines have NULL, and silver looks at them all)
+ALTER TABLE bronze.events ADD COLUMN IF NOT EXISTS may_hold_control BOOLEAN;
 
 -- One row per landing file seen: its status (accepted, header_only, truncated,
 -- changed_during_load, rejected, missing, retracted), why, and load_id: the bronze load whose

@@ -9,11 +9,7 @@
 WITH rules AS (SELECT * FROM plausibility_rules()),
 fields AS (
     SELECT line_number, raw_line, ingested_at, raw_bytes IS NOT NULL AS not_utf8, csv_fields(raw_line) AS f,
-           -- the first C0 or C1 control character (NUL, tab, ...) or DEL; a CR ending the line is its end.
-           -- (Looked for by one cheap match first: almost no line has one.)
-           CASE WHEN regexp_matches(raw_line, '[\x00-\x1f\x7f\x{80}-\x{9f}]') THEN
-               regexp_extract(regexp_replace(raw_line, '\r$', ''), '[\x00-\x1f\x7f\x{80}-\x{9f}]')
-           END AS control
+           first_control_character(raw_line, may_hold_control) AS control
     FROM bronze.events
     WHERE source_file = $source_file
 ),

@@ -30,6 +30,14 @@ CREATE OR REPLACE TEMP MACRO line_reject_reason(line, not_utf8) AS
         ELSE csv_quoting_error(line)
     END;
 
+-- The first C0 or C1 control character (NUL, tab, ...) or DEL in a line ('' or NULL: none); a CR ending
+-- the line is its end. The regex, a third of the parse's cost, runs only on lines where bronze saw a byte
+-- that can start one (may_hold_control, lakehouse/landing.py; NULL on lines loaded before it was recorded).
+CREATE OR REPLACE TEMP MACRO first_control_character(line, may_hold_control) AS
+    CASE WHEN may_hold_control IS NOT false AND regexp_matches(line, '[\x00-\x1f\x7f\x{80}-\x{9f}]') THEN
+        regexp_extract(regexp_replace(line, '\r$', ''), '[\x00-\x1f\x7f\x{80}-\x{9f}]')
+    END;
+
 -- The span of the data's busy days from a (day, n) count table: the first day and the day after the
 -- last day holding at least a tenth of a typical day's rows (the day the median row falls on; stray
 -- days, however many, barely weigh). A stray row dated years away cannot move the model cutoffs.
