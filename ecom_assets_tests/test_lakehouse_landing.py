@@ -123,8 +123,9 @@ def test_may_hold_control_flags_exactly_the_lines_with_a_byte_that_can_start_a_c
     rng = random.Random(block_bytes)
     alphabet = [b"a", b",", b"\t", b"\x00", b"\x7f", "\u0085".encode(), "\u00a0".encode(), "é".encode(), b"\xc2", b"\r"]
     lines = [b"".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 6))) for _ in range(200)]
+    lines.append(b"a\x01")  # the last line, with no ending (read apart from the blocks)
     path = tmp_path / "f.csv"
-    path.write_bytes(REES46.header.encode() + b"\n" + b"\n".join(lines) + b"\n")
+    path.write_bytes(REES46.header.encode() + b"\n" + b"\n".join(lines))
     with open_landing_file(path) as landed:
         flags = [flag for batch in landed.batches() for flag in batch.column("may_hold_control").to_pylist()]
     expected = [any(byte < 0x20 or byte in (0x7F, 0xC2) for byte in line.removesuffix(b"\r")) for line in lines]
