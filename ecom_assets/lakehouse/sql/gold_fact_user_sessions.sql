@@ -14,7 +14,8 @@
 -- it: the first pass marks a session start on at most one row of a tie group (the others are 0 s
 -- after it), and whether it does depends only on the previous distinct time; the second pass takes
 -- the latest start over a RANGE frame, which holds all of a row's peers, so every tied row gets the
--- same session whatever the order.
+-- same session whatever the order. (The starts in a frame rise with time, and the starts of one
+-- time are equal, so the last one, ignoring NULLs, is the latest: cheaper than max.)
 CREATE OR REPLACE TEMP TABLE staged_sessions AS
 WITH window_events AS (
     SELECT
@@ -43,7 +44,7 @@ flagged AS (
 numbered AS (
     SELECT
         *,
-        max(start_time) OVER (
+        last_value(start_time IGNORE NULLS) OVER (
             PARTITION BY user_id ORDER BY event_time RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS session_start
     FROM flagged
