@@ -455,7 +455,8 @@ def _may_hold_control(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     DEL, or 0xC2, the lead byte of U+0080-U+00BF (the C1 controls among them).
 
     A line without any cannot hold a control character, so silver runs its control-character rule,
-    a regex costing a third of the parse, only on the few lines with one (silver_parse_*.sql).
+    a regex costing a third of the parse, only on the few lines with one (first_control_character,
+    warehouse_macros.sql).
     Vectorized: a block with none, the usual case, costs three passes (0.7 ms for 8 MB).
     """
     flags = np.zeros(len(offsets) - 1, bool)
