@@ -18,14 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_silver_load import cpu_seconds  # (a sibling script: bench/ is on sys.path when this one runs)
+
 from ecom_assets.ecom_home import EcomPaths
 from ecom_assets.lakehouse import event_days, lake, warehouse
 from ecom_assets.resources import EcomSettings
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
