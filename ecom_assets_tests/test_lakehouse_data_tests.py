@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 
+import duckdb
 import pytest
 
-from ecom_assets.lakehouse.data_tests import ALL_FILES, DATA_TESTS, find_violations
+from ecom_assets.lakehouse.data_tests import ALL_FILES, DATA_TESTS, find_violations, line_number_unique_in_file
 from ecom_assets.lakehouse.warehouse import ensure_schema
 from ecom_assets.resources import build_resources
 
@@ -97,3 +98,23 @@ def _check_columns(test) -> list[str]:
         "days_since_last_session",
     }
     return sorted(words & known)
+
+
+@pytest.mark.parametrize(
+    ("lines", "unique"),
+    [
+        (list(range(2, 5000)), True),  # a file's lines, dense
+        ([], True),  # the file has no rows
+        ([*range(2, 5000), 4321], False),  # one line twice
+        ([*range(2, 5000), None], False),  # a line without a number: the GROUP BY decides
+        ([2, 10**12], False),  # too sparse for a bitmap: the GROUP BY decides, and finds nothing
+    ],
+    ids=["dense", "empty", "repeat", "null", "sparse"],
+)
+def test_the_line_number_bitmap_proves_uniqueness_only_when_it_holds(lines, unique):
+    """The bitmap that spares the unique_source_line checks their GROUP BY answers True only when every line
+    number of the file occurs once; lines of another file (the same numbers) do not count."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE events (source_file VARCHAR, line_number BIGINT)")
+    con.executemany("INSERT INTO events VALUES (?, ?)", [("a.csv", n) for n in lines] + [("b.csv", 7), ("b.csv", 7)])
+    assert line_number_unique_in_file(con, "events", "line_number", "a.csv") is unique
