@@ -11,7 +11,8 @@ each of them with `$source_file IS NULL OR source_file = $source_file`. Without 
 alone, `find_violations` in tests) they cover all files. The day-partitioned sessions' tests run on
 the rows their run publishes (`per_partition`).
 
-A file's line numbers are dense (1..lines), so a test of their uniqueness within one file first asks a
+A file's line numbers span about as many values as the file has rows (bronze: every line from 2; silver:
+all but the repeats and the quarantined), so a test of their uniqueness within one file first asks a
 bitmap over their range (`line_number_unique_in_file`): two scans with no hash table, about a tenth of
 the GROUP BY's time at 12M lines. Only a bitmap that finds a repeat (or a range too sparse for one) runs
 the GROUP BY, which lists the offending lines.
